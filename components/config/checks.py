@@ -1,0 +1,186 @@
+"""Cross-field checks of a structurally valid StackConfig.
+
+Each check yields `Problem`s that name the key at fault, in the same path syntax pydantic errors use
+(`hosts[1].privateAddress`), so that one bad stack file gives one line per problem.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from components.config.model import StackConfig
+from components.config.netutil import contains, overlaps, parse_range
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+Check = Callable[[StackConfig], Iterator[Problem]]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(config: StackConfig) -> list[Problem]:
+    return [problem for fn in CHECKS for problem in fn(config)]
+
+
+def _duplicates(values: list[str]) -> set[str]:
+    return {value for value, count in Counter(values).items() if count > 1}
+
+
+@check
+def unique_hosts(cfg: StackConfig) -> Iterator[Problem]:
+    dup_names = _duplicates([h.name for h in cfg.hosts])
+    seen: dict[str, str] = {}
+    for i, host in enumerate(cfg.hosts):
+        if host.name in dup_names and host.name in seen:
+            yield Problem(f"hosts[{i}].name", f"{host.name!r} is already used by {seen[host.name]}")
+        seen.setdefault(host.name, f"hosts[{i}]")
+    owners: dict[str, str] = {}
+    for i, host in enumerate(cfg.hosts):
+        for key, address in (("publicAddress", host.public_address), ("privateAddress", host.private_address)):
+            if address in owners:
+                yield Problem(f"hosts[{i}].{key}", f"{address} is already used by {owners[address]}")
+            else:
+                owners[address] = f"hosts[{i}].{key}"
+
+
+@check
+def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
+    cluster = cfg.cluster
+    if cluster.mode == "existing":
+        if cfg.hosts:
+            yield Problem("hosts", "must be empty when cluster.mode is 'existing' (this program does not manage those servers)")
+        return
+    if cluster.existing is not None:
+        yield Problem("cluster.existing", "only applies when cluster.mode is 'existing'")
+    if not cfg.hosts:
+        yield Problem("hosts", "cluster.mode 'kubeadm' needs at least one host with the control-plane role")
+        return
+    if not cfg.control_planes:
+        yield Problem("hosts", "no host has the control-plane role")
+    if cluster.control_plane_endpoint is None:
+        yield Problem("cluster.controlPlaneEndpoint", "required when cluster.mode is 'kubeadm' (host:port of the API server)")
+    if not any(set(h.roles) & {"worker"} for h in cfg.hosts) and not any(
+        set(h.roles) == {"control-plane"} for h in cfg.hosts
+    ):
+        yield Problem("hosts", "no host can run workloads: give at least one host the worker role")
+    for i, host in enumerate(cfg.hosts):
+        if "witness" not in host.roles and host.zfs is None:
+            yield Problem(f"hosts[{i}].zfs", "required on hosts that run workloads (LocalPV-ZFS needs the pool)")
+        if cfg.environment == "prod" and host.ssh.host_key is None:
+            yield Problem(f"hosts[{i}].ssh.hostKey", "required in prod: pin the server's host key (ssh-keyscan -t ed25519)")
+
+
+@check
+def quorum(cfg: StackConfig) -> Iterator[Problem]:
+    domains = cfg.failure_domains
+    cps = len(cfg.control_planes)
+    if cfg.cluster.mode == "kubeadm" and cps == 2:
+        yield Problem("hosts", "2 control-plane hosts cannot keep etcd quorum when one fails (less available than 1): use 1, or 3 or more")
+    if cfg.cluster.mode == "kubeadm" and cps > 1 and cps % 2 == 0:
+        yield Problem("hosts", f"{cps} control-plane hosts: use an odd number so that etcd keeps a majority")
+    if cfg.cluster.high_availability:
+        if domains < 3:
+            yield Problem(
+                "cluster.highAvailability",
+                f"needs 3 failure domains (a small witness host counts); this stack has {domains}",
+            )
+        if cfg.cluster.mode == "kubeadm" and cps < 3:
+            yield Problem("cluster.highAvailability", f"needs 3 control-plane hosts for etcd quorum; this stack has {cps}")
+    for name in ("mysql", "opensearch", "rabbitmq", "valkey"):
+        service = getattr(cfg.data, name)
+        if service.replicas is None:
+            continue
+        if service.replicas == 2:
+            yield Problem(f"data.{name}.replicas", "2 replicas cannot form a quorum: use 1 or 3")
+        elif service.replicas > 1 and service.replicas > domains:
+            yield Problem(
+                f"data.{name}.replicas",
+                f"{service.replicas} replicas need as many failure domains; this stack has {domains}",
+            )
+        elif service.replicas > 1 and not cfg.cluster.high_availability:
+            yield Problem(f"data.{name}.replicas", "more than one replica needs cluster.highAvailability: true")
+
+
+@check
+def networks_do_not_overlap(cfg: StackConfig) -> Iterator[Problem]:
+    named: list[tuple[str, tuple[int, int, int]]] = [
+        ("cluster.podCidr", parse_range(cfg.cluster.pod_cidr)),
+        ("cluster.serviceCidr", parse_range(cfg.cluster.service_cidr)),
+    ]
+    for p, pool in enumerate(cfg.networking.load_balancer_pools):
+        for a, address in enumerate(pool.addresses):
+            named.append((f"networking.loadBalancerPools[{p}].addresses[{a}]", parse_range(address)))
+    for i, (path_a, range_a) in enumerate(named):
+        for path_b, range_b in named[:i]:
+            if overlaps(range_a, range_b):
+                yield Problem(path_a, f"overlaps {path_b}")
+    for h, host in enumerate(cfg.hosts):
+        for key, address in (("publicAddress", host.public_address), ("privateAddress", host.private_address)):
+            for path, rng in named:
+                if contains(rng, address):
+                    yield Problem(f"hosts[{h}].{key}", f"{address} lies inside {path}")
+    private = cfg.cluster.private_network
+    if private is not None:
+        private_range = parse_range(private)
+        for h, host in enumerate(cfg.hosts):
+            if not contains(private_range, host.private_address):
+                yield Problem(f"hosts[{h}].privateAddress", f"{host.private_address} is outside cluster.privateNetwork {private}")
+        for path, rng in named[:2]:
+            if overlaps(rng, private_range):
+                yield Problem(path, f"overlaps cluster.privateNetwork {private}")
+    gateway = cfg.edge.gateway_address
+    if gateway is not None:
+        pools = [rng for path, rng in named if path.startswith("networking.")]
+        if not any(contains(rng, gateway) for rng in pools):
+            yield Problem("edge.gatewayAddress", f"{gateway} is not inside any networking.loadBalancerPools address range")
+
+
+@check
+def sites_unique(cfg: StackConfig) -> Iterator[Problem]:
+    names: dict[str, int] = {}
+    domains: dict[str, str] = {}
+    for i, site in enumerate(cfg.sites):
+        if site.name in names:
+            yield Problem(f"sites[{i}].name", f"{site.name!r} is already used by sites[{names[site.name]}]")
+        names.setdefault(site.name, i)
+        for d, domain in enumerate(site.domains):
+            if domain in domains:
+                yield Problem(f"sites[{i}].domains[{d}]", f"{domain} is already served by {domains[domain]}")
+            else:
+                domains[domain] = f"sites[{i}]"
+
+
+@check
+def edge_solver(cfg: StackConfig) -> Iterator[Problem]:
+    acme = cfg.edge.acme
+    if acme.solver == "dns01" and acme.dns_provider is None:
+        yield Problem("edge.acme.dnsProvider", "required when edge.acme.solver is 'dns01' (cloudflare, route53 or ovh)")
+    if acme.solver == "http01" and acme.dns_provider is not None:
+        yield Problem("edge.acme.dnsProvider", "only applies when edge.acme.solver is 'dns01'")
+
+
+@check
+def prod_needs_backup(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.environment == "prod" and cfg.backup is None:
+        yield Problem("backup", "required in prod: the S3 endpoint, region and buckets backups go to")
+    if cfg.backup is not None:
+        buckets = cfg.backup.buckets.model_dump(by_alias=True)
+        seen: dict[str, str] = {}
+        for key, bucket in buckets.items():
+            if bucket in seen:
+                yield Problem(f"backup.buckets.{key}", f"{bucket!r} is already used by backup.buckets.{seen[bucket]}")
+            seen.setdefault(bucket, key)

@@ -1,0 +1,156 @@
+"""Reading and validating the stack configuration.
+
+`load_from_pulumi()` reads the `magento:*` keys of the running stack (the CLI under `pulumi up`, or the
+offline plan and the tests through `pulumi.runtime.set_all_config`) and returns a validated
+`StackConfig` plus the secret settings as `Output`s. Every problem becomes a `Problem` naming its key;
+`ConfigError` carries them all, and nothing is registered before this succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from components.config.checks import Problem, run_checks
+from components.config.model import StackConfig
+
+PROJECT = "magento"
+
+# Settings that hold structured YAML in the stack files (read with require_object); the rest are scalars
+# declared with type and description in Pulumi.yaml.
+STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites")
+SCALARS = ("environment", "protectStateful")
+
+# Secret settings: set with `pulumi config set --secret <key>`; never declared with a default, never printed.
+SECRET_SETTINGS: dict[str, str] = {
+    "sshPrivateKey": "private key (OpenSSH PEM) the hosts layer logs in with; required when cluster.mode is kubeadm",
+    "kubeconfig": "kubeconfig of an existing cluster (cluster.mode: existing); without it ~/.kube/config is used",
+    "acmeDnsApiToken": "DNS provider API token for ACME DNS-01; required when edge.acme.solver is dns01",
+    "backupAccessKeyId": "access key id of the S3-compatible backup target; required when backup is set",
+    "backupSecretAccessKey": "secret access key of the S3-compatible backup target; required when backup is set",
+}
+
+
+class ConfigError(Exception):
+    """The stack configuration is invalid; `problems` holds one entry per problem."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems), key=lambda p: (p.path, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret settings as Pulumi secret outputs (None where not set)."""
+
+    ssh_private_key: pulumi.Output[str] | None = None
+    kubeconfig: pulumi.Output[str] | None = None
+    acme_dns_api_token: pulumi.Output[str] | None = None
+    backup_access_key_id: pulumi.Output[str] | None = None
+    backup_secret_access_key: pulumi.Output[str] | None = None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "literal[", "union[")) or part in ("str", "int", "list", "dict", "bool"):
+            continue  # pydantic's internal tags for validators and unions carry no meaning for a user
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "not a known setting (see docs/configuration.md)"
+    if kind == "missing":
+        return "required setting is missing"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message
+
+
+def problems_from(exc: ValidationError) -> list[Problem]:
+    return [Problem(_path(tuple(err["loc"])), _message(err)) for err in exc.errors()]
+
+
+def validate(raw: dict[str, Any]) -> StackConfig:
+    """Validate raw stack settings (camelCase keys as in the stack file) or raise ConfigError."""
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc)) from None
+    problems = run_checks(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _present_keys() -> set[str]:
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix) :] for key in keys if key.startswith(prefix)}
+
+
+def _secret_problems(config: StackConfig, present: set[str]) -> list[Problem]:
+    problems = []
+    if config.cluster.mode == "kubeadm" and "sshPrivateKey" not in present:
+        problems.append(Problem("sshPrivateKey", "required when cluster.mode is kubeadm: pulumi config set --secret sshPrivateKey < key"))
+    if config.backup is not None:
+        for key in ("backupAccessKeyId", "backupSecretAccessKey"):
+            if key not in present:
+                problems.append(Problem(key, f"required when backup is set: pulumi config set --secret {key} ..."))
+    if config.edge.acme.solver == "dns01" and "acmeDnsApiToken" not in present:
+        problems.append(Problem("acmeDnsApiToken", "required when edge.acme.solver is dns01: pulumi config set --secret acmeDnsApiToken ..."))
+    return problems
+
+
+def load_from_pulumi() -> tuple[StackConfig, Secrets]:
+    """Read, parse and validate this stack's `magento:*` settings; raise ConfigError on any problem."""
+    cfg = pulumi.Config(PROJECT)
+    present = _present_keys()
+    problems: list[Problem] = []
+    raw: dict[str, Any] = {}
+    for key in sorted(present):
+        if key in SECRET_SETTINGS:
+            continue
+        if key not in STRUCTURED and key not in SCALARS:
+            problems.append(Problem(key, "not a known setting (see docs/configuration.md)"))
+            continue
+        value = cfg.get(key)
+        if key in STRUCTURED:
+            try:
+                raw[key] = json.loads(value) if value is not None else None
+            except json.JSONDecodeError:
+                problems.append(Problem(key, "must be a YAML object or list in the stack file, not a plain string"))
+        else:
+            raw[key] = value
+    try:
+        config = validate(raw)
+    except ConfigError as error:
+        raise ConfigError(problems + error.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    missing = _secret_problems(config, present)
+    if missing:
+        raise ConfigError(missing)
+    secrets = Secrets(
+        ssh_private_key=cfg.get_secret("sshPrivateKey"),
+        kubeconfig=cfg.get_secret("kubeconfig"),
+        acme_dns_api_token=cfg.get_secret("acmeDnsApiToken"),
+        backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
+        backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
+    )
+    return config, secrets

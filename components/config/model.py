@@ -1,0 +1,369 @@
+"""The stack configuration: one pydantic model tree for everything a stack file holds.
+
+Every model forbids unknown keys. Keys are camelCase in the stack files (`kubernetesVersion`) and
+snake_case in Python (`kubernetes_version`). Checks that involve one value live here as field
+validators; checks across fields live in `checks.py` so that each problem can name its own key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from components import versions
+from components.config.types import Cidr, DnsLabel, DnsName, IpAddress, Quantity, parse_quantity
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, validate_default=True
+    )
+
+
+# --------------------------------------------------------------------------------------------- hosts
+
+Role = Literal["control-plane", "worker", "witness"]
+
+
+class JumpHost(Model):
+    """A bastion the SSH connection goes through (same key as the host)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(22, ge=1, le=65535)
+    user: str = Field("ubuntu", min_length=1)
+    host_key: str | None = None
+
+
+class SshConnection(Model):
+    user: str = Field("ubuntu", min_length=1, description="login user with passwordless sudo")
+    port: int = Field(22, ge=1, le=65535)
+    host_key: str | None = Field(None, description="the server's public host key, pinned (required in prod)")
+    jump_host: JumpHost | None = None
+    dial_error_limit: int = Field(30, ge=1, le=1000, description="SSH dial attempts before giving up")
+    per_dial_timeout: int = Field(15, ge=1, le=600, description="seconds per SSH dial attempt")
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]{16,}$", value.strip()):
+            raise ValueError("must be a public host key line such as 'ssh-ed25519 AAAAC3Nza...' (from ssh-keyscan)")
+        return value.strip() if value else value
+
+
+class ZfsDisk(Model):
+    id: str = Field(description="a stable /dev/disk/by-id/ path")
+    allow_wipe: bool = Field(False, description="allow wiping a disk that holds partitions or another pool")
+
+    @field_validator("id")
+    @classmethod
+    def _by_id(cls, value: str) -> str:
+        if not re.match(r"^/dev/disk/by-id/[A-Za-z0-9._:+@-]+$", value):
+            raise ValueError("must be a stable path under /dev/disk/by-id/ (not /dev/sdX or /dev/nvmeXnY)")
+        return value
+
+
+class Zfs(Model):
+    pool: str = Field("tank", pattern=r"^[a-z][a-z0-9_.-]{0,62}$")
+    disks: list[ZfsDisk] = Field(description="exactly two disks, mirrored")
+    arc_max_gib: int = Field(8, ge=1, le=1024, description="ZFS ARC cap in GiB, also reserved from the kubelet")
+
+    @field_validator("disks")
+    @classmethod
+    def _mirror(cls, disks: list[ZfsDisk]) -> list[ZfsDisk]:
+        if len(disks) != 2:
+            raise ValueError(f"a mirror needs exactly 2 disks, {len(disks)} given")
+        if disks[0].id == disks[1].id:
+            raise ValueError("the two mirror disks must be different devices")
+        return disks
+
+
+class Host(Model):
+    name: DnsLabel
+    public_address: IpAddress
+    private_address: IpAddress
+    private_interface: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,15}$", description="the vRack interface for netplan")
+    roles: list[Role] = Field(min_length=1)
+    failure_domain: DnsLabel | None = Field(None, description="defaults to the host name")
+    ssh: SshConnection = SshConnection()
+    zfs: Zfs | None = None
+    labels: dict[str, str] = {}
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, roles: list[str]) -> list[str]:
+        if len(set(roles)) != len(roles):
+            raise ValueError("roles must not repeat")
+        if "witness" in roles and "worker" in roles:
+            raise ValueError("a witness carries only etcd and quorum members: it cannot also be a worker")
+        return roles
+
+    @property
+    def domain(self) -> str:
+        return self.failure_domain or self.name
+
+
+# --------------------------------------------------------------------------------------------- cluster
+
+
+class ExistingCluster(Model):
+    """An already running cluster (for example a laptop cluster in dev)."""
+
+    context: str | None = Field(None, description="kubeconfig context; the secret `kubeconfig` or ~/.kube/config")
+    failure_domains: int = Field(1, ge=1, le=16)
+
+
+class Cluster(Model):
+    mode: Literal["kubeadm", "existing"] = "kubeadm"
+    kubernetes_version: str = versions.KUBERNETES_DEFAULT
+    control_plane_endpoint: str | None = Field(None, description="host:port of the API server (VIP or first control plane)")
+    pod_cidr: Cidr = "10.244.0.0/16"
+    service_cidr: Cidr = "10.96.0.0/12"
+    private_network: Cidr | None = Field(None, description="the vRack subnet all private addresses belong to")
+    admin_networks: list[Cidr] = Field(default_factory=list, description="networks allowed to reach SSH and the API")
+    high_availability: bool = False
+    existing: ExistingCluster | None = None
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)$", value)
+        if not match:
+            raise ValueError("must be a full Kubernetes version such as 1.36.4")
+        minor = f"{match.group(1)}.{match.group(2)}"
+        if minor not in versions.KUBERNETES_MINORS:
+            raise ValueError(f"{minor} is outside the supported matrix ({', '.join(versions.KUBERNETES_MINORS)})")
+        return value.lstrip("v")
+
+    @field_validator("control_plane_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9.-]+:\d{2,5}$", value):
+            raise ValueError("must be host:port, for example 10.10.0.10:6443")
+        return value
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.kubernetes_version.split(".")[:2])
+
+
+# --------------------------------------------------------------------------------------------- networking
+
+
+class AddressPool(Model):
+    name: DnsLabel
+    addresses: list[str] = Field(min_length=1, description="CIDRs or first-last ranges")
+    auto_assign: bool = True
+
+    @field_validator("addresses")
+    @classmethod
+    def _ranges(cls, values: list[str]) -> list[str]:
+        from components.config.netutil import parse_range
+
+        for value in values:
+            parse_range(value)
+        return values
+
+
+class Networking(Model):
+    load_balancer_pools: list[AddressPool] = Field(min_length=1)
+    l2_interfaces: list[str] = Field(default_factory=list, description="interfaces MetalLB announces on")
+    hubble_ui: bool = True
+
+
+# --------------------------------------------------------------------------------------------- storage
+
+
+class Storage(Model):
+    default_class: str = Field("zfs", pattern=r"^[a-z0-9-]{1,63}$")
+    database_class: str = Field("zfs-db", pattern=r"^[a-z0-9-]{1,63}$")
+    database_recordsize: Literal["8k", "16k", "32k", "64k", "128k"] = "16k"
+    compression: Literal["lz4", "zstd", "off"] = "lz4"
+
+
+# --------------------------------------------------------------------------------------------- edge
+
+
+class Acme(Model):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    server: Literal[
+        "https://acme-v02.api.letsencrypt.org/directory",
+        "https://acme-staging-v02.api.letsencrypt.org/directory",
+    ] = "https://acme-v02.api.letsencrypt.org/directory"
+    solver: Literal["http01", "dns01"] = "http01"
+    dns_provider: Literal["cloudflare", "route53", "ovh"] | None = None
+
+
+class Edge(Model):
+    acme: Acme
+    gateway_address: IpAddress | None = Field(None, description="fixed LoadBalancer address of the shared Gateway")
+    trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list, description="CDN ranges whose X-Forwarded-For is trusted")
+
+
+# --------------------------------------------------------------------------------------------- platform
+
+
+class Observability(Model):
+    retention_days: int = Field(15, ge=1, le=3650)
+    prometheus_storage: Quantity = "50Gi"
+    loki_storage: Quantity = "50Gi"
+
+
+class Platform(Model):
+    secrets_backend: Literal["openbao", "vault"] = "openbao"
+    observability: Observability = Observability()
+    allowed_registries: list[str] = Field(
+        default_factory=lambda: ["docker.io", "quay.io", "ghcr.io", "registry.k8s.io"],
+        description="registries images may come from (policy pack and Kyverno)",
+    )
+
+
+# --------------------------------------------------------------------------------------------- sizes
+
+
+class ComputeResources(Model):
+    cpu_request: Quantity
+    memory_request: Quantity
+    cpu_limit: Quantity
+    memory_limit: Quantity
+
+    @model_validator(mode="after")
+    def _request_within_limit(self) -> ComputeResources:
+        if parse_quantity(self.cpu_request) > parse_quantity(self.cpu_limit):
+            raise ValueError(f"cpuRequest {self.cpu_request} exceeds cpuLimit {self.cpu_limit}")
+        if parse_quantity(self.memory_request) > parse_quantity(self.memory_limit):
+            raise ValueError(f"memoryRequest {self.memory_request} exceeds memoryLimit {self.memory_limit}")
+        return self
+
+    def as_k8s(self) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+class DataService(Model):
+    replicas: int | None = Field(None, ge=1, le=9, description="defaults to 3 with 3+ failure domains, else 1")
+    storage: Quantity
+    resources: ComputeResources
+
+
+def _default_service(cpu: str, memory: str, storage: str) -> DataService:
+    return DataService(
+        storage=storage,
+        resources=ComputeResources(cpu_request=cpu, memory_request=memory, cpu_limit=cpu, memory_limit=memory),
+    )
+
+
+class DataServices(Model):
+    mysql: DataService = _default_service("1", "2Gi", "20Gi")
+    opensearch: DataService = _default_service("1", "2Gi", "20Gi")
+    rabbitmq: DataService = _default_service("500m", "1Gi", "5Gi")
+    valkey: DataService = _default_service("500m", "1Gi", "5Gi")
+
+
+# --------------------------------------------------------------------------------------------- backup
+
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
+class BackupBuckets(Model):
+    velero: str = Field(pattern=_BUCKET)
+    mysql: str = Field(pattern=_BUCKET)
+    opensearch: str = Field(pattern=_BUCKET)
+    media: str = Field(pattern=_BUCKET)
+
+
+class Backup(Model):
+    endpoint: str = Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", description="S3-compatible endpoint (https)")
+    region: str = Field(pattern=r"^[a-z0-9-]{2,32}$")
+    buckets: BackupBuckets
+    retention_days: int = Field(30, ge=1, le=3650)
+    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+
+
+# --------------------------------------------------------------------------------------------- sites
+
+
+class SiteImage(Model):
+    repository: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
+    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+    @field_validator("tag")
+    @classmethod
+    def _not_latest(cls, value: str) -> str:
+        if value == "latest":
+            raise ValueError("'latest' is not a pinned tag: use the build's version or digest tag")
+        return value
+
+
+class SiteQuota(Model):
+    cpu: Quantity = "8"
+    memory: Quantity = "16Gi"
+    storage: Quantity = "50Gi"
+    pods: int = Field(60, ge=10, le=1000)
+
+
+class Site(Model):
+    name: DnsLabel = Field(description="the store's short name; its namespace is site-<name>")
+    domains: list[DnsName] = Field(min_length=1)
+    magento_version: str = versions.MAGENTO_VERSIONS[-1]
+    php_version: str = versions.PHP_VERSIONS[0]
+    image: SiteImage
+    quota: SiteQuota = SiteQuota()
+
+    @field_validator("name")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        if len(value) > 30:
+            raise ValueError("must be at most 30 characters so that derived names stay within 63")
+        return value
+
+    @field_validator("magento_version")
+    @classmethod
+    def _magento(cls, value: str) -> str:
+        if value not in versions.MAGENTO_VERSIONS:
+            raise ValueError(f"must be one of {', '.join(versions.MAGENTO_VERSIONS)}")
+        return value
+
+    @field_validator("php_version")
+    @classmethod
+    def _php(cls, value: str) -> str:
+        if value not in versions.PHP_VERSIONS:
+            raise ValueError(f"must be one of {', '.join(versions.PHP_VERSIONS)}")
+        return value
+
+
+# --------------------------------------------------------------------------------------------- root
+
+
+class StackConfig(Model):
+    environment: Literal["dev", "prod"]
+    protect_stateful: bool = True
+    hosts: list[Host] = Field(default_factory=list)
+    cluster: Cluster = Cluster()
+    networking: Networking
+    storage: Storage = Storage()
+    edge: Edge
+    platform: Platform = Platform()
+    data: DataServices = DataServices()
+    backup: Backup | None = None
+    sites: list[Site] = Field(default_factory=list)
+
+    @property
+    def failure_domains(self) -> int:
+        if self.cluster.mode == "existing":
+            return self.cluster.existing.failure_domains if self.cluster.existing else 1
+        return len({host.domain for host in self.hosts})
+
+    @property
+    def control_planes(self) -> list[Host]:
+        return [h for h in self.hosts if "control-plane" in h.roles]
+
+    def replicas_for(self, service: DataService) -> int:
+        """Replicas of a quorum service: explicit, else 3 when three failure domains exist, else 1."""
+        if service.replicas is not None:
+            return service.replicas
+        return 3 if self.failure_domains >= 3 else 1

@@ -1,0 +1,85 @@
+"""Small builders shared by every layer: labels, namespaces with Pod Security labels, pinned charts.
+
+Every Kubernetes object gets an explicit `metadata.name`; charts read their pin from
+`components.versions` so that a version lives in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+
+PART_OF = "magento-platform"
+PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
+
+
+def labels(component: str, **extra: str) -> dict[str, str]:
+    """Standard labels for objects this program creates."""
+    return {
+        "app.kubernetes.io/managed-by": "pulumi",
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/component": component,
+        **extra,
+    }
+
+
+def pod_security_labels(level: PodSecurityLevel) -> dict[str, str]:
+    """Pod Security Admission labels: enforce, audit and warn at one level, pinned to `latest`."""
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": level,
+        "pod-security.kubernetes.io/warn": level,
+    }
+
+
+def namespace(
+    resource_name: str,
+    name: str,
+    *,
+    level: PodSecurityLevel,
+    component: str,
+    extra_labels: Mapping[str, str] | None = None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            labels={**labels(component), **pod_security_labels(level), **(extra_labels or {})},
+        ),
+        opts=opts,
+    )
+
+
+def chart(
+    resource_name: str,
+    pin_key: str,
+    *,
+    namespace: str,
+    values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+    skip_crds: bool = False,
+) -> k8s.helm.v4.Chart:
+    """A helm.v4.Chart at the version pinned in `versions.CHARTS[pin_key]`."""
+    pin = versions.chart(pin_key)
+    if pin.repo.startswith("oci://"):
+        chart_ref, repository_opts = f"{pin.repo}/{pin.chart}", None
+    else:
+        chart_ref, repository_opts = pin.chart, k8s.helm.v4.RepositoryOptsArgs(repo=pin.repo)
+    return k8s.helm.v4.Chart(
+        resource_name,
+        name=resource_name,
+        chart=chart_ref,
+        version=pin.version,
+        repository_opts=repository_opts,
+        namespace=namespace,
+        values=dict(values),
+        skip_crds=skip_crds,
+        opts=opts,
+    )

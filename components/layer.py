@@ -1,0 +1,37 @@
+"""What every Kubernetes layer receives, and the base class of the layer components."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.config.model import StackConfig
+
+
+@dataclass(frozen=True)
+class LayerArgs:
+    """The validated stack configuration and what the hosts layer decided (failure domains)."""
+
+    config: StackConfig
+    failure_domains: int
+
+
+class Layer(pulumi.ComponentResource):
+    """A layer of the platform: a component whose children inherit the Kubernetes provider.
+
+    Subclasses set TYPE (`magento:<layer>:<Name>`) and build their children in `build()`; the
+    returned dict becomes the component's registered outputs.
+    """
+
+    TYPE = "magento:layer:Layer"
+
+    def __init__(self, name: str, args: LayerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(self.TYPE, name, None, opts)
+        self.args = args
+        self.child_opts = pulumi.ResourceOptions(parent=self)
+        outputs = self.build(args)
+        self.register_outputs(outputs)
+
+    def build(self, args: LayerArgs) -> dict[str, object]:
+        return {}

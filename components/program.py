@@ -1,0 +1,90 @@
+"""The whole program: `build(config, secrets)` composes the layers in dependency order.
+
+hosts -> cluster -> backups -> networking -> storage -> edge -> platform -> data -> sites
+
+`__main__.py` (under `pulumi up`) and the offline plan and tests (under the SDK's mocks) all call
+`main()`, which validates the configuration before anything is registered.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.backups import Backups, BackupsArgs
+from components.cluster import Cluster, ClusterArgs
+from components.config import Secrets, StackConfig, load_from_pulumi
+from components.data import DataServices
+from components.edge import Edge
+from components.layer import LayerArgs
+from components.networking import Networking
+from components.platform import PlatformServices
+from components.storage import Storage
+from hosts.layer import Hosts, HostsArgs
+from sites.layer import Sites
+
+# Layer order; each layer depends on the one before it (tests and docs read this).
+LAYERS = ("hosts", "cluster", "backups", "networking", "storage", "edge", "platform", "data", "sites")
+
+
+def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[object]]:
+    """Register every resource of the stack; return the stack outputs."""
+    outputs: dict[str, pulumi.Input[object]] = {"environment": config.environment}
+
+    kubeconfig = secrets.kubeconfig
+    failure_domains = config.failure_domains
+    hosts = None
+    if config.cluster.mode == "kubeadm":
+        assert secrets.ssh_private_key is not None  # the loader requires it in kubeadm mode
+        hosts = Hosts("hosts", HostsArgs(config.hosts, config.cluster, secrets.ssh_private_key))
+        kubeconfig = hosts.kubeconfig
+        failure_domains = hosts.failure_domains
+        outputs["kubeconfig"] = hosts.kubeconfig
+
+    cluster = Cluster(
+        "cluster",
+        ClusterArgs(config.cluster, failure_domains, kubeconfig),
+        pulumi.ResourceOptions(depends_on=[hosts] if hosts else None),
+    )
+    outputs["failureDomains"] = failure_domains
+
+    if config.backup is not None:
+        assert secrets.backup_access_key_id is not None and secrets.backup_secret_access_key is not None
+        backups = Backups(
+            "backups",
+            BackupsArgs(
+                config.backup,
+                secrets.backup_access_key_id,
+                secrets.backup_secret_access_key,
+                config.environment,
+                config.protect_stateful,
+            ),
+        )
+        outputs["backupBuckets"] = {k: b.bucket for k, b in backups.buckets.items()}
+
+    args = LayerArgs(config, failure_domains)
+    previous: pulumi.Resource = cluster
+    layers: dict[str, pulumi.Resource] = {}
+    for name, cls in (
+        ("networking", Networking),
+        ("storage", Storage),
+        ("edge", Edge),
+        ("platform", PlatformServices),
+        ("data", DataServices),
+        ("sites", Sites),
+    ):
+        layers[name] = cls(
+            name,
+            args,
+            pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[previous]),
+        )
+        previous = layers[name]
+
+    outputs["siteNamespaces"] = [f"site-{site.name}" for site in config.sites]
+    return outputs
+
+
+def main() -> None:
+    """Load and validate the stack configuration, build everything, export the outputs."""
+    config, secrets = load_from_pulumi()
+    for key, value in build(config, secrets).items():
+        pulumi.export(key, value)

@@ -1,0 +1,115 @@
+"""Every version this program installs, in one table.
+
+Charts, images, host packages and the supported version matrix are pinned here and nowhere else;
+components read their pins from this module. `docs/versions.md` is generated from it
+(`make docs`) and `tests/test_versions.py` fails when the two disagree.
+
+Sources for each pin: ../shared/research/platform.md §3 (component matrix) and magento.md §1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """A Helm chart at an exact version, from an https or oci repository."""
+
+    repo: str
+    chart: str
+    version: str
+    app_version: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    """A container image at an exact tag (never `latest`)."""
+
+    repository: str
+    tag: str
+    purpose: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class PackagePin:
+    """A host package or release artefact installed by the host scripts."""
+
+    name: str
+    version: str
+    source: str
+    purpose: str
+
+
+CHARTS: dict[str, ChartPin] = {
+    "cilium": ChartPin("https://helm.cilium.io", "cilium", "1.20.4", "1.20.4", "CNI, kube-proxy replacement, NetworkPolicy, Hubble"),
+    "metallb": ChartPin("https://metallb.github.io/metallb", "metallb", "0.16.1", "v0.16.1", "LoadBalancer addresses (L2)"),
+    "metrics-server": ChartPin("https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.13.1", "0.8.1", "resource metrics for HPA and kubectl top"),
+    "zfs-localpv": ChartPin("https://openebs.github.io/zfs-localpv", "zfs-localpv", "2.11.1", "2.11.1", "LocalPV-ZFS CSI driver and snapshot controller"),
+    "gateway-crds": ChartPin("oci://docker.io/envoyproxy", "gateway-crds-helm", "v1.10.0", "v1.10.0", "Gateway API and Envoy Gateway CRDs"),
+    "envoy-gateway": ChartPin("oci://docker.io/envoyproxy", "gateway-helm", "v1.10.0", "v1.10.0", "Gateway API implementation (routing, TLS, rate limits)"),
+    "cert-manager": ChartPin("https://charts.jetstack.io", "cert-manager", "v1.21.1", "v1.21.1", "certificates (ACME)"),
+    "argo-cd": ChartPin("https://argoproj.github.io/argo-helm", "argo-cd", "10.3.3", "v3.5.1", "GitOps"),
+    "openbao": ChartPin("https://openbao.github.io/openbao-helm", "openbao", "0.29.2", "v2.6.2", "secrets store (default backend)"),
+    "vault": ChartPin("https://helm.releases.hashicorp.com", "vault", "0.34.1", "2.0.4", "secrets store (selectable backend)"),
+    "external-secrets": ChartPin("https://charts.external-secrets.io", "external-secrets", "2.9.0", "v2.9.0", "secrets into Kubernetes (external-secrets.io/v1)"),
+    "kube-prometheus-stack": ChartPin("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3", "v0.93.1", "Prometheus, Alertmanager, operator"),
+    "grafana": ChartPin("https://grafana-community.github.io/helm-charts", "grafana", "12.11.1", "13.2.0", "dashboards"),
+    "loki": ChartPin("https://grafana-community.github.io/helm-charts", "loki", "18.11.0", "3.7.6", "logs"),
+    "tempo": ChartPin("https://grafana-community.github.io/helm-charts", "tempo", "2.2.4", "2.10.8", "traces (monolithic)"),
+    "alloy": ChartPin("https://grafana.github.io/helm-charts", "alloy", "1.11.1", "1.11.1", "log and trace collection"),
+    "kyverno": ChartPin("https://kyverno.github.io/kyverno/", "kyverno", "3.9.0", "v1.19.0", "admission policies (policies.kyverno.io)"),
+    "kubearmor-operator": ChartPin("https://kubearmor.github.io/charts", "kubearmor-operator", "v1.7.4", "v1.7.4", "runtime security"),
+    "kured": ChartPin("https://kubereboot.github.io/charts", "kured", "6.1.0", "1.23.0", "coordinated node reboots"),
+    "harbor": ChartPin("https://helm.goharbor.io", "harbor", "1.19.1", "2.15.1", "registry and proxy cache"),
+    "keda": ChartPin("https://kedacore.github.io/charts", "keda", "2.20.2", "2.20.2", "event-driven autoscaling"),
+    "velero": ChartPin("https://vmware-tanzu.github.io/helm-charts", "velero", "12.2.1", "1.18.2", "cluster backups"),
+    "pxc-operator": ChartPin("https://percona.github.io/percona-helm-charts/", "pxc-operator", "1.20.0", "1.20.0", "Percona XtraDB Cluster operator"),
+    "opensearch-operator": ChartPin("https://opensearch-project.github.io/opensearch-k8s-operator/", "opensearch-operator", "2.8.2", "2.8.0", "OpenSearch operator (2.8.2 is the last chart on the stable 2.8.0 image)"),
+    "valkey": ChartPin("https://valkey.io/valkey-helm/", "valkey", "1.0.0", "9.1.0", "Valkey with Sentinel (image pinned to 8.1 below)"),
+}
+
+IMAGES: dict[str, ImagePin] = {
+    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line"),
+    "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)"),
+    "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8"),
+    "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8"),
+}
+
+PACKAGES: dict[str, PackagePin] = {
+    "containerd": PackagePin("containerd.io", "2.2.1-1", "Docker apt repository (noble)", "container runtime, config version 3"),
+    "pause": PackagePin("registry.k8s.io/pause", "3.10.1", "registry.k8s.io", "sandbox image pinned in containerd"),
+}
+
+# Release manifests without an official chart: (url, version, purpose).
+MANIFESTS: dict[str, tuple[str, str, str]] = {
+    "rabbitmq-cluster-operator": (
+        "https://github.com/rabbitmq/cluster-operator/releases/download/v2.22.3/cluster-operator.yml",
+        "v2.22.3",
+        "RabbitMQ cluster operator",
+    ),
+    "rabbitmq-topology-operator": (
+        "https://github.com/rabbitmq/messaging-topology-operator/releases/download/v1.20.1/messaging-topology-operator-with-certmanager.yaml",
+        "v1.20.1",
+        "RabbitMQ messaging topology operator",
+    ),
+}
+
+# The supported version matrix: configuration outside it is rejected.
+KUBERNETES_MINORS: tuple[str, ...] = ("1.35", "1.36", "1.37")
+KUBERNETES_DEFAULT = "1.36.4"
+MAGENTO_VERSIONS: tuple[str, ...] = ("2.4.8", "2.4.8-p1", "2.4.8-p2", "2.4.8-p3")
+PHP_VERSIONS: tuple[str, ...] = ("8.3", "8.4")
+
+
+def chart(key: str) -> ChartPin:
+    return CHARTS[key]
+
+
+def image(key: str) -> ImagePin:
+    return IMAGES[key]

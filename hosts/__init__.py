@@ -1,0 +1,1 @@
+"""The hosts layer: bare-metal servers taken to Kubernetes nodes over SSH (scripts live beside it)."""

@@ -1,0 +1,210 @@
+"""The program under the Pulumi SDK's mock engine, with every registration recorded.
+
+`run_program(settings)` resets the runtime, installs a recording monitor, sets the stack's config and
+runs the very `components.program.main` that `pulumi up` runs. It returns a `Recording`: each
+resource's type, name, URN, inputs (wire names, secrets unwrapped and their paths noted), parent,
+provider, dependencies and mocked outputs, plus the stack outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+
+from offline.stackfile import StackSettings
+
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+
+def _plain(value: Any, path: str, secret_paths: set[str]) -> Any:
+    """Unwrap secret markers (noting their paths) and turn assets into plain dicts."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            secret_paths.add(path or ".")
+            return _plain(value.get("value"), path, secret_paths)
+        return {k: _plain(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+    if isinstance(value, pulumi.StringAsset):
+        return {"asset": "string", "text": value.text}
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": "file", "path": value.path}
+    if isinstance(value, pulumi.Resource):
+        return {"resource": "reference"}
+    return value
+
+
+@dataclass
+class Recorded:
+    """One registered resource, as the engine saw it."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    inputs: dict[str, Any]
+    secret_paths: frozenset[str]
+    parent: str | None
+    provider: str | None
+    dependencies: tuple[str, ...]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and "apiVersion" in self.inputs and "kind" in self.inputs
+
+    def is_secret(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in self.secret_paths)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Outputs shaped like the real providers' where downstream code reads them."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:12]
+        if args.typ == "kubernetes:helm.sh/v4:Chart" or args.typ == "kubernetes:yaml/v2:ConfigGroup":
+            state["resources"] = []
+        elif args.typ == "command:remote:Command":
+            state.setdefault("stdout", f"offline-stdout-{args.name}")
+            state.setdefault("stderr", "")
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            length = int(args.inputs.get("length", 32))
+            state["result"] = ("offline" + digest * 8)[:length]
+        elif args.typ == "aws:s3/bucket:Bucket":
+            bucket = args.inputs.get("bucket", args.name)
+            state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+            return bucket, state
+        return f"{args.name}-{digest}", state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "kubernetes:yaml:decode":
+            return {"result": [doc for doc in yaml.safe_load_all(args.args["text"]) if doc]}, None
+        return {}, None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.mocks = mocks
+        self.records: dict[str, Recorded] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.stack_urn: str | None = None
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = response.urn
+            return response
+        secret_paths: set[str] = set()
+        inputs = _plain(rpc.deserialize_properties(request.object), "", secret_paths)
+        state = _plain(self.resources[response.urn].state, "", set())
+        record = Recorded(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            custom=bool(request.custom),
+            inputs=inputs,
+            secret_paths=frozenset(secret_paths),
+            parent=request.parent or None,
+            provider=request.provider or None,
+            dependencies=tuple(request.dependencies),
+            outputs=state,
+        )
+        with self._lock:
+            self.records[response.urn] = record
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        with self._lock:
+            self.outputs[request.urn] = _plain(rpc.deserialize_properties(request.outputs), "", set())
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class Recording:
+    """Everything one run of the program registered."""
+
+    settings: StackSettings
+    resources: list[Recorded]
+    stack_outputs: dict[str, Any]
+    component_outputs: dict[str, dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        self.by_urn = {r.urn: r for r in self.resources}
+
+    def of_type(self, type_token: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str, type_token: str | None = None) -> Recorded:
+        found = [r for r in self.resources if r.name == name and (type_token is None or r.type == type_token)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources named {name!r} of type {type_token or 'any'}")
+        return found[0]
+
+    def ancestors(self, record: Recorded) -> Iterator[Recorded]:
+        parent = record.parent
+        while parent and parent in self.by_urn:
+            yield self.by_urn[parent]
+            parent = self.by_urn[parent].parent
+
+    def layer_of(self, record: Recorded) -> str:
+        """The layer a resource belongs to: the `<layer>` of its outermost `magento:<layer>:*` ancestor."""
+        layer = "stack"
+        for node in [record, *self.ancestors(record)]:
+            if node.type.startswith("magento:"):
+                layer = node.type.split(":")[1]
+        return layer
+
+    def children(self, record: Recorded) -> list[Recorded]:
+        return [r for r in self.resources if r.parent == record.urn]
+
+    def kubernetes_objects(self) -> list[Recorded]:
+        return [r for r in self.resources if r.is_kubernetes_object]
+
+
+def _reset_runtime() -> None:
+    runtime_settings.ROOT.set(None)
+
+
+def run_program(settings: StackSettings, program: Callable[[], None] | None = None) -> Recording:
+    """Run the program (default: components.program.main) under mocks with the given stack settings.
+
+    Configuration errors (components.config.ConfigError) propagate before anything is registered.
+    """
+    if program is None:
+        from components.program import main as program
+
+    _reset_runtime()
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=settings.project, stack=settings.stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
+    stack_outputs: dict[str, Any] = {}
+
+    async def collect(outputs: dict[str, Any]) -> None:
+        for key, value in outputs.items():
+            output = pulumi.Output.from_input(value)
+            secret = await output.is_secret()
+            stack_outputs[key] = {"secret": secret, "value": _plain(await output.future(), "", set())}
+
+    def body() -> Any:
+        program()
+        root = runtime_settings.get_root_resource()
+        return pulumi.Output.from_input(asyncio.ensure_future(collect(dict(root.outputs))))
+
+    pulumi.runtime.test(body)()
+    resources = sorted(monitor.records.values(), key=lambda r: r.urn)
+    return Recording(settings, resources, stack_outputs, monitor.outputs)

@@ -1,0 +1,89 @@
+"""Schema validation of rendered Kubernetes objects.
+
+Core kinds validate against the Kubernetes 1.36 OpenAPI schema (`kubernetes-validate`, strict: unknown
+fields are errors). Custom resources validate against the CRD schemas in `../shared/schemas/crds`
+(`<group>/<kind>_<version>.json`), read from there and never copied into this repository; set
+MAGENTO_CRD_SCHEMAS to read them from elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+
+KUBERNETES_SCHEMA_VERSION = "1.36"
+CRD_SCHEMAS = Path(os.environ.get("MAGENTO_CRD_SCHEMAS", Path(__file__).resolve().parent.parent.parent / "shared" / "schemas" / "crds"))
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    object_ref: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.object_ref}: {self.message}"
+
+
+def object_ref(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{obj.get('apiVersion')}/{obj.get('kind')} {ns + '/' if ns else ''}{meta.get('name')}"
+
+
+# Groups under k8s.io that are CRDs, not built into the API server.
+CRD_GROUPS_UNDER_K8S_IO = frozenset({"gateway.networking.k8s.io", "snapshot.storage.k8s.io", "groupsnapshot.storage.k8s.io"})
+
+
+def is_core(api_version: str) -> bool:
+    """Whether a group is served by Kubernetes itself (validated by kubernetes-validate)."""
+    group = api_version.rpartition("/")[0]
+    if group in CRD_GROUPS_UNDER_K8S_IO:
+        return False
+    return "." not in group or group.endswith(".k8s.io")
+
+
+def crd_schema_path(api_version: str, kind: str) -> Path:
+    group, version = api_version.split("/")
+    return CRD_SCHEMAS / group / f"{kind.lower()}_{version}.json"
+
+
+@functools.cache
+def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
+    schema = json.loads(path.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def validate_object(obj: dict[str, Any]) -> list[SchemaProblem]:
+    """Problems with one object; empty when it is valid."""
+    ref = object_ref(obj)
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    if not (obj.get("metadata") or {}).get("name"):
+        return [SchemaProblem(ref, "metadata.name is missing (every object is named explicitly)")]
+    if is_core(api_version):
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_SCHEMA_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            return [SchemaProblem(ref, f"{path}: {exc.message}" if path else exc.message)]
+        except kubernetes_validate.SchemaNotFoundError:
+            return [SchemaProblem(ref, f"no Kubernetes {KUBERNETES_SCHEMA_VERSION} schema for {api_version} {kind}")]
+        return []
+    path = crd_schema_path(api_version, kind)
+    if not path.exists():
+        return [SchemaProblem(ref, f"no CRD schema at {path} (is ../shared/schemas present?)")]
+    return [
+        SchemaProblem(ref, f"{'.'.join(str(p) for p in err.absolute_path) or '(root)'}: {err.message}")
+        for err in _crd_validator(path).iter_errors(obj)
+    ]
+
+
+def crd_schemas_available() -> bool:
+    return CRD_SCHEMAS.is_dir()

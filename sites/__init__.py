@@ -1,0 +1,1 @@
+"""The sites layer: one isolated tenancy per Magento store."""
