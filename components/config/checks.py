@@ -42,6 +42,7 @@ def _duplicates(values: list[str]) -> set[str]:
 
 @check
 def unique_hosts(cfg: StackConfig) -> Iterator[Problem]:
+    """Host names, public addresses and private addresses are unique across hosts."""
     dup_names = _duplicates([h.name for h in cfg.hosts])
     seen: dict[str, str] = {}
     for i, host in enumerate(cfg.hosts):
@@ -59,6 +60,7 @@ def unique_hosts(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
+    """kubeadm mode needs hosts, a control plane, an API endpoint, a ZFS pool on every workload host and, in prod, pinned host keys; existing mode takes no hosts."""
     cluster = cfg.cluster
     if cluster.mode == "existing":
         if cfg.hosts:
@@ -86,6 +88,7 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def quorum(cfg: StackConfig) -> Iterator[Problem]:
+    """Control planes are 1 or an odd number; high availability needs 3 failure domains and 3 control planes; quorum services run 1 or 3+ replicas, no more than the failure domains."""
     domains = cfg.failure_domains
     cps = len(cfg.control_planes)
     if cfg.cluster.mode == "kubeadm" and cps == 2:
@@ -117,6 +120,7 @@ def quorum(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def networks_do_not_overlap(cfg: StackConfig) -> Iterator[Problem]:
+    """Pod CIDR, service CIDR, LoadBalancer pools and host addresses do not overlap; private addresses lie in the private network; the Gateway address lies in a pool."""
     named: list[tuple[str, tuple[int, int, int]]] = [
         ("cluster.podCidr", parse_range(cfg.cluster.pod_cidr)),
         ("cluster.serviceCidr", parse_range(cfg.cluster.service_cidr)),
@@ -151,6 +155,7 @@ def networks_do_not_overlap(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def sites_unique(cfg: StackConfig) -> Iterator[Problem]:
+    """Site names are unique and every domain is served by one site only."""
     names: dict[str, int] = {}
     domains: dict[str, str] = {}
     for i, site in enumerate(cfg.sites):
@@ -166,6 +171,7 @@ def sites_unique(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def edge_solver(cfg: StackConfig) -> Iterator[Problem]:
+    """The DNS provider is set exactly when the ACME solver is DNS-01."""
     acme = cfg.edge.acme
     if acme.solver == "dns01" and acme.dns_provider is None:
         yield Problem("edge.acme.dnsProvider", "required when edge.acme.solver is 'dns01' (cloudflare, route53 or ovh)")
@@ -175,6 +181,7 @@ def edge_solver(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def prod_needs_backup(cfg: StackConfig) -> Iterator[Problem]:
+    """prod has a backup target, and each backup stream has its own bucket."""
     if cfg.environment == "prod" and cfg.backup is None:
         yield Problem("backup", "required in prod: the S3 endpoint, region and buckets backups go to")
     if cfg.backup is not None:

@@ -31,17 +31,17 @@ Role = Literal["control-plane", "worker", "witness"]
 class JumpHost(Model):
     """A bastion the SSH connection goes through (same key as the host)."""
 
-    host: str = Field(min_length=1)
-    port: int = Field(22, ge=1, le=65535)
-    user: str = Field("ubuntu", min_length=1)
-    host_key: str | None = None
+    host: str = Field(min_length=1, description="address or name of the bastion")
+    port: int = Field(22, ge=1, le=65535, description="SSH port of the bastion")
+    user: str = Field("ubuntu", min_length=1, description="login user on the bastion")
+    host_key: str | None = Field(None, description="the bastion's public host key, pinned")
 
 
 class SshConnection(Model):
     user: str = Field("ubuntu", min_length=1, description="login user with passwordless sudo")
-    port: int = Field(22, ge=1, le=65535)
+    port: int = Field(22, ge=1, le=65535, description="SSH port")
     host_key: str | None = Field(None, description="the server's public host key, pinned (required in prod)")
-    jump_host: JumpHost | None = None
+    jump_host: JumpHost | None = Field(None, description="bastion to reach the host through")
     dial_error_limit: int = Field(30, ge=1, le=1000, description="SSH dial attempts before giving up")
     per_dial_timeout: int = Field(15, ge=1, le=600, description="seconds per SSH dial attempt")
 
@@ -66,7 +66,7 @@ class ZfsDisk(Model):
 
 
 class Zfs(Model):
-    pool: str = Field("tank", pattern=r"^[a-z][a-z0-9_.-]{0,62}$")
+    pool: str = Field("tank", pattern=r"^[a-z][a-z0-9_.-]{0,62}$", description="name of the ZFS pool")
     disks: list[ZfsDisk] = Field(description="exactly two disks, mirrored")
     arc_max_gib: int = Field(8, ge=1, le=1024, description="ZFS ARC cap in GiB, also reserved from the kubelet")
 
@@ -81,15 +81,15 @@ class Zfs(Model):
 
 
 class Host(Model):
-    name: DnsLabel
-    public_address: IpAddress
-    private_address: IpAddress
+    name: DnsLabel = Field(description="host name, also the Kubernetes node name")
+    public_address: IpAddress = Field(description="public address SSH connects to")
+    private_address: IpAddress = Field(description="vRack address the cluster talks on")
     private_interface: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,15}$", description="the vRack interface for netplan")
-    roles: list[Role] = Field(min_length=1)
+    roles: list[Role] = Field(min_length=1, description="control-plane, worker and/or witness (etcd and quorum members only)")
     failure_domain: DnsLabel | None = Field(None, description="defaults to the host name")
-    ssh: SshConnection = SshConnection()
-    zfs: Zfs | None = None
-    labels: dict[str, str] = {}
+    ssh: SshConnection = Field(SshConnection(), description="how to reach the host over SSH")
+    zfs: Zfs | None = Field(None, description="the ZFS mirror pool (required on hosts that run workloads)")
+    labels: dict[str, str] = Field({}, description="extra Kubernetes node labels")
 
     @field_validator("roles")
     @classmethod
@@ -112,19 +112,19 @@ class ExistingCluster(Model):
     """An already running cluster (for example a laptop cluster in dev)."""
 
     context: str | None = Field(None, description="kubeconfig context; the secret `kubeconfig` or ~/.kube/config")
-    failure_domains: int = Field(1, ge=1, le=16)
+    failure_domains: int = Field(1, ge=1, le=16, description="independent failure domains the existing cluster spans")
 
 
 class Cluster(Model):
-    mode: Literal["kubeadm", "existing"] = "kubeadm"
-    kubernetes_version: str = versions.KUBERNETES_DEFAULT
+    mode: Literal["kubeadm", "existing"] = Field("kubeadm", description="kubeadm: build the cluster on the hosts; existing: use a running cluster")
+    kubernetes_version: str = Field(versions.KUBERNETES_DEFAULT, description="full Kubernetes version, within the supported minors")
     control_plane_endpoint: str | None = Field(None, description="host:port of the API server (VIP or first control plane)")
-    pod_cidr: Cidr = "10.244.0.0/16"
-    service_cidr: Cidr = "10.96.0.0/12"
+    pod_cidr: Cidr = Field("10.244.0.0/16", description="pod network")
+    service_cidr: Cidr = Field("10.96.0.0/12", description="Service network")
     private_network: Cidr | None = Field(None, description="the vRack subnet all private addresses belong to")
     admin_networks: list[Cidr] = Field(default_factory=list, description="networks allowed to reach SSH and the API")
-    high_availability: bool = False
-    existing: ExistingCluster | None = None
+    high_availability: bool = Field(False, description="run quorum members in 3 failure domains (needs 3 control planes)")
+    existing: ExistingCluster | None = Field(None, description="settings for cluster.mode existing")
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -153,9 +153,9 @@ class Cluster(Model):
 
 
 class AddressPool(Model):
-    name: DnsLabel
+    name: DnsLabel = Field(description="pool name")
     addresses: list[str] = Field(min_length=1, description="CIDRs or first-last ranges")
-    auto_assign: bool = True
+    auto_assign: bool = Field(True, description="hand out addresses without an explicit request")
 
     @field_validator("addresses")
     @classmethod
@@ -168,36 +168,36 @@ class AddressPool(Model):
 
 
 class Networking(Model):
-    load_balancer_pools: list[AddressPool] = Field(min_length=1)
+    load_balancer_pools: list[AddressPool] = Field(min_length=1, description="LoadBalancer address pools (MetalLB)")
     l2_interfaces: list[str] = Field(default_factory=list, description="interfaces MetalLB announces on")
-    hubble_ui: bool = True
+    hubble_ui: bool = Field(True, description="deploy the Hubble UI")
 
 
 # --------------------------------------------------------------------------------------------- storage
 
 
 class Storage(Model):
-    default_class: str = Field("zfs", pattern=r"^[a-z0-9-]{1,63}$")
-    database_class: str = Field("zfs-db", pattern=r"^[a-z0-9-]{1,63}$")
-    database_recordsize: Literal["8k", "16k", "32k", "64k", "128k"] = "16k"
-    compression: Literal["lz4", "zstd", "off"] = "lz4"
+    default_class: str = Field("zfs", pattern=r"^[a-z0-9-]{1,63}$", description="name of the default StorageClass")
+    database_class: str = Field("zfs-db", pattern=r"^[a-z0-9-]{1,63}$", description="name of the StorageClass tuned for databases")
+    database_recordsize: Literal["8k", "16k", "32k", "64k", "128k"] = Field("16k", description="ZFS recordsize of database volumes")
+    compression: Literal["lz4", "zstd", "off"] = Field("lz4", description="ZFS compression of volumes")
 
 
 # --------------------------------------------------------------------------------------------- edge
 
 
 class Acme(Model):
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="ACME account e-mail")
     server: Literal[
         "https://acme-v02.api.letsencrypt.org/directory",
         "https://acme-staging-v02.api.letsencrypt.org/directory",
-    ] = "https://acme-v02.api.letsencrypt.org/directory"
-    solver: Literal["http01", "dns01"] = "http01"
-    dns_provider: Literal["cloudflare", "route53", "ovh"] | None = None
+    ] = Field("https://acme-v02.api.letsencrypt.org/directory", description="ACME directory (production or staging)")
+    solver: Literal["http01", "dns01"] = Field("http01", description="ACME challenge type")
+    dns_provider: Literal["cloudflare", "route53", "ovh"] | None = Field(None, description="DNS provider for dns01 (token in the secret acmeDnsApiToken)")
 
 
 class Edge(Model):
-    acme: Acme
+    acme: Acme = Field(description="certificate issuance")
     gateway_address: IpAddress | None = Field(None, description="fixed LoadBalancer address of the shared Gateway")
     trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list, description="CDN ranges whose X-Forwarded-For is trusted")
 
@@ -206,14 +206,14 @@ class Edge(Model):
 
 
 class Observability(Model):
-    retention_days: int = Field(15, ge=1, le=3650)
-    prometheus_storage: Quantity = "50Gi"
-    loki_storage: Quantity = "50Gi"
+    retention_days: int = Field(15, ge=1, le=3650, description="days metrics and logs are kept")
+    prometheus_storage: Quantity = Field("50Gi", description="Prometheus volume size")
+    loki_storage: Quantity = Field("50Gi", description="Loki volume size")
 
 
 class Platform(Model):
-    secrets_backend: Literal["openbao", "vault"] = "openbao"
-    observability: Observability = Observability()
+    secrets_backend: Literal["openbao", "vault"] = Field("openbao", description="secrets store behind External Secrets")
+    observability: Observability = Field(Observability(), description="metrics and logs")
     allowed_registries: list[str] = Field(
         default_factory=lambda: ["docker.io", "quay.io", "ghcr.io", "registry.k8s.io"],
         description="registries images may come from (policy pack and Kyverno)",
@@ -224,10 +224,10 @@ class Platform(Model):
 
 
 class ComputeResources(Model):
-    cpu_request: Quantity
-    memory_request: Quantity
-    cpu_limit: Quantity
-    memory_limit: Quantity
+    cpu_request: Quantity = Field(description="CPU request per replica")
+    memory_request: Quantity = Field(description="memory request per replica")
+    cpu_limit: Quantity = Field(description="CPU limit per replica")
+    memory_limit: Quantity = Field(description="memory limit per replica")
 
     @model_validator(mode="after")
     def _request_within_limit(self) -> ComputeResources:
@@ -246,8 +246,8 @@ class ComputeResources(Model):
 
 class DataService(Model):
     replicas: int | None = Field(None, ge=1, le=9, description="defaults to 3 with 3+ failure domains, else 1")
-    storage: Quantity
-    resources: ComputeResources
+    storage: Quantity = Field(description="volume size per replica")
+    resources: ComputeResources = Field(description="requests and limits per replica")
 
 
 def _default_service(cpu: str, memory: str, storage: str) -> DataService:
@@ -258,10 +258,10 @@ def _default_service(cpu: str, memory: str, storage: str) -> DataService:
 
 
 class DataServices(Model):
-    mysql: DataService = _default_service("1", "2Gi", "20Gi")
-    opensearch: DataService = _default_service("1", "2Gi", "20Gi")
-    rabbitmq: DataService = _default_service("500m", "1Gi", "5Gi")
-    valkey: DataService = _default_service("500m", "1Gi", "5Gi")
+    mysql: DataService = Field(_default_service("1", "2Gi", "20Gi"), description="Percona XtraDB Cluster (MySQL 8.4)")
+    opensearch: DataService = Field(_default_service("1", "2Gi", "20Gi"), description="OpenSearch 2.19")
+    rabbitmq: DataService = Field(_default_service("500m", "1Gi", "5Gi"), description="RabbitMQ 4.1")
+    valkey: DataService = Field(_default_service("500m", "1Gi", "5Gi"), description="Valkey 8.1 with Sentinel")
 
 
 # --------------------------------------------------------------------------------------------- backup
@@ -270,26 +270,26 @@ _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 
 class BackupBuckets(Model):
-    velero: str = Field(pattern=_BUCKET)
-    mysql: str = Field(pattern=_BUCKET)
-    opensearch: str = Field(pattern=_BUCKET)
-    media: str = Field(pattern=_BUCKET)
+    velero: str = Field(pattern=_BUCKET, description="bucket for Velero cluster backups")
+    mysql: str = Field(pattern=_BUCKET, description="bucket for MySQL backups and binlogs (PITR)")
+    opensearch: str = Field(pattern=_BUCKET, description="bucket for OpenSearch snapshots")
+    media: str = Field(pattern=_BUCKET, description="bucket for the stores' media")
 
 
 class Backup(Model):
     endpoint: str = Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", description="S3-compatible endpoint (https)")
-    region: str = Field(pattern=r"^[a-z0-9-]{2,32}$")
-    buckets: BackupBuckets
-    retention_days: int = Field(30, ge=1, le=3650)
-    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+    region: str = Field(pattern=r"^[a-z0-9-]{2,32}$", description="region of the object storage")
+    buckets: BackupBuckets = Field(description="one bucket per backup stream")
+    retention_days: int = Field(30, ge=1, le=3650, description="days backups are kept")
+    noncurrent_version_days: int = Field(30, ge=1, le=3650, description="days overwritten or deleted object versions are kept")
 
 
 # --------------------------------------------------------------------------------------------- sites
 
 
 class SiteImage(Model):
-    repository: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
-    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    repository: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$", description="the store's built image (registry/path)")
+    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="pinned tag of the build (never latest)")
 
     @field_validator("tag")
     @classmethod
@@ -300,19 +300,19 @@ class SiteImage(Model):
 
 
 class SiteQuota(Model):
-    cpu: Quantity = "8"
-    memory: Quantity = "16Gi"
-    storage: Quantity = "50Gi"
-    pods: int = Field(60, ge=10, le=1000)
+    cpu: Quantity = Field("8", description="CPU requests and limits the namespace may hold")
+    memory: Quantity = Field("16Gi", description="memory requests and limits the namespace may hold")
+    storage: Quantity = Field("50Gi", description="storage the namespace may claim")
+    pods: int = Field(60, ge=10, le=1000, description="pods the namespace may run")
 
 
 class Site(Model):
     name: DnsLabel = Field(description="the store's short name; its namespace is site-<name>")
-    domains: list[DnsName] = Field(min_length=1)
-    magento_version: str = versions.MAGENTO_VERSIONS[-1]
-    php_version: str = versions.PHP_VERSIONS[0]
-    image: SiteImage
-    quota: SiteQuota = SiteQuota()
+    domains: list[DnsName] = Field(min_length=1, description="host names the store answers on")
+    magento_version: str = Field(versions.MAGENTO_VERSIONS[-1], description="Magento release of the build")
+    php_version: str = Field(versions.PHP_VERSIONS[0], description="PHP version of the build")
+    image: SiteImage = Field(description="the store's image")
+    quota: SiteQuota = Field(SiteQuota(), description="namespace quota")
 
     @field_validator("name")
     @classmethod
@@ -340,17 +340,17 @@ class Site(Model):
 
 
 class StackConfig(Model):
-    environment: Literal["dev", "prod"]
-    protect_stateful: bool = True
-    hosts: list[Host] = Field(default_factory=list)
-    cluster: Cluster = Cluster()
-    networking: Networking
-    storage: Storage = Storage()
-    edge: Edge
-    platform: Platform = Platform()
-    data: DataServices = DataServices()
-    backup: Backup | None = None
-    sites: list[Site] = Field(default_factory=list)
+    environment: Literal["dev", "prod"] = Field(description="dev or prod")
+    protect_stateful: bool = Field(True, description="protect stateful resources from deletion")
+    hosts: list[Host] = Field(default_factory=list, description="the servers (cluster.mode kubeadm)")
+    cluster: Cluster = Field(Cluster(), description="Kubernetes cluster")
+    networking: Networking = Field(description="cluster networking and LoadBalancer pools")
+    storage: Storage = Field(Storage(), description="StorageClasses on LocalPV-ZFS")
+    edge: Edge = Field(description="the shared Gateway, TLS and client IPs")
+    platform: Platform = Field(Platform(), description="platform services")
+    data: DataServices = Field(DataServices(), description="sizes of the shared data services")
+    backup: Backup | None = Field(None, description="S3-compatible backup target (required in prod)")
+    sites: list[Site] = Field(default_factory=list, description="the Magento stores")
 
     @property
     def failure_domains(self) -> int:

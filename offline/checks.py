@@ -1,0 +1,52 @@
+"""The checks the offline plan runs on a recorded stack, each returning what it checked and its problems.
+
+- schema: every Kubernetes object against the Kubernetes 1.36 schema (strict) or its CRD schema;
+- references: selectors, backends, scale targets and the Secrets/ConfigMaps pods use all resolve.
+
+Later checks (the policy pack) register here too, so that the plan and the tests run the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from offline.engine import Recording
+from offline.references import check_references
+from offline.schemas import crd_schemas_available, is_core, validate_object
+from offline.summary import CHART_TYPES
+
+CheckResult = dict[str, Any]
+CHECKS: dict[str, Callable[[Recording], CheckResult]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[Recording], CheckResult]], Callable[[Recording], CheckResult]]:
+    def decorate(fn: Callable[[Recording], CheckResult]) -> Callable[[Recording], CheckResult]:
+        CHECKS[name] = fn
+        return fn
+
+    return decorate
+
+
+@register("schema")
+def schema_check(recording: Recording) -> CheckResult:
+    objects = [r.inputs for r in recording.kubernetes_objects()]
+    note = None
+    if not crd_schemas_available():
+        skipped = [o for o in objects if not is_core(o.get("apiVersion", ""))]
+        objects = [o for o in objects if is_core(o.get("apiVersion", ""))]
+        note = f"CRD schemas folder absent: {len(skipped)} custom resources not validated"
+    problems = [str(p) for obj in objects for p in validate_object(obj)]
+    return {"checked": len(objects), "problems": problems, "note": note}
+
+
+@register("references")
+def reference_check(recording: Recording) -> CheckResult:
+    objects = [r.inputs for r in recording.kubernetes_objects()]
+    charts = {r.name: r.inputs.get("namespace") or "default" for r in recording.resources if r.type in CHART_TYPES}
+    problems = [str(p) for p in check_references(objects, charts)]
+    return {"checked": len(objects) + len(charts), "problems": problems}
+
+
+def run_checks(recording: Recording) -> dict[str, CheckResult]:
+    return {name: fn(recording) for name, fn in CHECKS.items()}

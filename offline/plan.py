@@ -1,0 +1,192 @@
+"""The offline plan: `make plan [STACK=prod]`.
+
+Runs the program's own `build()` under the Pulumi SDK's mocks with the stack's configuration (secrets
+replaced by placeholders that are never printed) and writes to `build/<stack>/`:
+
+- `manifests/<layer>/<namespace>/<kind>-<name>.yaml`: each Kubernetes object, one file per object;
+- `charts/<layer>/<namespace>-<release>.yaml`: each Helm chart with repository, version and full values;
+- `hosts/<host>/<command>.sh` (and files copied to hosts): every rendered host script;
+- `summary.md` and `summary.json`: resources by layer and type, compute per layer, and the checks
+  (schema validation, references) with their results.
+
+It needs no Pulumi CLI, no cluster, no credentials and no network. It exits 1 on a configuration error
+(one line per problem, no traceback) and on any failed check; `pulumi preview` / `pulumi up` need the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import ConfigError
+from offline.checks import run_checks
+from offline.engine import Recorded, Recording, run_program
+from offline.stackfile import ROOT, load_stack
+from offline.summary import CHART_TYPES, summarize, to_markdown
+
+REDACTED = "<secret: redacted>"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(name: str) -> str:
+    return _SAFE.sub("_", name) or "_"
+
+
+def redact(record: Recorded, value: Any = None, path: str = "") -> Any:
+    """The record's inputs with every secret value replaced, and Secret payloads always hidden."""
+    if value is None and path == "":
+        value = record.inputs
+        if record.inputs.get("kind") == "Secret":
+            value = {
+                k: ({key: REDACTED for key in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
+                for k, v in value.items()
+            }
+    if path and record.is_secret(path):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(record, v, f"{path}.{k}" if path else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(record, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _dump(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=120))
+
+
+def _host_of(recording: Recording, record: Recorded) -> str:
+    for node in recording.ancestors(record):
+        if node.type == "magento:hosts:Host":
+            return node.name
+    return "_cluster"
+
+
+def _script_text(record: Recorded, key: str) -> str | None:
+    value = record.inputs.get(key)
+    if value is None:
+        return None
+    return f"# {REDACTED}\n" if record.is_secret(key) else str(value)
+
+
+def write_manifests(recording: Recording, out: Path) -> int:
+    count = 0
+    for record in recording.kubernetes_objects():
+        obj = redact(record)
+        meta = obj.get("metadata") or {}
+        folder = out / "manifests" / recording.layer_of(record) / _safe(meta.get("namespace") or "_cluster")
+        _dump(folder / f"{obj['kind'].lower()}-{_safe(meta.get('name') or record.name)}.yaml", obj)
+        count += 1
+    return count
+
+
+def write_charts(recording: Recording, out: Path) -> int:
+    count = 0
+    for record in recording.resources:
+        if record.type not in CHART_TYPES:
+            continue
+        inputs = redact(record)
+        release = inputs.get("name") or record.name
+        namespace = inputs.get("namespace") or "default"
+        _dump(
+            out / "charts" / recording.layer_of(record) / f"{_safe(namespace)}-{_safe(release)}.yaml",
+            {
+                "release": release,
+                "repository": (inputs.get("repositoryOpts") or {}).get("repo", ""),
+                "chart": inputs.get("chart"),
+                "version": inputs.get("version"),
+                "namespace": namespace,
+                "skipCrds": inputs.get("skipCrds", False),
+                "values": inputs.get("values") or {},
+            },
+        )
+        count += 1
+    return count
+
+
+def write_host_scripts(recording: Recording, out: Path) -> int:
+    count = 0
+    for record in recording.resources:
+        folder = out / "hosts" / _safe(_host_of(recording, record))
+        if record.type == "command:remote:Command":
+            for key, suffix in (("create", ".sh"), ("update", ".update.sh"), ("delete", ".delete.sh")):
+                text = _script_text(record, key)
+                if text is not None:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / f"{_safe(record.name)}{suffix}").write_text(text if text.endswith("\n") else text + "\n")
+                    count += 1
+        elif record.type == "command:remote:CopyToRemote":
+            source = record.inputs.get("source") or {}
+            remote = str(record.inputs.get("remotePath", record.name))
+            if isinstance(source, dict) and "text" in source:
+                folder.mkdir(parents=True, exist_ok=True)
+                text = REDACTED + "\n" if record.is_secret("source") else source["text"]
+                (folder / f"{_safe(record.name)}--{_safe(Path(remote).name)}").write_text(text)
+                count += 1
+    return count
+
+
+WRITERS: dict[str, Callable[[Recording, Path], int]] = {
+    "manifests": write_manifests,
+    "charts": write_charts,
+    "host files": write_host_scripts,
+}
+
+
+def plan(stack: str, out: Path | None = None, root: Path = ROOT) -> tuple[int, dict[str, Any]]:
+    """Write the plan of one stack; return (exit code, summary)."""
+    out = out or root / "build" / stack
+    try:
+        settings = load_stack(stack, root)
+    except FileNotFoundError as error:
+        print(f"plan: {error}", file=sys.stderr)
+        return 2, {}
+    try:
+        recording = run_program(settings)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        print(f"plan: Pulumi.{stack}.yaml is invalid; nothing was planned", file=sys.stderr)
+        return 1, {}
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    written = {name: writer(recording, out) for name, writer in WRITERS.items()}
+    summary = summarize(recording)
+    checks = run_checks(recording)
+    summary["written"] = written
+    summary["checks"] = checks
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    (out / "summary.md").write_text(to_markdown(summary, checks))
+    failed = {name: result for name, result in checks.items() if result["problems"]}
+    print(
+        f"plan {stack}: {summary['resources']} resources; "
+        + ", ".join(f"{count} {name}" for name, count in written.items())
+        + f" -> {out.relative_to(root) if out.is_relative_to(root) else out}"
+    )
+    for name, result in checks.items():
+        print(f"  {name}: {result['checked']} checked, {len(result['problems'])} problem(s)")
+        for problem in result["problems"]:
+            print(f"    {problem}", file=sys.stderr)
+    return (1 if failed else 0), summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
+    args = parser.parse_args(argv)
+    code, _ = plan(args.stack, args.out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

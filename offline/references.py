@@ -1,0 +1,255 @@
+"""Referential checks over the rendered Kubernetes objects, in the spirit of kube-linter's
+dangling-service / dangling-ingress / dangling-HPA / dangling-NetworkPolicy checks.
+
+Every Service selector, route backend, scale target, PDB and NetworkPolicy selector, and every Secret,
+ConfigMap, PVC and ServiceAccount a pod uses must resolve to an object the program creates, or to one
+that an operator or controller the program deploys is known to create from another object
+(`PRODUCERS`: a cert-manager Certificate produces its Secret, an ExternalSecret its target Secret, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from offline.schemas import object_ref
+
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"})
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass", "PriorityClass", "CustomResourceDefinition",
+    "GatewayClass", "ClusterIssuer", "ClusterSecretStore", "ClusterExternalSecret", "VolumeSnapshotClass",
+    "CiliumClusterwideNetworkPolicy", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "APIService", "IngressClass", "RuntimeClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "ClusterPolicy", "ValidatingPolicy", "MutatingPolicy", "GeneratingPolicy", "ImageValidatingPolicy",
+    "KubeArmorClusterPolicy", "KubeArmorHostPolicy", "CiliumL2AnnouncementPolicy", "CiliumLoadBalancerIPPool",
+    "ClusterTriggerAuthentication",
+})
+
+Key = tuple[str, str, str]  # (kind, namespace or "", name)
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    object_ref: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.object_ref}: {self.message}"
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    kind = obj.get("kind", "")
+    ns = "" if kind in CLUSTER_SCOPED else _meta(obj).get("namespace", "default")
+    return kind, ns, _meta(obj).get("name", "")
+
+
+# ------------------------------------------------------------------------------------------ producers
+Producer = Callable[[dict[str, Any]], Iterable[Key]]
+PRODUCERS: dict[str, Producer] = {}
+
+
+def produces(kind: str) -> Callable[[Producer], Producer]:
+    def register(fn: Producer) -> Producer:
+        PRODUCERS[kind] = fn
+        return fn
+
+    return register
+
+
+@produces("Certificate")
+def _certificate(obj: dict[str, Any]) -> Iterable[Key]:
+    secret = (obj.get("spec") or {}).get("secretName")
+    return [("Secret", _meta(obj).get("namespace", "default"), secret)] if secret else []
+
+
+@produces("ExternalSecret")
+def _external_secret(obj: dict[str, Any]) -> Iterable[Key]:
+    target = ((obj.get("spec") or {}).get("target") or {}).get("name") or _meta(obj).get("name")
+    return [("Secret", _meta(obj).get("namespace", "default"), target)]
+
+
+@produces("StatefulSet")
+def _statefulset_claims(obj: dict[str, Any]) -> Iterable[Key]:
+    spec = obj.get("spec") or {}
+    name, ns = _meta(obj).get("name"), _meta(obj).get("namespace", "default")
+    replicas = spec.get("replicas", 1)
+    for template in spec.get("volumeClaimTemplates") or []:
+        claim = _meta(template).get("name")
+        yield from (("PersistentVolumeClaim", ns, f"{claim}-{name}-{i}") for i in range(replicas))
+
+
+# ------------------------------------------------------------------------------------------ index
+
+
+def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "Pod":
+        return {"metadata": _meta(obj), "spec": spec}
+    if kind == "CronJob":
+        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+    if kind in WORKLOAD_KINDS:
+        return spec.get("template")
+    return None
+
+
+class Index:
+    def __init__(self, objects: Iterable[dict[str, Any]]):
+        self.objects = list(objects)
+        self.keys: set[Key] = {key_of(o) for o in self.objects}
+        for obj in self.objects:
+            producer = PRODUCERS.get(obj.get("kind", ""))
+            if producer:
+                self.keys.update(producer(obj))
+        self.namespaces = set(SYSTEM_NAMESPACES)
+        self.namespaces |= {name for kind, _, name in self.keys if kind == "Namespace"}
+        self.workloads = [o for o in self.objects if pod_template(o) is not None]
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        return (kind, "" if kind in CLUSTER_SCOPED else namespace, name) in self.keys
+
+    def pods_matching(self, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
+        found = []
+        for workload in self.workloads:
+            if _meta(workload).get("namespace", "default") != namespace:
+                continue
+            labels = _meta(pod_template(workload) or {}).get("labels") or {}
+            if all(labels.get(k) == v for k, v in selector.items()):
+                found.append(workload)
+        return found
+
+
+def _match_labels(selector: dict[str, Any] | None) -> dict[str, str] | None:
+    """matchLabels of a LabelSelector; None when it uses matchExpressions (not evaluated here)."""
+    if selector is None:
+        return {}
+    if selector.get("matchExpressions"):
+        return None
+    return dict(selector.get("matchLabels") or {})
+
+
+# ------------------------------------------------------------------------------------------ checks
+Check = Callable[[dict[str, Any], Index], Iterator[str]]
+CHECKS: dict[str, Check] = {}
+
+
+def check(kind: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        CHECKS[kind] = fn
+        return fn
+
+    return register
+
+
+@check("Service")
+def _service(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    selector = (obj.get("spec") or {}).get("selector")
+    if selector and not index.pods_matching(_meta(obj).get("namespace", "default"), selector):
+        yield f"selector {selector} matches no pods of any workload in its namespace"
+
+
+@check("HTTPRoute")
+def _httproute(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    ns = _meta(obj).get("namespace", "default")
+    spec = obj.get("spec") or {}
+    for parent in spec.get("parentRefs") or []:
+        if parent.get("kind", "Gateway") == "Gateway" and not index.exists("Gateway", parent.get("namespace", ns), parent["name"]):
+            yield f"parentRef Gateway {parent.get('namespace', ns)}/{parent['name']} does not exist"
+    for rule in spec.get("rules") or []:
+        for backend in rule.get("backendRefs") or []:
+            kind = backend.get("kind", "Service")
+            if kind == "Service" and not index.exists("Service", backend.get("namespace", ns), backend["name"]):
+                yield f"backendRef Service {backend.get('namespace', ns)}/{backend['name']} does not exist"
+
+
+def _scale_target(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+    kind = ref.get("kind", "Deployment")
+    ns = _meta(obj).get("namespace", "default")
+    if not index.exists(kind, ns, ref.get("name", "")):
+        yield f"scaleTargetRef {kind} {ns}/{ref.get('name')} does not exist"
+
+
+CHECKS["HorizontalPodAutoscaler"] = _scale_target
+CHECKS["ScaledObject"] = _scale_target
+
+
+@check("PodDisruptionBudget")
+def _pdb(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    labels = _match_labels((obj.get("spec") or {}).get("selector"))
+    if labels is not None and not index.pods_matching(_meta(obj).get("namespace", "default"), labels):
+        yield f"selector {labels} matches no pods of any workload in its namespace"
+
+
+@check("NetworkPolicy")
+def _network_policy(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    labels = _match_labels((obj.get("spec") or {}).get("podSelector"))
+    if labels and not index.pods_matching(_meta(obj).get("namespace", "default"), labels):
+        yield f"podSelector {labels} matches no pods of any workload in its namespace"
+
+
+def _pod_references(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    template = pod_template(obj)
+    if template is None:
+        return
+    ns = _meta(obj).get("namespace", "default")
+    spec = template.get("spec") or {}
+    claim_templates = {_meta(t).get("name") for t in (obj.get("spec") or {}).get("volumeClaimTemplates") or []}
+    refs: list[tuple[str, str]] = []
+    for volume in spec.get("volumes") or []:
+        if "secret" in volume:
+            if not volume["secret"].get("optional"):
+                refs.append(("Secret", volume["secret"]["secretName"]))
+        elif "configMap" in volume:
+            if not volume["configMap"].get("optional"):
+                refs.append(("ConfigMap", volume["configMap"]["name"]))
+        elif "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]["claimName"]
+            if claim not in claim_templates:
+                refs.append(("PersistentVolumeClaim", claim))
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                if key in source and not source[key].get("optional"):
+                    refs.append((kind, source[key]["name"]))
+        for env_from in container.get("envFrom") or []:
+            for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+                if key in env_from and not env_from[key].get("optional"):
+                    refs.append((kind, env_from[key]["name"]))
+    for pull in spec.get("imagePullSecrets") or []:
+        refs.append(("Secret", pull["name"]))
+    account = spec.get("serviceAccountName")
+    if account and account != "default":
+        refs.append(("ServiceAccount", account))
+    for kind, name in refs:
+        if not index.exists(kind, ns, name):
+            yield f"uses {kind} {ns}/{name}, which neither the program nor a known operator creates"
+
+
+for _kind in WORKLOAD_KINDS:
+    CHECKS.setdefault(_kind, _pod_references)
+
+
+def check_references(objects: Iterable[dict[str, Any]], charts: dict[str, str] | None = None) -> list[ReferenceProblem]:
+    """All dangling references among the objects, and charts (release -> namespace) installed into
+    namespaces the program does not create."""
+    index = Index(objects)
+    problems: list[ReferenceProblem] = [
+        ReferenceProblem(f"chart {release}", f"namespace {ns} is neither created by the program nor a system namespace")
+        for release, ns in sorted((charts or {}).items())
+        if ns not in index.namespaces
+    ]
+    for obj in index.objects:
+        kind, ns, _ = key_of(obj)
+        if ns and ns not in index.namespaces:
+            problems.append(ReferenceProblem(object_ref(obj), f"namespace {ns} is neither created by the program nor a system namespace"))
+        fn = CHECKS.get(kind)
+        if fn:
+            problems.extend(ReferenceProblem(object_ref(obj), message) for message in fn(obj, index))
+    return problems
