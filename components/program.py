@@ -21,6 +21,7 @@ from components.platform import PlatformServices
 from components.storage import Storage
 from hosts.layer import Hosts, HostsArgs
 from sites.layer import Sites
+from sites.tenancy import namespace_name
 
 # Layer order; each layer depends on the one before it (tests and docs read this).
 LAYERS = ("hosts", "cluster", "backups", "networking", "storage", "edge", "platform", "data", "sites")
@@ -62,7 +63,9 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         outputs["backupBuckets"] = {k: b.bucket for k, b in backups.buckets.items()}
 
     args = LayerArgs(config, failure_domains)
-    previous: pulumi.Resource = cluster
+    # Each layer waits for everything before it (a dependency on a component is a dependency on its
+    # resources, so a layer with nothing in it yet must not break the chain).
+    previous: list[pulumi.Resource] = [cluster]
     layers: dict[str, pulumi.Resource] = {}
     for name, cls in (
         ("networking", Networking),
@@ -75,11 +78,11 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         layers[name] = cls(
             name,
             args,
-            pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[previous]),
+            pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=list(previous)),
         )
-        previous = layers[name]
+        previous.append(layers[name])
 
-    outputs["siteNamespaces"] = [f"site-{site.name}" for site in config.sites]
+    outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
     return outputs
 
 

@@ -59,6 +59,7 @@ class Recorded:
     provider: str | None
     dependencies: tuple[str, ...]
     outputs: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -122,6 +123,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider or None,
             dependencies=tuple(request.dependencies),
             outputs=state,
+            protect=bool(request.protect),
         )
         with self._lock:
             self.records[response.urn] = record
@@ -168,6 +170,9 @@ class Recording:
                 layer = node.type.split(":")[1]
         return layer
 
+    def descendants(self, record: Recorded) -> list[Recorded]:
+        return [r for r in self.resources if record in self.ancestors(r)]
+
     def children(self, record: Recorded) -> list[Recorded]:
         return [r for r in self.resources if r.parent == record.urn]
 
@@ -179,6 +184,16 @@ def _reset_runtime() -> None:
     runtime_settings.ROOT.set(None)
 
 
+def install(settings: StackSettings) -> RecordingMonitor:
+    """Reset the runtime and install a recording mock engine with the stack's configuration."""
+    _reset_runtime()
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=settings.project, stack=settings.stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
+    return monitor
+
+
 def run_program(settings: StackSettings, program: Callable[[], None] | None = None) -> Recording:
     """Run the program (default: components.program.main) under mocks with the given stack settings.
 
@@ -187,11 +202,7 @@ def run_program(settings: StackSettings, program: Callable[[], None] | None = No
     if program is None:
         from components.program import main as program
 
-    _reset_runtime()
-    mocks = RecordingMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=settings.project, stack=settings.stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
+    monitor = install(settings)
     stack_outputs: dict[str, Any] = {}
 
     async def collect(outputs: dict[str, Any]) -> None:

@@ -183,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="project folder holding Pulumi.yaml and the stack files")
     args = parser.parse_args(argv)
-    code, _ = plan(args.stack, args.out)
+    code, _ = plan(args.stack, args.out, args.root.resolve())
     return code
 
 

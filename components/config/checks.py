@@ -91,31 +91,25 @@ def quorum(cfg: StackConfig) -> Iterator[Problem]:
     """Control planes are 1 or an odd number; high availability needs 3 failure domains and 3 control planes; quorum services run 1 or 3+ replicas, no more than the failure domains."""
     domains = cfg.failure_domains
     cps = len(cfg.control_planes)
+    ha = cfg.cluster.high_availability
     if cfg.cluster.mode == "kubeadm" and cps == 2:
         yield Problem("hosts", "2 control-plane hosts cannot keep etcd quorum when one fails (less available than 1): use 1, or 3 or more")
-    if cfg.cluster.mode == "kubeadm" and cps > 1 and cps % 2 == 0:
+    elif cfg.cluster.mode == "kubeadm" and cps > 1 and cps % 2 == 0:
         yield Problem("hosts", f"{cps} control-plane hosts: use an odd number so that etcd keeps a majority")
-    if cfg.cluster.high_availability:
-        if domains < 3:
-            yield Problem(
-                "cluster.highAvailability",
-                f"needs 3 failure domains (a small witness host counts); this stack has {domains}",
-            )
-        if cfg.cluster.mode == "kubeadm" and cps < 3:
-            yield Problem("cluster.highAvailability", f"needs 3 control-plane hosts for etcd quorum; this stack has {cps}")
+    if ha and domains < 3:
+        yield Problem("cluster.highAvailability", f"needs 3 failure domains (a small witness host counts); this stack has {domains}")
+    if ha and cfg.cluster.mode == "kubeadm" and cps < 3:
+        yield Problem("cluster.highAvailability", f"needs 3 control-plane hosts for etcd quorum; this stack has {cps}")
     for name in ("mysql", "opensearch", "rabbitmq", "valkey"):
-        service = getattr(cfg.data, name)
-        if service.replicas is None:
+        replicas = getattr(cfg.data, name).replicas
+        if replicas is None or replicas == 1:
             continue
-        if service.replicas == 2:
+        if replicas == 2:
             yield Problem(f"data.{name}.replicas", "2 replicas cannot form a quorum: use 1 or 3")
-        elif service.replicas > 1 and service.replicas > domains:
-            yield Problem(
-                f"data.{name}.replicas",
-                f"{service.replicas} replicas need as many failure domains; this stack has {domains}",
-            )
-        elif service.replicas > 1 and not cfg.cluster.high_availability:
+        elif not ha:
             yield Problem(f"data.{name}.replicas", "more than one replica needs cluster.highAvailability: true")
+        elif domains >= 3 and replicas > domains:
+            yield Problem(f"data.{name}.replicas", f"{replicas} replicas need as many failure domains; this stack has {domains}")
 
 
 @check

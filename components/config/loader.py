@@ -84,13 +84,17 @@ def problems_from(exc: ValidationError) -> list[Problem]:
     return [Problem(_path(tuple(err["loc"])), _message(err)) for err in exc.errors()]
 
 
-def validate(raw: dict[str, Any]) -> StackConfig:
-    """Validate raw stack settings (camelCase keys as in the stack file) or raise ConfigError."""
+def validate(raw: dict[str, Any], *, cross_field: bool = True) -> StackConfig:
+    """Validate raw stack settings (camelCase keys as in the stack file) or raise ConfigError.
+
+    Cross-field checks run only on a structurally valid configuration (and not when the caller already
+    found settings it could not read, which would make them report consequences, not causes).
+    """
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc)) from None
-    problems = run_checks(config)
+    problems = run_checks(config) if cross_field else []
     if problems:
         raise ConfigError(problems)
     return config
@@ -138,9 +142,10 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
         else:
             raw[key] = value
     try:
-        config = validate(raw)
+        config = validate(raw, cross_field=not problems)
     except ConfigError as error:
-        raise ConfigError(problems + error.problems) from None
+        unreadable = {p.path for p in problems}
+        raise ConfigError(problems + [p for p in error.problems if p.path.split(".")[0].split("[")[0] not in unreadable]) from None
     if problems:
         raise ConfigError(problems)
     missing = _secret_problems(config, present)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from components import versions
-from components.config.types import Cidr, DnsLabel, DnsName, IpAddress, Quantity, parse_quantity
+from components.config.types import BucketName, Cidr, DnsLabel, DnsName, IpAddress, Quantity, parse_quantity
 
 
 class Model(BaseModel):
@@ -266,14 +266,11 @@ class DataServices(Model):
 
 # --------------------------------------------------------------------------------------------- backup
 
-_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-
-
 class BackupBuckets(Model):
-    velero: str = Field(pattern=_BUCKET, description="bucket for Velero cluster backups")
-    mysql: str = Field(pattern=_BUCKET, description="bucket for MySQL backups and binlogs (PITR)")
-    opensearch: str = Field(pattern=_BUCKET, description="bucket for OpenSearch snapshots")
-    media: str = Field(pattern=_BUCKET, description="bucket for the stores' media")
+    velero: BucketName = Field(description="bucket for Velero cluster backups")
+    mysql: BucketName = Field(description="bucket for MySQL backups and binlogs (PITR)")
+    opensearch: BucketName = Field(description="bucket for OpenSearch snapshots")
+    media: BucketName = Field(description="bucket for the stores' media")
 
 
 class Backup(Model):

@@ -75,6 +75,19 @@ def _address(value: object) -> str:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket(value: str) -> str:
+    if not _BUCKET.match(value) or ".." in value:
+        raise ValueError(
+            f"{value!r} is not a bucket name: use 3 to 63 lower-case letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsName = Annotated[str, AfterValidator(_dns_name)]
 Quantity = Annotated[str, BeforeValidator(_quantity)]

@@ -1,0 +1,82 @@
+"""How the offline plan scales with the number of sites.
+
+Plans the `prod` stack with 1, 10 and 50 generated sites and prints, for each: resources registered,
+seconds and peak memory. For comparison it prints the floor: the time and memory of registering the
+same number of bare resources under the mock engine with nothing else (no config, no components).
+
+Run: `make benchmark` (or .venv/bin/python benchmarks/plan_scaling.py). Each figure is the median of
+three runs in this process; peak memory is measured with tracemalloc around a single run.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import pulumi
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from offline.engine import run_program  # noqa: E402
+from offline.stackfile import ROOT, settings_from_values  # noqa: E402
+
+SITE_COUNTS = (1, 10, 50)
+REPEATS = 3
+
+
+def prod_with_sites(count: int) -> dict:
+    values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    template = values["magento:sites"][0]
+    sites = []
+    for i in range(count):
+        site = copy.deepcopy(template)
+        site["name"] = f"store-{i:03d}"
+        site["domains"] = [f"www.store-{i:03d}.example.com"]
+        site["quota"] = {"cpu": "4", "memory": "8Gi", "storage": "20Gi", "pods": 40}
+        sites.append(site)
+    values["magento:sites"] = sites
+    return values
+
+
+def bare_program(count: int):
+    def program() -> None:
+        for i in range(count):
+            pulumi.CustomResource("bench:index:Bare", f"bare-{i}", {"value": i})
+
+    return program
+
+
+def measure(fn) -> tuple[float, int, int]:
+    seconds = []
+    resources = 0
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        resources = len(fn().resources)
+        seconds.append(time.perf_counter() - start)
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return statistics.median(seconds), peak, resources
+
+
+def main() -> None:
+    print(f"{'sites':>5} {'resources':>9} {'plan s':>8} {'plan peak MiB':>13} {'floor s':>8} {'floor peak MiB':>14} {'ratio':>6}")
+    for count in SITE_COUNTS:
+        settings = settings_from_values(prod_with_sites(count), stack="prod")
+        plan_s, plan_peak, resources = measure(lambda settings=settings: run_program(settings))
+        floor_settings = settings_from_values({"environment": "prod"}, stack="floor")
+        floor_s, floor_peak, _ = measure(lambda: run_program(floor_settings, program=bare_program(resources)))
+        print(
+            f"{count:>5} {resources:>9} {plan_s:>8.2f} {plan_peak / 2**20:>13.1f} "
+            f"{floor_s:>8.2f} {floor_peak / 2**20:>14.1f} {plan_s / floor_s:>6.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
