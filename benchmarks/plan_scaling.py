@@ -22,8 +22,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from offline.engine import run_program  # noqa: E402
-from offline.stackfile import ROOT, settings_from_values  # noqa: E402
+from offline.engine import run_program
+from offline.stackfile import ROOT, settings_from_values
 
 SITE_COUNTS = (1, 10, 50)
 REPEATS = 3
@@ -71,7 +71,8 @@ def main() -> None:
         settings = settings_from_values(prod_with_sites(count), stack="prod")
         plan_s, plan_peak, resources = measure(lambda settings=settings: run_program(settings))
         floor_settings = settings_from_values({"environment": "prod"}, stack="floor")
-        floor_s, floor_peak, _ = measure(lambda: run_program(floor_settings, program=bare_program(resources)))
+        floor_program = bare_program(resources)
+        floor_s, floor_peak, _ = measure(lambda fs=floor_settings, fp=floor_program: run_program(fs, program=fp))
         print(
             f"{count:>5} {resources:>9} {plan_s:>8.2f} {plan_peak / 2**20:>13.1f} "
             f"{floor_s:>8.2f} {floor_peak / 2**20:>14.1f} {plan_s / floor_s:>6.2f}"

@@ -105,7 +105,7 @@ def test_dns01_needs_the_token_secret():
     settings = settings_from_values(values, stack="prod", with_secret_placeholders=False)
     present = {f"magento:{k}": "x" for k in ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey")}
     settings = settings.__class__(settings.project, settings.stack, {**settings.config, **present}, tuple(present))
-    with pytest.raises(ConfigError, match="acmeDnsApiToken: required when edge.acme.solver is dns01"):
+    with pytest.raises(ConfigError, match=r"acmeDnsApiToken: required when edge\.acme\.solver is dns01"):
         run_program(settings)
 
 
