@@ -10,10 +10,9 @@ that an operator or controller the program deploys is known to create from anoth
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from offline.schemas import object_ref
+from offline.schemas import ObjectProblem, object_ref
 
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"})
@@ -28,15 +27,6 @@ CLUSTER_SCOPED = frozenset({
 })
 
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
-
-
-@dataclass(frozen=True)
-class ReferenceProblem:
-    object_ref: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.object_ref}: {self.message}"
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -236,20 +226,20 @@ for _kind in WORKLOAD_KINDS:
     CHECKS.setdefault(_kind, _pod_references)
 
 
-def check_references(objects: Iterable[dict[str, Any]], charts: dict[str, str] | None = None) -> list[ReferenceProblem]:
+def check_references(objects: Iterable[dict[str, Any]], charts: dict[str, str] | None = None) -> list[ObjectProblem]:
     """All dangling references among the objects, and charts (release -> namespace) installed into
     namespaces the program does not create."""
     index = Index(objects)
-    problems: list[ReferenceProblem] = [
-        ReferenceProblem(f"chart {release}", f"namespace {ns} is neither created by the program nor a system namespace")
+    problems: list[ObjectProblem] = [
+        ObjectProblem(f"chart {release}", f"namespace {ns} is neither created by the program nor a system namespace")
         for release, ns in sorted((charts or {}).items())
         if ns not in index.namespaces
     ]
     for obj in index.objects:
         kind, ns, _ = key_of(obj)
         if ns and ns not in index.namespaces:
-            problems.append(ReferenceProblem(object_ref(obj), f"namespace {ns} is neither created by the program nor a system namespace"))
+            problems.append(ObjectProblem(object_ref(obj), f"namespace {ns} is neither created by the program nor a system namespace"))
         fn = CHECKS.get(kind)
         if fn:
-            problems.extend(ReferenceProblem(object_ref(obj), message) for message in fn(obj, index))
+            problems.extend(ObjectProblem(object_ref(obj), message) for message in fn(obj, index))
     return problems

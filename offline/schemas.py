@@ -23,7 +23,9 @@ CRD_SCHEMAS = Path(os.environ.get("MAGENTO_CRD_SCHEMAS", Path(__file__).resolve(
 
 
 @dataclass(frozen=True)
-class SchemaProblem:
+class ObjectProblem:
+    """A problem with one Kubernetes object (schema or reference)."""
+
     object_ref: str
     message: str
 
@@ -61,26 +63,26 @@ def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def validate_object(obj: dict[str, Any]) -> list[SchemaProblem]:
+def validate_object(obj: dict[str, Any]) -> list[ObjectProblem]:
     """Problems with one object; empty when it is valid."""
     ref = object_ref(obj)
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     if not (obj.get("metadata") or {}).get("name"):
-        return [SchemaProblem(ref, "metadata.name is missing (every object is named explicitly)")]
+        return [ObjectProblem(ref, "metadata.name is missing (every object is named explicitly)")]
     if is_core(api_version):
         try:
             kubernetes_validate.validate(obj, KUBERNETES_SCHEMA_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path)
-            return [SchemaProblem(ref, f"{path}: {exc.message}" if path else exc.message)]
+            return [ObjectProblem(ref, f"{path}: {exc.message}" if path else exc.message)]
         except kubernetes_validate.SchemaNotFoundError:
-            return [SchemaProblem(ref, f"no Kubernetes {KUBERNETES_SCHEMA_VERSION} schema for {api_version} {kind}")]
+            return [ObjectProblem(ref, f"no Kubernetes {KUBERNETES_SCHEMA_VERSION} schema for {api_version} {kind}")]
         return []
     path = crd_schema_path(api_version, kind)
     if not path.exists():
-        return [SchemaProblem(ref, f"no CRD schema at {path} (is ../shared/schemas present?)")]
+        return [ObjectProblem(ref, f"no CRD schema at {path} (is ../shared/schemas present?)")]
     return [
-        SchemaProblem(ref, f"{'.'.join(str(p) for p in err.absolute_path) or '(root)'}: {err.message}")
+        ObjectProblem(ref, f"{'.'.join(str(p) for p in err.absolute_path) or '(root)'}: {err.message}")
         for err in _crd_validator(path).iter_errors(obj)
     ]
 

@@ -6,8 +6,7 @@ Each check yields `Problem`s that name the key at fault, in the same path syntax
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from components.config.model import StackConfig
@@ -36,26 +35,29 @@ def run_checks(config: StackConfig) -> list[Problem]:
     return [problem for fn in CHECKS for problem in fn(config)]
 
 
-def _duplicates(values: list[str]) -> set[str]:
-    return {value for value, count in Counter(values).items() if count > 1}
+def repeats(items: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str, str]]:
+    """For (path, value) pairs, yield (path, value, first path) for each value seen before."""
+    owners: dict[str, str] = {}
+    for path, value in items:
+        if value in owners:
+            yield path, value, owners[value]
+        else:
+            owners[value] = path
 
 
 @check
 def unique_hosts(cfg: StackConfig) -> Iterator[Problem]:
     """Host names, public addresses and private addresses are unique across hosts."""
-    dup_names = _duplicates([h.name for h in cfg.hosts])
-    seen: dict[str, str] = {}
-    for i, host in enumerate(cfg.hosts):
-        if host.name in dup_names and host.name in seen:
-            yield Problem(f"hosts[{i}].name", f"{host.name!r} is already used by {seen[host.name]}")
-        seen.setdefault(host.name, f"hosts[{i}]")
-    owners: dict[str, str] = {}
-    for i, host in enumerate(cfg.hosts):
-        for key, address in (("publicAddress", host.public_address), ("privateAddress", host.private_address)):
-            if address in owners:
-                yield Problem(f"hosts[{i}].{key}", f"{address} is already used by {owners[address]}")
-            else:
-                owners[address] = f"hosts[{i}].{key}"
+    names = ((f"hosts[{i}].name", h.name) for i, h in enumerate(cfg.hosts))
+    for path, name, first in repeats(names):
+        yield Problem(path, f"{name!r} is already used by {first.removesuffix('.name')}")
+    addresses = (
+        (f"hosts[{i}].{key}", address)
+        for i, host in enumerate(cfg.hosts)
+        for key, address in (("publicAddress", host.public_address), ("privateAddress", host.private_address))
+    )
+    for path, address, first in repeats(addresses):
+        yield Problem(path, f"{address} is already used by {first}")
 
 
 @check
@@ -150,17 +152,12 @@ def networks_do_not_overlap(cfg: StackConfig) -> Iterator[Problem]:
 @check
 def sites_unique(cfg: StackConfig) -> Iterator[Problem]:
     """Site names are unique and every domain is served by one site only."""
-    names: dict[str, int] = {}
-    domains: dict[str, str] = {}
-    for i, site in enumerate(cfg.sites):
-        if site.name in names:
-            yield Problem(f"sites[{i}].name", f"{site.name!r} is already used by sites[{names[site.name]}]")
-        names.setdefault(site.name, i)
-        for d, domain in enumerate(site.domains):
-            if domain in domains:
-                yield Problem(f"sites[{i}].domains[{d}]", f"{domain} is already served by {domains[domain]}")
-            else:
-                domains[domain] = f"sites[{i}]"
+    names = ((f"sites[{i}].name", site.name) for i, site in enumerate(cfg.sites))
+    for path, name, first in repeats(names):
+        yield Problem(path, f"{name!r} is already used by {first.removesuffix('.name')}")
+    domains = ((f"sites[{i}].domains[{d}]", domain) for i, site in enumerate(cfg.sites) for d, domain in enumerate(site.domains))
+    for path, domain, first in repeats(domains):
+        yield Problem(path, f"{domain} is already served by {first.split('.')[0]}")
 
 
 @check
@@ -179,9 +176,6 @@ def prod_needs_backup(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.environment == "prod" and cfg.backup is None:
         yield Problem("backup", "required in prod: the S3 endpoint, region and buckets backups go to")
     if cfg.backup is not None:
-        buckets = cfg.backup.buckets.model_dump(by_alias=True)
-        seen: dict[str, str] = {}
-        for key, bucket in buckets.items():
-            if bucket in seen:
-                yield Problem(f"backup.buckets.{key}", f"{bucket!r} is already used by backup.buckets.{seen[bucket]}")
-            seen.setdefault(bucket, key)
+        buckets = ((f"backup.buckets.{key}", name) for key, name in cfg.backup.buckets.model_dump(by_alias=True).items())
+        for path, bucket, first in repeats(buckets):
+            yield Problem(path, f"{bucket!r} is already used by {first}")

@@ -306,8 +306,10 @@ class SiteQuota(Model):
 class Site(Model):
     name: DnsLabel = Field(description="the store's short name; its namespace is site-<name>")
     domains: list[DnsName] = Field(min_length=1, description="host names the store answers on")
-    magento_version: str = Field(versions.MAGENTO_VERSIONS[-1], description="Magento release of the build")
-    php_version: str = Field(versions.PHP_VERSIONS[0], description="PHP version of the build")
+    magento_version: Literal[versions.MAGENTO_VERSIONS] = Field(  # type: ignore[valid-type]
+        versions.MAGENTO_VERSIONS[-1], description="Magento release of the build")
+    php_version: Literal[versions.PHP_VERSIONS] = Field(  # type: ignore[valid-type]
+        versions.PHP_VERSIONS[0], description="PHP version of the build")
     image: SiteImage = Field(description="the store's image")
     quota: SiteQuota = Field(SiteQuota(), description="namespace quota")
 
@@ -318,19 +320,6 @@ class Site(Model):
             raise ValueError("must be at most 30 characters so that derived names stay within 63")
         return value
 
-    @field_validator("magento_version")
-    @classmethod
-    def _magento(cls, value: str) -> str:
-        if value not in versions.MAGENTO_VERSIONS:
-            raise ValueError(f"must be one of {', '.join(versions.MAGENTO_VERSIONS)}")
-        return value
-
-    @field_validator("php_version")
-    @classmethod
-    def _php(cls, value: str) -> str:
-        if value not in versions.PHP_VERSIONS:
-            raise ValueError(f"must be one of {', '.join(versions.PHP_VERSIONS)}")
-        return value
 
 
 # --------------------------------------------------------------------------------------------- root
