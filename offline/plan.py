@@ -6,6 +6,7 @@ replaced by placeholders that are never printed) and writes to `build/<stack>/`:
 - `manifests/<layer>/<namespace>/<kind>-<name>.yaml`: each Kubernetes object, one file per object;
 - `charts/<layer>/<namespace>-<release>.yaml`: each Helm chart with repository, version and full values;
 - `hosts/<host>/<command>.sh` (and files copied to hosts): every rendered host script;
+- `outputs.yaml`: the stack outputs (secret ones redacted);
 - `summary.md` and `summary.json`: resources by layer and type, compute per layer, and the checks
   (schema validation, references) with their results.
 
@@ -164,6 +165,9 @@ def plan(stack: str, out: Path | None = None, root: Path = ROOT) -> tuple[int, d
     checks = run_checks(recording)
     summary["written"] = written
     summary["checks"] = checks
+    _dump(out / "outputs.yaml", {
+        key: REDACTED if output["secret"] else output["value"] for key, output in sorted(recording.stack_outputs.items())
+    })
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
     (out / "summary.md").write_text(to_markdown(summary, checks))
     failed = {name: result for name, result in checks.items() if result["problems"]}

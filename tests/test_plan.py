@@ -33,7 +33,9 @@ def files(folder: Path) -> dict[str, str]:
 def test_plan_writes_one_manifest_per_kubernetes_object(planned):
     folder, summary = planned["prod"]
     manifests = list((folder / "manifests").rglob("*.yaml"))
-    assert len(manifests) == summary["written"]["manifests"] == 10
+    from tests.conftest import recording_for
+
+    assert len(manifests) == summary["written"]["manifests"] == len(recording_for("prod").kubernetes_objects())
     assert (folder / "manifests" / "sites" / "site-shop-fr" / "resourcequota-site-quota.yaml").exists()
     assert (folder / "manifests" / "sites" / "_cluster" / "namespace-site-shop-de.yaml").exists()
 
@@ -44,6 +46,16 @@ def test_plan_writes_every_host_script(planned):
         scripts = list((folder / "hosts" / host).glob("*.sh"))
         assert scripts, host
         assert all(s.read_text().strip() for s in scripts)
+
+
+def test_plan_writes_stack_outputs_with_secrets_redacted(planned):
+    import yaml
+
+    folder, _ = planned["prod"]
+    outputs = yaml.safe_load((folder / "outputs.yaml").read_text())
+    assert outputs["kubeconfig"] == "<secret: redacted>"
+    assert outputs["failureDomains"] == 3
+    assert outputs["siteNamespaces"] == ["site-shop-fr", "site-shop-de"]
 
 
 def test_plan_is_stable(planned, tmp_path: Path):
