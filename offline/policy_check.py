@@ -1,0 +1,262 @@
+"""The CrossGuard pack evaluated offline: every policy of `policy/` against a recorded run of the program.
+
+There is no CLI here, so this does what the engine does with a policy pack, through the pack's own SDK
+servicer (`pulumi_policy.policy._PolicyAnalyzerServicer`, private: pulumi-policy is pinned):
+
+1. `Configure` with every policy's enforcement level resolved as the CLI resolves it (configured level,
+   else the policy's, else the pack's) and its configuration;
+2. `Analyze` once per registered resource with its inputs (secrets re-wrapped as the engine sends them);
+3. `AnalyzeStack` once with every resource, its state, parent and dependencies.
+
+`check_recording()` returns a `PolicyReport`; `mandatory` violations fail `make plan` and CI. The
+configuration comes from the stack file (`platform.allowedRegistries`, `environment`), and
+`write_report()` writes it as `policy-config.json` for `pulumi preview --policy-pack-config`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel, Policy
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+from components.config.model import Platform
+from offline.engine import Recorded, Recording
+from offline.stackfile import ROOT
+from policy.magento_policies import PACK_LEVEL, PACK_NAME, POLICIES
+
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+PACK_DIR = ROOT / "policy"
+
+_LEVELS = {
+    EnforcementLevel.ADVISORY: analyzer_pb2.ADVISORY,
+    EnforcementLevel.MANDATORY: analyzer_pb2.MANDATORY,
+    EnforcementLevel.REMEDIATE: analyzer_pb2.REMEDIATE,
+    EnforcementLevel.DISABLED: analyzer_pb2.DISABLED,
+}
+_LEVEL_NAMES = {v: k.value for k, v in _LEVELS.items()}
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    level: str  # mandatory | advisory
+    urn: str
+    resource_type: str
+    resource_name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.policy}: {self.resource_type} {self.resource_name}: {self.message}"
+
+
+@dataclass
+class PolicyReport:
+    stack: str
+    pack: str
+    policies: dict[str, str]  # name -> resolved enforcement level
+    resources: int
+    violations: list[Violation] = field(default_factory=list)
+    not_applicable: list[tuple[str, str]] = field(default_factory=list)  # (policy, reason)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mandatory
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "pack": self.pack,
+            "passed": self.passed,
+            "resources": self.resources,
+            "policies": self.policies,
+            "violations": [asdict(v) for v in self.violations],
+            "mandatory": len(self.mandatory),
+            "config": self.config,
+        }
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"# Policy check: stack `{self.stack}`",
+            "",
+            f"Pack `{self.pack}`: {len(self.policies)} policies over {self.resources} resources: "
+            f"**{'passed' if self.passed else 'FAILED'}** ({len(self.mandatory)} mandatory, "
+            f"{len(self.violations) - len(self.mandatory)} advisory violation(s)).",
+            "",
+            "| policy | level | violations |",
+            "| --- | --- | --- |",
+        ]
+        for name, level in self.policies.items():
+            count = sum(1 for v in self.violations if v.policy == name)
+            lines.append(f"| `{name}` | {level} | {count} |")
+        if self.violations:
+            lines += ["", "## Violations", "", "| policy | level | resource | message |", "| --- | --- | --- | --- |"]
+            for v in self.violations:
+                message = v.message.replace("|", "\\|").replace("\n", "<br>")
+                lines.append(f"| `{v.policy}` | {v.level} | `{v.resource_type}` {v.resource_name} | {message} |")
+        return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ configuration
+
+
+def stack_policy_config(recording: Recording) -> dict[str, dict[str, Any]]:
+    """The pack configuration a stack implies: its allowed registries, and host keys required in prod."""
+    settings = recording.settings
+    project = settings.project
+    platform = json.loads(settings.config.get(f"{project}:platform", "{}") or "{}")
+    registries = platform.get("allowedRegistries") or Platform().allowed_registries
+    environment = settings.config.get(f"{project}:environment", "prod")
+    return {
+        "workload-image-registry": {"allowedRegistries": list(registries)},
+        "remote-command-ssh": {"requireHostKey": environment == "prod"},
+    }
+
+
+def resolve_levels(policies: list[Policy], config: dict[str, Any]) -> dict[str, EnforcementLevel]:
+    """Each policy's level as the CLI resolves it: configured, else the policy's own, else the pack's."""
+    levels = {}
+    for policy in policies:
+        configured = (config.get(policy.name) or {}).get("enforcementLevel") if isinstance(config.get(policy.name), dict) else config.get(policy.name)
+        if configured is not None:
+            levels[policy.name] = EnforcementLevel(configured)
+        else:
+            levels[policy.name] = policy.enforcement_level or PACK_LEVEL
+    return levels
+
+
+def pack_version() -> str:
+    document = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text()) or {}
+    return str(document.get("version", "0.0.1"))
+
+
+# ------------------------------------------------------------------------------------------ wire format
+
+
+def _rewrap(value: Any, path: str, secret_paths: frozenset[str]) -> Any:
+    """Inputs as the engine sends them: values at secret paths wrapped in the secret signature."""
+    if isinstance(value, dict):
+        inner: Any = {k: _rewrap(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+    elif isinstance(value, list):
+        inner = [_rewrap(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+    else:
+        inner = value
+    return {SECRET_SIG_KEY: SECRET_SIG, "value": inner} if (path or ".") in secret_paths else inner
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(json.loads(json.dumps(value, default=str)))
+    return message
+
+
+def _provider_urn(record: Recorded) -> str | None:
+    return record.provider.rsplit("::", 1)[0] if record.provider else None
+
+
+def _provider(recording: Recording, record: Recorded) -> analyzer_pb2.AnalyzerProviderResource | None:
+    urn = _provider_urn(record)
+    provider = recording.by_urn.get(urn) if urn else None
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider.type, properties=_struct(_rewrap(provider.inputs, "", provider.secret_paths)), urn=provider.urn, name=provider.name
+    )
+
+
+def _options(record: Recorded) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(parent=record.parent or "")
+
+
+# ------------------------------------------------------------------------------------------ the check
+
+
+def check_recording(recording: Recording, *, config: dict[str, Any] | None = None, policies: list[Policy] | None = None) -> PolicyReport:
+    """Evaluate every policy of the pack against the recording, as `pulumi preview --policy-pack policy` would."""
+    policies = policies if policies is not None else POLICIES
+    config = stack_policy_config(recording) if config is None else config
+    levels = resolve_levels(policies, config)
+    servicer = _PolicyAnalyzerServicer(name=PACK_NAME, version=pack_version(), policies=policies, enforcement_level=PACK_LEVEL)
+    policy_config = {}
+    for policy in policies:
+        entry = config.get(policy.name)
+        properties = {k: v for k, v in entry.items() if k != "enforcementLevel"} if isinstance(entry, dict) else {}
+        policy_config[policy.name] = analyzer_pb2.PolicyConfig(enforcementLevel=_LEVELS[levels[policy.name]], properties=_struct(properties))
+    servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=policy_config), None)
+
+    report = PolicyReport(
+        stack=recording.settings.stack,
+        pack=PACK_NAME,
+        policies={name: level.value for name, level in levels.items()},
+        resources=len(recording.resources),
+        config=config,
+    )
+
+    def collect(response: analyzer_pb2.AnalyzeResponse, default: Recorded | None) -> None:
+        for diagnostic in response.diagnostics:
+            record = recording.by_urn.get(diagnostic.urn) if diagnostic.urn else default
+            report.violations.append(
+                Violation(
+                    policy=diagnostic.policyName,
+                    level=_LEVEL_NAMES.get(diagnostic.enforcementLevel, "advisory"),
+                    urn=record.urn if record else diagnostic.urn,
+                    resource_type=record.type if record else "stack",
+                    resource_name=record.name if record else recording.settings.stack,
+                    message=diagnostic.message,
+                )
+            )
+        report.not_applicable.extend((n.policy_name, n.reason) for n in response.not_applicable)
+
+    for record in recording.resources:
+        request = analyzer_pb2.AnalyzeRequest(
+            type=record.type,
+            properties=_struct(_rewrap(record.inputs, "", record.secret_paths)),
+            urn=record.urn,
+            name=record.name,
+            options=_options(record),
+            provider=_provider(recording, record),
+        )
+        collect(servicer.Analyze(request, None), record)
+
+    stack_resources = [
+        analyzer_pb2.AnalyzerResource(
+            type=record.type,
+            properties=_struct(_rewrap({**record.outputs, **record.inputs}, "", record.secret_paths)),
+            urn=record.urn,
+            name=record.name,
+            options=_options(record),
+            provider=_provider(recording, record),
+            parent=record.parent or "",
+            dependencies=[d for d in record.dependencies if d in recording.by_urn],
+        )
+        for record in recording.resources
+    ]
+    collect(servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources), None), None)
+    return report
+
+
+def write_report(report: PolicyReport, out: Path) -> None:
+    """`policy.md`, `policy.json` and `policy-config.json` (for `pulumi preview --policy-pack-config`) into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "policy.md").write_text(report.to_markdown())
+    (out / "policy.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / "policy-config.json").write_text(json.dumps(report.config, indent=2) + "\n")
+
+
+def print_failures(report: PolicyReport, stream: Any) -> None:
+    """One line per mandatory violation: the policy's name and the resource."""
+    for violation in report.mandatory:
+        summary = violation.message.splitlines()[-1]
+        print(f"policy violation: {violation.policy}: {violation.resource_type} {violation.resource_name}: {summary}", file=stream)

@@ -1,0 +1,26 @@
+"""The Magento platform's CrossGuard policies, importable without starting a policy pack server.
+
+`policy/__main__.py` wraps POLICIES in a PolicyPack for the Pulumi CLI; the offline check
+(`offline/policy_check.py`) and the tests evaluate the same list through the SDK's analyzer.
+Imports inside this package are relative so it loads both as `magento_policies` (the CLI runs
+`policy/` as its program directory) and as `policy.magento_policies` (from the repository root).
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import EnforcementLevel, Policy
+
+from . import buckets, charts, hosts, kubernetes, workloads
+
+PACK_NAME = "magento-platform-baseline"
+PACK_LEVEL = EnforcementLevel.MANDATORY
+
+POLICIES: list[Policy] = [
+    *workloads.POLICIES,
+    *kubernetes.POLICIES,
+    *charts.POLICIES,
+    *buckets.POLICIES,
+    *hosts.POLICIES,
+]
+
+__all__ = ["PACK_LEVEL", "PACK_NAME", "POLICIES"]

@@ -1,0 +1,47 @@
+"""The pack's defaults, reviewed like code: every namespace-wide exemption carries its reason.
+
+These are the JSON-schema defaults of the policies' configuration (what `pulumi preview` applies when
+no `--policy-pack-config` is given) and the values the policies fall back to when a key is absent
+(the offline check calls the analyzer directly, without the CLI's schema defaults). A configured key
+replaces its default, as the CLI does.
+"""
+
+from __future__ import annotations
+
+# Labels and names this program gives its own objects (components/k8s.py, sites/tenancy.py).
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+PART_OF = "magento-platform"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+SITE_NAMESPACE_PREFIX = "site-"
+
+# Namespaces whose workloads may use the host (privileged, host namespaces, hostPath, added
+# capabilities) and run without the restricted security context. Only third-party agents that
+# cannot work otherwise belong here; a chart that needs host access in another namespace must be
+# added with its reason, in review.
+SYSTEM_NAMESPACES: dict[str, str] = {
+    "kube-system": (
+        "Cilium agent, node-init and envoy (networking layer) are privileged host-network DaemonSets that mount "
+        "/sys/fs/bpf, /run/cilium and the CNI directories; kubeadm's static control plane lives here too"
+    ),
+    "metallb-system": (
+        "MetalLB speaker (networking layer) runs on the host network with NET_RAW to answer ARP for "
+        "LoadBalancer addresses on the public interface"
+    ),
+    "openebs": (
+        "LocalPV-ZFS node plugin (storage layer) is privileged and mounts /dev and the kubelet directories "
+        "to create and mount ZFS datasets on the node's pool"
+    ),
+}
+
+# Namespaces where a Service of type LoadBalancer may exist: the shared Gateway's data plane.
+EDGE_NAMESPACES: list[str] = ["edge", "envoy-gateway-system"]
+
+# Registries images may come from; the same default as components/config/model.py Platform.allowedRegistries
+# (the offline check passes the stack's own list; tests keep the two equal).
+ALLOWED_REGISTRIES: list[str] = ["docker.io", "quay.io", "ghcr.io", "registry.k8s.io"]
+
+# Image repositories that are never allowed, whatever the registry: Bitnami's free catalog was frozen in 2025.
+DENIED_IMAGE_PATTERNS: list[str] = ["bitnami/", "bitnamilegacy/", "bitnamisecure/", "bitnamicharts/"]
+
+# Capabilities a container may add (the Pod Security "restricted" profile allows only this one).
+ALLOWED_ADDED_CAPABILITIES: list[str] = ["NET_BIND_SERVICE"]

@@ -1,0 +1,348 @@
+"""Cluster-object policies: namespaces, site isolation, disruption budgets, load balancers, secrets hygiene."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from . import defaults
+from .common import UNKNOWN, config_value, excepted, get, is_list, is_mapping, object_ref, schema, walk
+from .workloads import workload_of
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+PSA_LEVELS = ("restricted", "baseline", "privileged")
+PSA = "pod-security.kubernetes.io/"
+
+
+def _namespaces_policy() -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != NAMESPACE:
+            return
+        ref = object_ref(args.props, args.urn)
+        config = args.get_config() or {}
+        if excepted(ref, config) is not None:
+            return
+        system = config_value(config, "systemNamespaces", defaults.SYSTEM_NAMESPACES)
+        prefix = config_value(config, "siteNamespacePrefix", defaults.SITE_NAMESPACE_PREFIX)
+        for mode in ("enforce", "audit", "warn"):
+            level = ref.labels.get(PSA + mode)
+            if level not in PSA_LEVELS:
+                report_violation(f"Namespace {ref.name} has no valid label {PSA}{mode} (one of {', '.join(PSA_LEVELS)})", None)
+        enforce = ref.labels.get(PSA + "enforce")
+        if enforce == "privileged" and ref.name not in system:
+            report_violation(f"Namespace {ref.name} enforces 'privileged' but is not a reviewed system namespace", None)
+        if ref.name.startswith(prefix) and enforce != "restricted":
+            report_violation(f"site Namespace {ref.name} must enforce 'restricted', not {enforce!r}", None)
+
+    return ResourceValidationPolicy(
+        name="namespace-pod-security",
+        description="Namespaces carry Pod Security Admission labels (enforce, audit, warn); site namespaces enforce "
+        "'restricted' and only reviewed system namespaces may be 'privileged'.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema(
+            {
+                "systemNamespaces": {"type": "object", "default": defaults.SYSTEM_NAMESPACES, "description": "namespace -> reason"},
+                "siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX},
+            }
+        ),
+        remediation_steps="Create namespaces with components.k8s.namespace(..., level=...), which sets the labels.",
+    )
+
+
+def _load_balancer_policy() -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != "kubernetes:core/v1:Service" or get(args.props, "spec", "type") != "LoadBalancer":
+            return
+        ref = object_ref(args.props, args.urn)
+        config = args.get_config() or {}
+        edge = config_value(config, "edgeNamespaces", defaults.EDGE_NAMESPACES)
+        if ref.namespace not in edge and excepted(ref, config) is None:
+            report_violation(f"{ref} is a LoadBalancer outside the edge namespaces ({', '.join(edge)})", None)
+
+    return ResourceValidationPolicy(
+        name="loadbalancer-only-at-edge",
+        description="Services of type LoadBalancer exist only in the edge namespaces: traffic enters through the shared Gateway and the WAF.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema({"edgeNamespaces": {"type": "array", "items": {"type": "string"}, "default": defaults.EDGE_NAMESPACES}}),
+        remediation_steps="Use a ClusterIP Service behind an HTTPRoute on the shared Gateway.",
+    )
+
+
+# ------------------------------------------------------------------------------------------ secrets
+
+SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[-_.]?key|private[-_.]?key|credential|access[-_.]?key)", re.I)
+REFERENCE_SUFFIX = re.compile(r"[-_.]?(file|path|url|uri|name|ref|endpoint|host|enabled|length|ttl|expiry|expiration|lifetime)$", re.I)
+PRIVATE_KEY_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+def secret_looking(key: str) -> bool:
+    return bool(SECRET_KEY.search(key)) and not REFERENCE_SUFFIX.search(key)
+
+
+def _plaintext_findings(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == "kubernetes:core/v1:ConfigMap":
+        for field in ("data", "binaryData"):
+            data = get(args.props, field, default={})
+            for key in data if is_mapping(data) else []:
+                value = get(data, key)
+                if secret_looking(str(key)):
+                    yield f"ConfigMap key '{key}' looks like a secret; put it in a Secret"
+                elif isinstance(value, str) and PRIVATE_KEY_TEXT.search(value):
+                    yield f"ConfigMap key '{key}' holds a private key; put it in a Secret"
+        return
+    workload = workload_of(args)
+    if workload is None:
+        return
+    for container in workload.containers():
+        env = get(container.spec, "env", default=[])
+        for index in range(len(env) if is_list(env) else 0):
+            name, value = get(env, index, "name", default=""), get(env, index, "value")
+            if secret_looking(str(name)) and value not in (None, "", UNKNOWN):
+                yield f"{container.label} sets env {name} as a plain value; use valueFrom.secretKeyRef"
+
+
+def _plaintext_policy() -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != "kubernetes:core/v1:ConfigMap" and workload_of(args) is None:
+            return
+        ref = object_ref(args.props, args.urn)
+        if not ref.own or excepted(ref, args.get_config()) is not None:
+            return
+        for finding in _plaintext_findings(args):
+            report_violation(f"{ref}: {finding}", None)
+
+    return ResourceValidationPolicy(
+        name="no-plaintext-secrets",
+        description="Our ConfigMaps hold no secret-looking keys or private keys, and our containers take secret-looking "
+        "environment variables from Secrets (valueFrom), never as plain values.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema(),
+        remediation_steps="Create a Kubernetes Secret from a secret Output (secret config, RandomPassword, External Secrets) "
+        "and reference it with env[].valueFrom.secretKeyRef or a volume.",
+    )
+
+
+WEAK_SECRET_VALUES = frozenset(
+    {"changeme", "change-me", "password", "passw0rd", "admin", "secret", "default", "example", "test", "root",
+     "magento", "letmein", "placeholder", "123456", "12345678", "qwerty", "todo"}
+)
+MIN_SECRET_LENGTH = 8
+
+
+def _decode(value: str) -> str | None:
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def secret_values(resource: PolicyResource) -> Iterator[tuple[str, str]]:
+    """(where, value) of every secret value a resource holds: Kubernetes Secret data, SSH credentials."""
+    if resource.resource_type == "kubernetes:core/v1:Secret":
+        for key, value in walk(get(resource.props, "stringData", default={}), "stringData"):
+            if isinstance(value, str):
+                yield key, value
+        for key, value in walk(get(resource.props, "data", default={}), "data"):
+            decoded = _decode(value) if isinstance(value, str) else None
+            if decoded is not None:
+                yield key, decoded
+    elif resource.resource_type.startswith("command:remote:"):
+        for prefix in (("connection",), ("connection", "proxy")):
+            for field in ("privateKey", "password", "privateKeyPassword"):
+                value = get(resource.props, *prefix, field)
+                if isinstance(value, str) and value:
+                    yield ".".join((*prefix, field)), value
+
+
+def plain_fields(resource: PolicyResource) -> Iterator[tuple[str, Any]]:
+    """The fields of a resource that are stored and shown in plain text (where a secret must never appear)."""
+    kind = resource.resource_type
+    if kind == "kubernetes:core/v1:Secret" or kind.startswith("pulumi:providers:") or kind.startswith("kubernetes:helm.sh/"):
+        return  # Secrets are secret; providers and chart values take secrets as inputs and keep them secret in state
+    if kind.startswith("command:remote:"):
+        for field in ("create", "update", "delete", "triggers", "remotePath"):
+            yield from walk(get(resource.props, field), field)
+        return
+    yield from walk(resource.props)
+
+
+def _secret_exposure_policy() -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        secrets: dict[str, tuple[PolicyResource, str]] = {}
+        for resource in args.resources:
+            for where, value in secret_values(resource):
+                if value.strip().lower() in WEAK_SECRET_VALUES:
+                    report_violation(f"{resource.resource_type} {resource.name}: {where} is a well-known weak value", resource.urn)
+                elif len(value) >= MIN_SECRET_LENGTH:
+                    secrets.setdefault(value, (resource, where))
+        if not secrets:
+            return
+        for resource in args.resources:
+            for path, value in plain_fields(resource):
+                if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+                    continue
+                for secret, (owner, where) in secrets.items():
+                    if owner is not resource and secret in value:
+                        report_violation(
+                            f"{resource.resource_type} {resource.name}: plain field {path} contains the secret "
+                            f"{where} of {owner.resource_type} {owner.name}",
+                            resource.urn,
+                        )
+
+    return StackValidationPolicy(
+        name="secret-values-not-exposed",
+        description="Secret values (Kubernetes Secret data, SSH credentials) are not well-known weak values and never appear "
+        "in plain fields of another resource (ConfigMaps, env values, annotations, command text).",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        remediation_steps="Pass secrets as secret Outputs into Secrets (or a command's stdin), and reference them; never "
+        "interpolate them into plain fields.",
+    )
+
+
+# ------------------------------------------------------------------------------------------ stack relations
+
+
+def _by_type(resources: list[PolicyResource], *types: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type in types]
+
+
+def _in_namespace(resources: list[PolicyResource], type_token: str, namespace: str) -> list[PolicyResource]:
+    return [r for r in _by_type(resources, type_token) if get(r.props, "metadata", "namespace") == namespace]
+
+
+def _is_default_deny(policy: PolicyResource) -> bool:
+    spec = get(policy.props, "spec", default={})
+    selector = get(spec, "podSelector", default={})
+    types = get(spec, "policyTypes", default=[])
+    return (
+        is_mapping(selector)
+        and not get(selector, "matchLabels")
+        and not get(selector, "matchExpressions")
+        and {"Ingress", "Egress"} <= {str(t) for t in (types if is_list(types) else [])}
+        and not get(spec, "ingress")
+        and not get(spec, "egress")
+    )
+
+
+def _site_isolation_policy() -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        prefix = config_value(args.get_config(), "siteNamespacePrefix", defaults.SITE_NAMESPACE_PREFIX)
+        for namespace in _by_type(args.resources, NAMESPACE):
+            name = get(namespace.props, "metadata", "name")
+            if not isinstance(name, str) or not name.startswith(prefix):
+                continue
+            if not any(_is_default_deny(p) for p in _in_namespace(args.resources, "kubernetes:networking.k8s.io/v1:NetworkPolicy", name)):
+                report_violation(f"site Namespace {name} has no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)", namespace.urn)
+            quotas = _in_namespace(args.resources, "kubernetes:core/v1:ResourceQuota", name)
+            hard_keys = {str(k) for q in quotas for k in (get(q.props, "spec", "hard", default={}) or {})}
+            if not any(k.endswith("cpu") for k in hard_keys) or not any(k.endswith("memory") for k in hard_keys):
+                report_violation(f"site Namespace {name} has no ResourceQuota bounding cpu and memory", namespace.urn)
+
+    return StackValidationPolicy(
+        name="site-namespace-isolation",
+        description="Every site namespace has a default-deny NetworkPolicy (ingress and egress) and a ResourceQuota on cpu and memory.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema({"siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX}}),
+        remediation_steps="Build site namespaces with sites.tenancy.SiteTenancy, which creates both.",
+    )
+
+
+def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
+    """A Kubernetes label selector against a set of labels (an empty selector matches everything)."""
+    if not is_mapping(selector):
+        return False
+    match_labels = get(selector, "matchLabels", default={})
+    if any(labels.get(k) != v for k, v in (match_labels.items() if is_mapping(match_labels) else [])):
+        return False
+    expressions = get(selector, "matchExpressions", default=[])
+    for expression in expressions if is_list(expressions) else []:
+        key, operator = get(expression, "key"), get(expression, "operator")
+        values = list(get(expression, "values", default=[]))
+        present = key in labels
+        if (
+            (operator == "In" and labels.get(key) not in values)
+            or (operator == "NotIn" and present and labels.get(key) in values)
+            or (operator == "Exists" and not present)
+            or (operator == "DoesNotExist" and present)
+        ):
+            return False
+    return True
+
+
+SCALERS = {
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("spec", "scaleTargetRef", "spec", "minReplicas"),
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": ("spec", "scaleTargetRef", "spec", "minReplicaCount"),
+}
+
+
+def minimum_replicas(workload: PolicyResource, resources: list[PolicyResource]) -> int:
+    """The fewest replicas a Deployment/StatefulSet runs: spec.replicas, or its autoscaler's minimum."""
+    meta = get(workload.props, "metadata", default={})
+    replicas = get(workload.props, "spec", "replicas")
+    for scaler in _by_type(resources, *SCALERS):
+        spec_key, target_key, _, min_key = SCALERS[scaler.resource_type]
+        target = get(scaler.props, spec_key, target_key, default={})
+        if (
+            get(scaler.props, "metadata", "namespace") == get(meta, "namespace")
+            and get(target, "name") == get(meta, "name")
+            and get(target, "kind", default="Deployment") == get(workload.props, "kind")
+        ):
+            minimum = get(scaler.props, spec_key, min_key, default=1)
+            return minimum if isinstance(minimum, int | float) else 1
+    return replicas if isinstance(replicas, int | float) else 1
+
+
+def _pdb_policy() -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        budgets = _by_type(args.resources, "kubernetes:policy/v1:PodDisruptionBudget")
+        for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+            ref = object_ref(workload.props, workload.urn)
+            if not ref.own or excepted(ref, args.get_config()) is not None:
+                continue
+            if minimum_replicas(workload, args.resources) <= 1:
+                continue
+            labels = get(workload.props, "spec", "template", "metadata", "labels", default={})
+            if not any(
+                get(b.props, "metadata", "namespace") == ref.namespace
+                and selector_matches(get(b.props, "spec", "selector"), labels if is_mapping(labels) else {})
+                for b in budgets
+            ):
+                report_violation(f"{ref} runs more than one replica but no PodDisruptionBudget selects its pods", workload.urn)
+
+    return StackValidationPolicy(
+        name="workload-pdb",
+        description="Each of our Deployments and StatefulSets with more than one replica (or autoscaler minimum) has a "
+        "PodDisruptionBudget selecting its pods, so node drains (kured, upgrades) keep it available.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema(),
+        remediation_steps="Add a policy/v1 PodDisruptionBudget (maxUnavailable: 1) whose selector matches the pod template labels.",
+    )
+
+
+POLICIES = [
+    _namespaces_policy(),
+    _site_isolation_policy(),
+    _pdb_policy(),
+    _load_balancer_policy(),
+    _plaintext_policy(),
+    _secret_exposure_policy(),
+]
