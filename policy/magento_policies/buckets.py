@@ -7,11 +7,13 @@ unknown during a preview of a bucket not yet created; the dependency is not).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .common import UNKNOWN, get, is_list, is_mapping, walk
+from .common import UNKNOWN, get, is_list, walk
 
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 S3 = "aws:s3/"
@@ -49,15 +51,21 @@ def bucket_findings(bucket: PolicyResource, resources: list[PolicyResource]) -> 
     settings = settings_of(bucket, resources)
     if get(bucket.props, "acl") in PUBLIC_ACLS:
         yield f"has a public canned ACL {get(bucket.props, 'acl')!r}"
-    if not any(get(v.props, "versioningConfiguration", "status") in ("Enabled", UNKNOWN) for v in settings.get("bucketVersioning", [])):
+    inline_versioning = get(bucket.props, "versioning", "enabled") is True
+    if not inline_versioning and not any(
+        get(v.props, "versioningConfiguration", "status") in ("Enabled", UNKNOWN) for v in settings.get("bucketVersioning", [])
+    ):
         yield "has no BucketVersioning with status Enabled"
-    if not any(
+    inline_sse = get(bucket.props, "serverSideEncryptionConfiguration", "rule", "applyServerSideEncryptionByDefault", "sseAlgorithm")
+    if not inline_sse and not any(
         get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
         for s in settings.get("bucketServerSideEncryptionConfiguration", [])
         for rule in (get(s.props, "rules", default=[]) or [])
     ):
         yield "has no server-side encryption configuration (applyServerSideEncryptionByDefault)"
-    if not any(_enabled_rules(lc) for lc in settings.get("bucketLifecycleConfiguration", [])):
+    inline_rules = get(bucket.props, "lifecycleRules", default=[])
+    inline_lifecycle = any(get(r, "enabled") is True for r in (inline_rules if is_list(inline_rules) else []))
+    if not inline_lifecycle and not any(_enabled_rules(lc) for lc in settings.get("bucketLifecycleConfiguration", [])):
         yield "has no lifecycle configuration with an Enabled rule"
     blocks = settings.get("bucketPublicAccessBlock", [])
     if not any(all(get(b.props, flag) in (True, UNKNOWN) for flag in PUBLIC_ACCESS_FLAGS) for b in blocks):
@@ -69,14 +77,26 @@ def bucket_findings(bucket: PolicyResource, resources: list[PolicyResource]) -> 
             if value in PUBLIC_GRANTEES:
                 yield f"BucketAcl {acl.name} grants {value} ({path})"
     for policy in settings.get("bucketPolicy", []):
-        document = get(policy.props, "policy")
-        if isinstance(document, str) and ('"Principal":"*"' in document.replace(" ", "") or '"AWS":"*"' in document.replace(" ", "")):
+        if allows_anyone(get(policy.props, "policy")):
             yield f"BucketPolicy {policy.name} allows any principal"
-        elif is_mapping(document):
-            for _, value in walk(document):
-                if value == "*" and "Principal" in str(document):
-                    yield f"BucketPolicy {policy.name} allows any principal"
-                    break
+
+
+def allows_anyone(document: Any) -> bool:
+    """Whether a bucket policy document (JSON text or object) has an Allow statement for the principal '*'."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return False
+    statements = get(document, "Statement", default=[])
+    for statement in statements if is_list(statements) else [statements]:
+        if get(statement, "Effect") != "Allow":
+            continue
+        principal = get(statement, "Principal")
+        principals = [principal] if isinstance(principal, str) else [v for _, v in walk(principal)]
+        if "*" in principals:
+            return True
+    return False
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
