@@ -260,3 +260,35 @@ def print_failures(report: PolicyReport, stream: Any) -> None:
     for violation in report.mandatory:
         summary = violation.message.splitlines()[-1]
         print(f"policy violation: {violation.policy}: {violation.resource_type} {violation.resource_name}: {summary}", file=stream)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m offline.policy_check --stack prod`: record the stack, check the pack, write the report."""
+    import argparse
+    import sys
+
+    from components.config import ConfigError
+    from offline.engine import run_program
+    from offline.stackfile import load_stack
+
+    parser = argparse.ArgumentParser(prog="python -m offline.policy_check", description="Evaluate the CrossGuard pack offline.")
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
+    args = parser.parse_args(argv)
+    try:
+        recording = run_program(load_stack(args.stack))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        return 1
+    report = check_recording(recording)
+    out = args.out or ROOT / "build" / args.stack
+    write_report(report, out)
+    print(f"policy {args.stack}: {len(report.policies)} policies, {report.resources} resources, "
+          f"{len(report.mandatory)} mandatory / {len(report.violations)} total violation(s) -> {out / 'policy.md'}")
+    print_failures(report, sys.stderr)
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
