@@ -221,3 +221,13 @@ def test_system_namespaces_are_configuration():
     report = evaluate(lambda: cilium_like_agent("kube-system"),
                       config={"workload-no-host-access": {"systemNamespaces": {"openebs": "LocalPV-ZFS node plugin"}}})
     assert of_policy(report, "workload-no-host-access")
+
+
+def test_reviewed_exceptions_table_applies_without_any_configuration(monkeypatch):
+    from policy.magento_policies import defaults
+
+    program = lambda: deployment("importer", container=compliant_container(securityContext={"readOnlyRootFilesystem": False}))  # noqa: E731
+    assert of_policy(evaluate(program), "workload-read-only-root-filesystem")
+    monkeypatch.setitem(defaults.REVIEWED_EXCEPTIONS, "workload-read-only-root-filesystem",
+                        [{"namespace": "site-*", "name": "importer", "reason": "vendor importer writes to /tmp; reviewed"}])
+    assert of_policy(evaluate(program), "workload-read-only-root-filesystem") == []

@@ -51,7 +51,7 @@ POLICIES = [
         "and nothing from Bitnami (chart, repository or values).",
         validate=_validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema(),
+        config_schema=schema("chart-pinned-trusted-source", exceptions=False),
         remediation_steps="Add the chart to components/versions.py CHARTS and build it with components.k8s.chart().",
     )
 ]

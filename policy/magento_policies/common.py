@@ -15,7 +15,7 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema
 from pulumi_policy.proxy import UnknownValueError
 
-from .defaults import PART_OF, PART_OF_LABEL, SITE_NAMESPACE_PREFIX
+from .defaults import PART_OF, PART_OF_LABEL, REVIEWED_EXCEPTIONS, SITE_NAMESPACE_PREFIX
 
 UNKNOWN = object()
 
@@ -117,9 +117,10 @@ EXCEPTIONS_PROPERTY: dict[str, Any] = {
 }
 
 
-def schema(properties: dict[str, dict[str, Any]] | None = None) -> PolicyConfigSchema:
-    """A config schema with the policy's own properties plus `exceptions`."""
-    return PolicyConfigSchema(properties={**(properties or {}), "exceptions": EXCEPTIONS_PROPERTY})
+def schema(policy: str, properties: dict[str, dict[str, Any]] | None = None, *, exceptions: bool = True) -> PolicyConfigSchema:
+    """A config schema with the policy's own properties, plus `exceptions` defaulting to its reviewed list."""
+    extra = {"exceptions": {**EXCEPTIONS_PROPERTY, "default": REVIEWED_EXCEPTIONS.get(policy, [])}} if exceptions else {}
+    return PolicyConfigSchema(properties={**(properties or {}), **extra})
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,9 @@ def object_ref(props: Mapping[str, Any], urn: str) -> ObjectRef:
     )
 
 
-def excepted(ref: ObjectRef, config: Mapping[str, Any] | None) -> str | None:
+def excepted(ref: ObjectRef, config: Mapping[str, Any] | None, policy: str) -> str | None:
     """The reason of the reviewed exception that covers this object, if any."""
-    for entry in config_value(config, "exceptions", []):
+    for entry in config_value(config, "exceptions", REVIEWED_EXCEPTIONS.get(policy, [])):
         if not is_mapping(entry):
             continue
         if (

@@ -45,3 +45,13 @@ DENIED_IMAGE_PATTERNS: list[str] = ["bitnami/", "bitnamilegacy/", "bitnamisecure
 
 # Capabilities a container may add (the Pod Security "restricted" profile allows only this one).
 ALLOWED_ADDED_CAPABILITIES: list[str] = ["NET_BIND_SERVICE"]
+
+# Reviewed exceptions for single objects, by policy name. Each entry names the object (namespace, and
+# optionally name and kind, globs allowed) and says why it is exempt, who reviewed it and until when.
+# This table is the `exceptions` default of each policy, so it applies to `make plan` and to
+# `pulumi preview --policy-pack policy` alike. Example:
+#   "workload-read-only-root-filesystem": [
+#       {"namespace": "site-*", "name": "legacy-importer", "kind": "CronJob",
+#        "reason": "vendor importer writes to /tmp in its image; fix tracked in issue 42 (reviewed by ops, until 2027-03)"},
+#   ],
+REVIEWED_EXCEPTIONS: dict[str, list[dict[str, str]]] = {}

@@ -43,7 +43,9 @@ POLICIES = [
         validate=_validate,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=schema(
-            {"requireHostKey": {"type": "boolean", "default": True, "description": "require connection.hostKey (true in prod)"}}
+            "remote-command-ssh",
+            {"requireHostKey": {"type": "boolean", "default": True, "description": "require connection.hostKey (true in prod)"}},
+            exceptions=False,
         ),
         remediation_steps="Build connections with hosts.layer.connection(), from hosts[].ssh in the stack file.",
     )

@@ -33,7 +33,7 @@ def _namespaces_policy() -> ResourceValidationPolicy:
             return
         ref = object_ref(args.props, args.urn)
         config = args.get_config() or {}
-        if excepted(ref, config) is not None:
+        if excepted(ref, config, "namespace-pod-security") is not None:
             return
         system = config_value(config, "systemNamespaces", defaults.SYSTEM_NAMESPACES)
         prefix = config_value(config, "siteNamespacePrefix", defaults.SITE_NAMESPACE_PREFIX)
@@ -54,6 +54,7 @@ def _namespaces_policy() -> ResourceValidationPolicy:
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=schema(
+            "namespace-pod-security",
             {
                 "systemNamespaces": {"type": "object", "default": defaults.SYSTEM_NAMESPACES, "description": "namespace -> reason"},
                 "siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX},
@@ -70,7 +71,7 @@ def _load_balancer_policy() -> ResourceValidationPolicy:
         ref = object_ref(args.props, args.urn)
         config = args.get_config() or {}
         edge = config_value(config, "edgeNamespaces", defaults.EDGE_NAMESPACES)
-        if ref.namespace not in edge and excepted(ref, config) is None:
+        if ref.namespace not in edge and excepted(ref, config, "loadbalancer-only-at-edge") is None:
             report_violation(f"{ref} is a LoadBalancer outside the edge namespaces ({', '.join(edge)})", None)
 
     return ResourceValidationPolicy(
@@ -78,7 +79,7 @@ def _load_balancer_policy() -> ResourceValidationPolicy:
         description="Services of type LoadBalancer exist only in the edge namespaces: traffic enters through the shared Gateway and the WAF.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema({"edgeNamespaces": {"type": "array", "items": {"type": "string"}, "default": defaults.EDGE_NAMESPACES}}),
+        config_schema=schema("loadbalancer-only-at-edge", {"edgeNamespaces": {"type": "array", "items": {"type": "string"}, "default": defaults.EDGE_NAMESPACES}}),
         remediation_steps="Use a ClusterIP Service behind an HTTPRoute on the shared Gateway.",
     )
 
@@ -121,7 +122,7 @@ def _plaintext_policy() -> ResourceValidationPolicy:
         if args.resource_type != "kubernetes:core/v1:ConfigMap" and workload_of(args) is None:
             return
         ref = object_ref(args.props, args.urn)
-        if not ref.own or excepted(ref, args.get_config()) is not None:
+        if not ref.own or excepted(ref, args.get_config(), "no-plaintext-secrets") is not None:
             return
         for finding in _plaintext_findings(args):
             report_violation(f"{ref}: {finding}", None)
@@ -132,7 +133,7 @@ def _plaintext_policy() -> ResourceValidationPolicy:
         "environment variables from Secrets (valueFrom), never as plain values.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema(),
+        config_schema=schema("no-plaintext-secrets"),
         remediation_steps="Create a Kubernetes Secret from a secret Output (secret config, RandomPassword, External Secrets) "
         "and reference it with env[].valueFrom.secretKeyRef or a volume.",
     )
@@ -264,7 +265,7 @@ def _site_isolation_policy() -> StackValidationPolicy:
         description="Every site namespace has a default-deny NetworkPolicy (ingress and egress) and a ResourceQuota on cpu and memory.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema({"siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX}}),
+        config_schema=schema("site-namespace-isolation", exceptions=False, properties={"siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX}}),
         remediation_steps="Build site namespaces with sites.tenancy.SiteTenancy, which creates both.",
     )
 
@@ -319,7 +320,7 @@ def _pdb_policy() -> StackValidationPolicy:
         budgets = _by_type(args.resources, "kubernetes:policy/v1:PodDisruptionBudget")
         for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
             ref = object_ref(workload.props, workload.urn)
-            if not ref.own or excepted(ref, args.get_config()) is not None:
+            if not ref.own or excepted(ref, args.get_config(), "workload-pdb") is not None:
                 continue
             if minimum_replicas(workload, args.resources) <= 1:
                 continue
@@ -337,7 +338,7 @@ def _pdb_policy() -> StackValidationPolicy:
         "PodDisruptionBudget selecting its pods, so node drains (kured, upgrades) keep it available.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema(),
+        config_schema=schema("workload-pdb"),
         remediation_steps="Add a policy/v1 PodDisruptionBudget (maxUnavailable: 1) whose selector matches the pod template labels.",
     )
 

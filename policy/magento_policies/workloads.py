@@ -116,7 +116,7 @@ def workload_policy(
             return
         if system_exempt and workload.ref.namespace in config_value(config, "systemNamespaces", defaults.SYSTEM_NAMESPACES):
             return
-        if excepted(workload.ref, config) is not None:
+        if excepted(workload.ref, config, name) is not None:
             return
         for message in check(workload, config):
             report_violation(f"{workload.ref}: {message}", None)
@@ -126,7 +126,7 @@ def workload_policy(
         description=description,
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema(extra),
+        config_schema=schema(name, extra),
         remediation_steps=remediation,
     )
 
