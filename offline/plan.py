@@ -7,11 +7,13 @@ replaced by placeholders that are never printed) and writes to `build/<stack>/`:
 - `charts/<layer>/<namespace>-<release>.yaml`: each Helm chart with repository, version and full values;
 - `hosts/<host>/<command>.sh` (and files copied to hosts): every rendered host script;
 - `outputs.yaml`: the stack outputs (secret ones redacted);
+- `policy.md`, `policy.json`, `policy-config.json`: the CrossGuard pack evaluated offline (docs/policy.md);
 - `summary.md` and `summary.json`: resources by layer and type, compute per layer, and the checks
   (schema validation, references) with their results.
 
 It needs no Pulumi CLI, no cluster, no credentials and no network. It exits 1 on a configuration error
-(one line per problem, no traceback) and on any failed check; `pulumi preview` / `pulumi up` need the CLI.
+(one line per problem, no traceback), on any failed check and on any mandatory policy violation (one line
+naming the policy and the resource); `pulumi preview` / `pulumi up` need the CLI.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import yaml
 from components.config import ConfigError
 from offline.checks import run_checks
 from offline.engine import Recorded, Recording, run_program
+from offline.policy_check import check_recording, print_failures, write_report
 from offline.stackfile import ROOT, load_stack
 from offline.summary import CHART_TYPES, summarize, to_markdown
 
@@ -165,6 +168,9 @@ def plan(stack: str, out: Path | None = None, root: Path = ROOT) -> tuple[int, d
     checks = run_checks(recording)
     summary["written"] = written
     summary["checks"] = checks
+    policy = check_recording(recording)
+    write_report(policy, out)
+    summary["policy"] = {"passed": policy.passed, "mandatory": len(policy.mandatory), "violations": len(policy.violations)}
     _dump(out / "outputs.yaml", {
         key: REDACTED if output["secret"] else output["value"] for key, output in sorted(recording.stack_outputs.items())
     })
@@ -180,7 +186,9 @@ def plan(stack: str, out: Path | None = None, root: Path = ROOT) -> tuple[int, d
         print(f"  {name}: {result['checked']} checked, {len(result['problems'])} problem(s)")
         for problem in result["problems"]:
             print(f"    {problem}", file=sys.stderr)
-    return (1 if failed else 0), summary
+    print(f"  policy: {len(policy.policies)} policies, {len(policy.mandatory)} mandatory violation(s) (policy.md)")
+    print_failures(policy, sys.stderr)
+    return (1 if failed or not policy.passed else 0), summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -210,3 +210,18 @@ def test_report_formats(tmp_path: Path):
     assert "| `loadbalancer-only-at-edge` | mandatory | `kubernetes:core/v1:Service` lb |" in markdown
     write_report(report, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"policy.md", "policy.json", "policy-config.json"}
+
+
+def test_make_plan_fails_on_a_mandatory_violation_naming_policy_and_resource(tmp_path, monkeypatch, capsys):
+    from offline import plan as plan_module
+
+    code, summary = plan_module.plan("prod", tmp_path / "clean")
+    assert code == 0 and summary["policy"] == {"passed": True, "mandatory": 0, "violations": 0}
+    assert (tmp_path / "clean" / "policy.md").exists() and (tmp_path / "clean" / "policy-config.json").exists()
+
+    real = plan_module.run_program
+    monkeypatch.setattr(plan_module, "run_program", lambda settings: _with_privileged(real(settings)))
+    code, summary = plan_module.plan("prod", tmp_path / "bad")
+    assert code == 1 and summary["policy"]["mandatory"] == 1
+    err = capsys.readouterr().err
+    assert "policy violation: workload-no-host-access: kubernetes:apps/v1:Deployment site-demo-web" in err
