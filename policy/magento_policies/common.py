@@ -117,6 +117,11 @@ EXCEPTIONS_PROPERTY: dict[str, Any] = {
 }
 
 
+def string_list(default: list[str], description: str) -> dict[str, Any]:
+    """A config property holding a list of strings."""
+    return {"type": "array", "items": {"type": "string"}, "default": default, "description": description}
+
+
 def schema(policy: str, properties: dict[str, dict[str, Any]] | None = None, *, exceptions: bool = True) -> PolicyConfigSchema:
     """A config schema with the policy's own properties, plus `exceptions` defaulting to its reviewed list."""
     extra = {"exceptions": {**EXCEPTIONS_PROPERTY, "default": REVIEWED_EXCEPTIONS.get(policy, [])}} if exceptions else {}

@@ -19,7 +19,7 @@ from pulumi_policy import (
 )
 
 from . import defaults
-from .common import UNKNOWN, config_value, excepted, get, is_list, is_mapping, object_ref, schema, walk
+from .common import UNKNOWN, config_value, excepted, get, is_list, is_mapping, object_ref, schema, string_list, walk
 from .workloads import workload_of
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -79,7 +79,7 @@ def _load_balancer_policy() -> ResourceValidationPolicy:
         description="Services of type LoadBalancer exist only in the edge namespaces: traffic enters through the shared Gateway and the WAF.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema("loadbalancer-only-at-edge", {"edgeNamespaces": {"type": "array", "items": {"type": "string"}, "default": defaults.EDGE_NAMESPACES}}),
+        config_schema=schema("loadbalancer-only-at-edge", {"edgeNamespaces": string_list(defaults.EDGE_NAMESPACES, "namespaces where LoadBalancer Services may exist")}),
         remediation_steps="Use a ClusterIP Service behind an HTTPRoute on the shared Gateway.",
     )
 

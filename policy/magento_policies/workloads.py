@@ -19,7 +19,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from . import defaults
-from .common import UNKNOWN, ObjectRef, config_value, excepted, get, is_list, is_mapping, object_ref, schema
+from .common import UNKNOWN, ObjectRef, config_value, excepted, get, is_list, is_mapping, object_ref, schema, string_list
 
 # type token -> path from the object to its pod template (None: the object is the pod)
 WORKLOAD_TYPES: dict[str, tuple[str, ...] | None] = {
@@ -276,14 +276,7 @@ POLICIES = [
         _host_access,
         own_only=False,
         system_exempt=True,
-        properties={
-            "allowedCapabilities": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": defaults.ALLOWED_ADDED_CAPABILITIES,
-                "description": "capabilities a container may add",
-            }
-        },
+        properties={"allowedCapabilities": string_list(defaults.ALLOWED_ADDED_CAPABILITIES, "capabilities a container may add")},
         remediation="Remove privileged/host settings from the pod spec; if a third-party agent really needs the host, "
         "add its namespace to systemNamespaces in policy/magento_policies/defaults.py with the reason.",
     ),
@@ -336,18 +329,10 @@ POLICIES = [
         own_only=False,
         system_exempt=False,
         properties={
-            "allowedRegistries": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": defaults.ALLOWED_REGISTRIES,
-                "description": "registries (or registry/path prefixes) images may come from; from platform.allowedRegistries",
-            },
-            "deniedImagePatterns": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": defaults.DENIED_IMAGE_PATTERNS,
-                "description": "repository path prefixes that are never allowed",
-            },
+            "allowedRegistries": string_list(
+                defaults.ALLOWED_REGISTRIES, "registries (or registry/path prefixes) images may come from; from platform.allowedRegistries"
+            ),
+            "deniedImagePatterns": string_list(defaults.DENIED_IMAGE_PATTERNS, "repository path prefixes that are never allowed"),
         },
         remediation="Pull from an allowed registry (add one to platform.allowedRegistries in the stack file after review); "
         "replace Bitnami images with the project's official image.",
