@@ -129,7 +129,11 @@ def resolve_levels(policies: list[Policy], config: dict[str, Any]) -> dict[str, 
     """Each policy's level as the CLI resolves it: configured, else the policy's own, else the pack's."""
     levels = {}
     for policy in policies:
-        configured = (config.get(policy.name) or {}).get("enforcementLevel") if isinstance(config.get(policy.name), dict) else config.get(policy.name)
+        configured = (
+            (config.get(policy.name) or {}).get("enforcementLevel")
+            if isinstance(config.get(policy.name), dict)
+            else config.get(policy.name)
+        )
         if configured is not None:
             levels[policy.name] = EnforcementLevel(configured)
         else:
@@ -172,7 +176,10 @@ def _provider(recording: Recording, record: Recorded) -> analyzer_pb2.AnalyzerPr
     if provider is None:
         return None
     return analyzer_pb2.AnalyzerProviderResource(
-        type=provider.type, properties=_struct(_rewrap(provider.inputs, "", provider.secret_paths)), urn=provider.urn, name=provider.name
+        type=provider.type,
+        properties=_struct(_rewrap(provider.inputs, "", provider.secret_paths)),
+        urn=provider.urn,
+        name=provider.name,
     )
 
 
@@ -183,7 +190,9 @@ def _options(record: Recorded) -> analyzer_pb2.AnalyzerResourceOptions:
 # ------------------------------------------------------------------------------------------ the check
 
 
-def check_recording(recording: Recording, *, config: dict[str, Any] | None = None, policies: list[Policy] | None = None) -> PolicyReport:
+def check_recording(
+    recording: Recording, *, config: dict[str, Any] | None = None, policies: list[Policy] | None = None
+) -> PolicyReport:
     """Evaluate every policy of the pack against the recording, as `pulumi preview --policy-pack policy` would."""
     policies = policies if policies is not None else POLICIES
     config = stack_policy_config(recording) if config is None else config
@@ -193,7 +202,9 @@ def check_recording(recording: Recording, *, config: dict[str, Any] | None = Non
     for policy in policies:
         entry = config.get(policy.name)
         properties = {k: v for k, v in entry.items() if k != "enforcementLevel"} if isinstance(entry, dict) else {}
-        policy_config[policy.name] = analyzer_pb2.PolicyConfig(enforcementLevel=_LEVELS[levels[policy.name]], properties=_struct(properties))
+        policy_config[policy.name] = analyzer_pb2.PolicyConfig(
+            enforcementLevel=_LEVELS[levels[policy.name]], properties=_struct(properties)
+        )
     servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=policy_config), None)
 
     report = PolicyReport(
@@ -259,7 +270,9 @@ def print_failures(report: PolicyReport, stream: Any) -> None:
     """One line per mandatory violation: the policy's name and the resource."""
     for violation in report.mandatory:
         summary = violation.message.splitlines()[-1]
-        print(f"policy violation: {violation.policy}: {violation.resource_type} {violation.resource_name}: {summary}", file=stream)
+        print(
+            f"policy violation: {violation.policy}: {violation.resource_type} {violation.resource_name}: {summary}", file=stream
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     report = check_recording(recording)
     out = args.out or ROOT / "build" / args.stack
     write_report(report, out)
-    print(f"policy {args.stack}: {len(report.policies)} policies, {report.resources} resources, "
-          f"{len(report.mandatory)} mandatory / {len(report.violations)} total violation(s) -> {out / 'policy.md'}")
+    print(
+        f"policy {args.stack}: {len(report.policies)} policies, {report.resources} resources, "
+        f"{len(report.mandatory)} mandatory / {len(report.violations)} total violation(s) -> {out / 'policy.md'}"
+    )
     print_failures(report, sys.stderr)
     return 0 if report.passed else 1
 

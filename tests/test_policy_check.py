@@ -61,10 +61,14 @@ def _failure_lines(report) -> str:
 
 
 def test_adding_a_privileged_container_fails_with_the_policy_and_the_resource():
-    report = _prod_with(lambda: deployment("debug", "site-shop-fr", container=compliant_container(securityContext={"privileged": True})))
+    report = _prod_with(
+        lambda: deployment("debug", "site-shop-fr", container=compliant_container(securityContext={"privileged": True}))
+    )
     assert not report.passed
     assert [(v.policy, v.resource_name) for v in report.mandatory] == [("workload-no-host-access", "site-shop-fr-debug")]
-    assert "policy violation: workload-no-host-access: kubernetes:apps/v1:Deployment site-shop-fr-debug: " in _failure_lines(report)
+    assert "policy violation: workload-no-host-access: kubernetes:apps/v1:Deployment site-shop-fr-debug: " in _failure_lines(
+        report
+    )
 
 
 def test_adding_an_unpinned_image_fails_with_the_policy_and_the_resource():
@@ -77,7 +81,10 @@ def test_adding_a_public_bucket_fails_with_the_policy_and_the_resource():
     report = _prod_with(lambda: aws.s3.Bucket("exports", bucket="magento-prod-exports", acl="public-read"))
     assert {(v.policy, v.resource_name) for v in report.mandatory} == {("bucket-protected", "exports")}
     lines = _failure_lines(report)
-    assert "policy violation: bucket-protected: aws:s3/bucket:Bucket exports: bucket magento-prod-exports: has a public canned ACL" in lines
+    assert (
+        "policy violation: bucket-protected: aws:s3/bucket:Bucket exports: bucket magento-prod-exports: has a public canned ACL"
+        in lines
+    )
     assert "does not block public access" in lines
 
 
@@ -99,8 +106,12 @@ def load_stack_recording(stack: str) -> Recording:
 
 
 def _with_privileged(recording: Recording) -> Recording:
-    extra = run_program(recording.settings, program=lambda: deployment(container=compliant_container(securityContext={"privileged": True})))
-    return Recording(recording.settings, recording.resources + extra.resources, recording.stack_outputs, recording.component_outputs)
+    extra = run_program(
+        recording.settings, program=lambda: deployment(container=compliant_container(securityContext={"privileged": True}))
+    )
+    return Recording(
+        recording.settings, recording.resources + extra.resources, recording.stack_outputs, recording.component_outputs
+    )
 
 
 # ------------------------------------------------------------------------------------------ levels and config
@@ -136,12 +147,28 @@ def test_pack_default_registries_match_the_configuration_default():
 def test_unknown_values_during_preview_do_not_fail_the_run():
     settings = load_stack("prod")
     unknown_image = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "site-x"},
-        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
-                 "spec": {"containers": [compliant_container(image=UNKNOWN_STRING_VALUE)]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "site-x"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [compliant_container(image=UNKNOWN_STRING_VALUE)]},
+            },
+        },
     }
-    record = Recorded("kubernetes:apps/v1:Deployment", "web", "urn:pulumi:prod::magento::kubernetes:apps/v1:Deployment::web",
-                      True, unknown_image, frozenset(), None, None, ())
+    record = Recorded(
+        "kubernetes:apps/v1:Deployment",
+        "web",
+        "urn:pulumi:prod::magento::kubernetes:apps/v1:Deployment::web",
+        True,
+        unknown_image,
+        frozenset(),
+        None,
+        None,
+        (),
+    )
     report = check_recording(Recording(settings, [record], {}, {}))
     assert report.mandatory == []
 
@@ -181,7 +208,9 @@ def test_every_policy_is_described_mandatory_and_has_remediation():
 
 
 def test_analyzer_info_serialises_every_config_schema_and_defaults_are_valid():
-    info = _PolicyAnalyzerServicer(name=PACK_NAME, version="1.0.0", policies=POLICIES, enforcement_level=PACK_LEVEL).GetAnalyzerInfo(None, None)
+    info = _PolicyAnalyzerServicer(
+        name=PACK_NAME, version="1.0.0", policies=POLICIES, enforcement_level=PACK_LEVEL
+    ).GetAnalyzerInfo(None, None)
     assert [p.name for p in info.policies] == [p.name for p in POLICIES]
     for policy in POLICIES:
         if policy.config_schema is None:
@@ -201,7 +230,11 @@ def test_an_exception_without_a_reason_is_rejected_by_the_config_schema():
 
 
 def test_report_formats(tmp_path: Path):
-    report = evaluate(lambda: k8s.core.v1.Service("lb", metadata={"name": "lb", "namespace": "site-x"}, spec={"type": "LoadBalancer", "ports": [{"port": 80}]}))
+    report = evaluate(
+        lambda: k8s.core.v1.Service(
+            "lb", metadata={"name": "lb", "namespace": "site-x"}, spec={"type": "LoadBalancer", "ports": [{"port": 80}]}
+        )
+    )
     data = report.to_dict()
     assert data["passed"] is False and data["mandatory"] == 1
     assert data["violations"][0]["policy"] == "loadbalancer-only-at-edge" and data["violations"][0]["resource_name"] == "lb"

@@ -18,7 +18,9 @@ from tests.policy_support import SITE_NS, compliant_container, deployment, evalu
 
 
 def test_namespaces_built_with_the_shared_helper_pass():
-    report = evaluate(lambda: kube.namespace("ns", "monitoring", level="baseline", component="test", opts=pulumi.ResourceOptions()))
+    report = evaluate(
+        lambda: kube.namespace("ns", "monitoring", level="baseline", component="test", opts=pulumi.ResourceOptions())
+    )
     assert report.violations == []
 
 
@@ -38,7 +40,9 @@ def test_namespaces_without_proper_pod_security_labels_fail(name, labels, fragme
 
 
 def test_privileged_is_allowed_for_reviewed_system_namespaces():
-    report = evaluate(lambda: kube.namespace("ns", "metallb-system", level="privileged", component="net", opts=pulumi.ResourceOptions()))
+    report = evaluate(
+        lambda: kube.namespace("ns", "metallb-system", level="privileged", component="net", opts=pulumi.ResourceOptions())
+    )
     assert report.violations == []
 
 
@@ -58,8 +62,11 @@ def test_site_namespace_without_deny_policy_or_quota_fails():
     def program():
         kube.namespace("ns", "site-bare", level="restricted", component="site", opts=pulumi.ResourceOptions())
         # an allow rule is not a default deny
-        k8s.networking.v1.NetworkPolicy("allow", metadata={"name": "allow-web", "namespace": "site-bare"},
-                                        spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [{"podSelector": {}}]}]})
+        k8s.networking.v1.NetworkPolicy(
+            "allow",
+            metadata={"name": "allow-web", "namespace": "site-bare"},
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [{"podSelector": {}}]}]},
+        )
 
     found = of_policy(evaluate(program), "site-namespace-isolation")
     assert {v.resource_name for v in found} == {"ns"}
@@ -72,8 +79,11 @@ def test_site_namespace_without_deny_policy_or_quota_fails():
 
 
 def _pdb(namespace: str = SITE_NS, selector: dict | None = None) -> None:
-    k8s.policy.v1.PodDisruptionBudget("pdb", metadata={"name": "web", "namespace": namespace},
-                                      spec={"maxUnavailable": 1, "selector": {"matchLabels": selector or {"app": "web"}}})
+    k8s.policy.v1.PodDisruptionBudget(
+        "pdb",
+        metadata={"name": "web", "namespace": namespace},
+        spec={"maxUnavailable": 1, "selector": {"matchLabels": selector or {"app": "web"}}},
+    )
 
 
 def test_multi_replica_deployment_without_pdb_fails_and_with_pdb_passes():
@@ -91,9 +101,16 @@ def test_autoscaler_minimum_counts_as_replicas():
     def program(min_replicas: int):
         deployment(replicas=None)
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            "hpa", metadata={"name": "web", "namespace": SITE_NS},
-            spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": min_replicas,
-                  "maxReplicas": 6, "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+            "hpa",
+            metadata={"name": "web", "namespace": SITE_NS},
+            spec={
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": min_replicas,
+                "maxReplicas": 6,
+                "metrics": [
+                    {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+                ],
+            },
         )
 
     assert of_policy(evaluate(lambda: program(2)), "workload-pdb")
@@ -103,11 +120,19 @@ def test_autoscaler_minimum_counts_as_replicas():
 def test_single_replica_and_chart_workloads_need_no_pdb():
     def program():
         deployment(replicas=1)
-        k8s.apps.v1.Deployment("op", metadata={"name": "cilium-operator", "namespace": "kube-system"},
-                               spec={"replicas": 2, "selector": {"matchLabels": {"io.cilium/app": "operator"}},
-                                     "template": {"metadata": {"labels": {"io.cilium/app": "operator"}},
-                                                  "spec": {"containers": [compliant_container(image="quay.io/cilium/operator-generic:v1.20.4")]}}},
-                               opts=rendered_by_chart("cilium"))
+        k8s.apps.v1.Deployment(
+            "op",
+            metadata={"name": "cilium-operator", "namespace": "kube-system"},
+            spec={
+                "replicas": 2,
+                "selector": {"matchLabels": {"io.cilium/app": "operator"}},
+                "template": {
+                    "metadata": {"labels": {"io.cilium/app": "operator"}},
+                    "spec": {"containers": [compliant_container(image="quay.io/cilium/operator-generic:v1.20.4")]},
+                },
+            },
+            opts=rendered_by_chart("cilium"),
+        )
 
     assert of_policy(evaluate(program), "workload-pdb") == []
 
@@ -116,16 +141,23 @@ def test_single_replica_and_chart_workloads_need_no_pdb():
 
 
 def _service(namespace: str, kind: str = "LoadBalancer") -> None:
-    k8s.core.v1.Service(f"{namespace}-svc", metadata={"name": "gateway", "namespace": namespace},
-                        spec={"type": kind, "selector": {"app": "x"}, "ports": [{"port": 443}]})
+    k8s.core.v1.Service(
+        f"{namespace}-svc",
+        metadata={"name": "gateway", "namespace": namespace},
+        spec={"type": kind, "selector": {"app": "x"}, "ports": [{"port": 443}]},
+    )
 
 
 def test_load_balancer_outside_the_edge_fails():
     report = evaluate(lambda: _service(SITE_NS))
-    assert "Service site-demo/gateway is a LoadBalancer outside the edge namespaces" in messages(report, "loadbalancer-only-at-edge")
+    assert "Service site-demo/gateway is a LoadBalancer outside the edge namespaces" in messages(
+        report, "loadbalancer-only-at-edge"
+    )
 
 
-@pytest.mark.parametrize(("namespace", "kind"), [("edge", "LoadBalancer"), ("envoy-gateway-system", "LoadBalancer"), (SITE_NS, "ClusterIP")])
+@pytest.mark.parametrize(
+    ("namespace", "kind"), [("edge", "LoadBalancer"), ("envoy-gateway-system", "LoadBalancer"), (SITE_NS, "ClusterIP")]
+)
 def test_load_balancer_at_the_edge_and_cluster_ip_anywhere_pass(namespace, kind):
     assert of_policy(evaluate(lambda: _service(namespace, kind)), "loadbalancer-only-at-edge") == []
 
@@ -135,10 +167,16 @@ def test_load_balancer_at_the_edge_and_cluster_ip_anywhere_pass(namespace, kind)
 
 def test_secret_looking_configmap_keys_and_private_keys_fail():
     def program():
-        k8s.core.v1.ConfigMap("env", metadata={"name": "env", "namespace": SITE_NS},
-                              data={"DB_PASSWORD": "x", "DB_PASSWORD_FILE": "/run/secrets/db", "TOKEN_SERVICE_URL": "http://core/token"})
-        k8s.core.v1.ConfigMap("keys", metadata={"name": "keys", "namespace": SITE_NS},
-                              data={"deploy": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"})
+        k8s.core.v1.ConfigMap(
+            "env",
+            metadata={"name": "env", "namespace": SITE_NS},
+            data={"DB_PASSWORD": "x", "DB_PASSWORD_FILE": "/run/secrets/db", "TOKEN_SERVICE_URL": "http://core/token"},
+        )
+        k8s.core.v1.ConfigMap(
+            "keys",
+            metadata={"name": "keys", "namespace": SITE_NS},
+            data={"deploy": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"},
+        )
 
     text = messages(evaluate(program), "no-plaintext-secrets")
     assert "ConfigMap key 'DB_PASSWORD' looks like a secret" in text
@@ -148,22 +186,36 @@ def test_secret_looking_configmap_keys_and_private_keys_fail():
 
 def test_plain_secret_env_values_fail_and_secret_refs_pass():
     plain = compliant_container(env=[{"name": "MAGENTO_ADMIN_PASSWORD", "value": "hunter22"}])
-    ref = compliant_container(env=[{"name": "MAGENTO_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "admin", "key": "password"}}},
-                                   {"name": "MAGENTO_MODE", "value": "production"}])
-    assert "sets env MAGENTO_ADMIN_PASSWORD as a plain value" in messages(evaluate(lambda: deployment(container=plain)), "no-plaintext-secrets")
+    ref = compliant_container(
+        env=[
+            {"name": "MAGENTO_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "admin", "key": "password"}}},
+            {"name": "MAGENTO_MODE", "value": "production"},
+        ]
+    )
+    assert "sets env MAGENTO_ADMIN_PASSWORD as a plain value" in messages(
+        evaluate(lambda: deployment(container=plain)), "no-plaintext-secrets"
+    )
     assert of_policy(evaluate(lambda: deployment(container=ref)), "no-plaintext-secrets") == []
 
 
 def test_chart_configmaps_are_not_judged_by_key_names():
-    report = evaluate(lambda: k8s.core.v1.ConfigMap("harbor-core", metadata={"name": "harbor-core", "namespace": "harbor"},
-                                                    data={"CORE_SECRET_KEY_PATH": "/etc/core/key", "TOKEN_EXPIRATION": "30"},
-                                                    opts=rendered_by_chart("harbor")))
+    report = evaluate(
+        lambda: k8s.core.v1.ConfigMap(
+            "harbor-core",
+            metadata={"name": "harbor-core", "namespace": "harbor"},
+            data={"CORE_SECRET_KEY_PATH": "/etc/core/key", "TOKEN_EXPIRATION": "30"},
+            opts=rendered_by_chart("harbor"),
+        )
+    )
     assert report.violations == []
 
 
 def test_weak_secret_values_fail():
-    report = evaluate(lambda: k8s.core.v1.Secret("admin", metadata={"name": "admin", "namespace": SITE_NS},
-                                                 string_data={"password": "changeme"}))
+    report = evaluate(
+        lambda: k8s.core.v1.Secret(
+            "admin", metadata={"name": "admin", "namespace": SITE_NS}, string_data={"password": "changeme"}
+        )
+    )
     assert "stringData.password is a well-known weak value" in messages(report, "secret-values-not-exposed")
 
 
@@ -171,19 +223,27 @@ def test_secret_value_copied_into_plain_fields_fails():
     def program():
         password = random.RandomPassword("db", length=24, special=False)
         k8s.core.v1.Secret("db", metadata={"name": "db", "namespace": SITE_NS}, string_data={"password": password.result})
-        k8s.core.v1.ConfigMap("leak", metadata={"name": "leak", "namespace": SITE_NS},
-                              data={"database_url": password.result.apply(lambda p: f"mysql://magento:{p}@db/magento")})
+        k8s.core.v1.ConfigMap(
+            "leak",
+            metadata={"name": "leak", "namespace": SITE_NS},
+            data={"database_url": password.result.apply(lambda p: f"mysql://magento:{p}@db/magento")},
+        )
 
     found = of_policy(evaluate(program), "secret-values-not-exposed")
     assert [v.resource_name for v in found] == ["leak"]
-    assert "plain field data.database_url contains the secret stringData.password of kubernetes:core/v1:Secret db" in found[0].message
+    assert (
+        "plain field data.database_url contains the secret stringData.password of kubernetes:core/v1:Secret db"
+        in found[0].message
+    )
 
 
 def test_base64_data_secrets_are_compared_decoded_and_clean_secrets_pass():
     value = "s3cr3t-value-from-bao"
 
     def program(leak: bool):
-        k8s.core.v1.Secret("db", metadata={"name": "db", "namespace": SITE_NS}, data={"password": base64.b64encode(value.encode()).decode()})
+        k8s.core.v1.Secret(
+            "db", metadata={"name": "db", "namespace": SITE_NS}, data={"password": base64.b64encode(value.encode()).decode()}
+        )
         annotations = {"note": f"password is {value}"} if leak else {"note": "see secret db"}
         k8s.core.v1.ConfigMap("cm", metadata={"name": "cm", "namespace": SITE_NS, "annotations": annotations}, data={"a": "b"})
 

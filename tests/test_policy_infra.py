@@ -22,14 +22,26 @@ from tests.policy_support import evaluate, messages, of_policy
 
 @pytest.mark.parametrize("pin", ["cilium", "envoy-gateway"])  # an https and an oci repository
 def test_charts_from_the_version_table_pass(pin):
-    report = evaluate(lambda: kube.chart(pin, pin, namespace="kube-system", values={"image": {"pullPolicy": "IfNotPresent"}},
-                                         opts=pulumi.ResourceOptions()))
+    report = evaluate(
+        lambda: kube.chart(
+            pin, pin, namespace="kube-system", values={"image": {"pullPolicy": "IfNotPresent"}}, opts=pulumi.ResourceOptions()
+        )
+    )
     assert of_policy(report, "chart-pinned-trusted-source") == []
 
 
-def _chart(version: str | None = "1.2.3", repo: str = "https://charts.example.com", chart: str = "thing", values: dict | None = None):
-    return lambda: k8s.helm.v4.Chart("thing", name="thing", chart=chart, version=version, namespace="tools",
-                                     repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repo), values=values or {})
+def _chart(
+    version: str | None = "1.2.3", repo: str = "https://charts.example.com", chart: str = "thing", values: dict | None = None
+):
+    return lambda: k8s.helm.v4.Chart(
+        "thing",
+        name="thing",
+        chart=chart,
+        version=version,
+        namespace="tools",
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repo),
+        values=values or {},
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,7 +53,10 @@ def _chart(version: str | None = "1.2.3", repo: str = "https://charts.example.co
         (_chart(repo="http://charts.example.com"), "repository 'http://charts.example.com' is not https:// or oci://"),
         (_chart(repo="https://charts.bitnami.com/bitnami"), "is Bitnami"),
         (_chart(chart="oci://registry-1.docker.io/bitnamicharts/redis", repo=""), "is Bitnami"),
-        (_chart(values={"redis": {"image": {"repository": "bitnami/redis"}}}), "values.redis.image.repository = 'bitnami/redis' refers to Bitnami"),
+        (
+            _chart(values={"redis": {"image": {"repository": "bitnami/redis"}}}),
+            "values.redis.image.repository = 'bitnami/redis' refers to Bitnami",
+        ),
     ],
 )
 def test_unpinned_untrusted_or_bitnami_charts_fail(program, fragment):
@@ -69,7 +84,12 @@ def test_backup_buckets_pass():
 def test_a_bare_bucket_fails_on_every_protection():
     report = evaluate(lambda: aws.s3.Bucket("bare", bucket="t-bare"))
     text = messages(report, "bucket-protected")
-    for fragment in ("no BucketVersioning", "no server-side encryption", "no lifecycle configuration", "does not block public access"):
+    for fragment in (
+        "no BucketVersioning",
+        "no server-side encryption",
+        "no lifecycle configuration",
+        "does not block public access",
+    ):
         assert f"bucket t-bare: has {fragment}" in text or f"bucket t-bare: {fragment}" in text
     assert {v.resource_name for v in of_policy(report, "bucket-protected")} == {"bare"}
 
@@ -79,8 +99,11 @@ def _protected_bucket(name: str, **public) -> aws.s3.Bucket:
     bucket = aws.s3.Bucket(name, bucket=name)
     aws.s3.BucketVersioning(f"{name}-v", bucket=bucket.id, versioning_configuration={"status": "Enabled"})
     aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{name}-e", bucket=bucket.id, rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}])
-    aws.s3.BucketLifecycleConfiguration(f"{name}-l", bucket=bucket.id, rules=[{"id": "x", "status": "Enabled", "filter": {"prefix": ""}}])
+        f"{name}-e", bucket=bucket.id, rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}]
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-l", bucket=bucket.id, rules=[{"id": "x", "status": "Enabled", "filter": {"prefix": ""}}]
+    )
     flags = {"block_public_acls": True, "block_public_policy": True, "ignore_public_acls": True, "restrict_public_buckets": True}
     aws.s3.BucketPublicAccessBlock(f"{name}-p", bucket=bucket.id, **{**flags, **public})
     return bucket
@@ -99,8 +122,16 @@ def test_public_acl_and_any_principal_policy_fail():
     def program():
         bucket = _protected_bucket("t-pub")
         aws.s3.BucketAcl("t-pub-acl", bucket=bucket.id, acl="public-read")
-        aws.s3.BucketPolicy("t-pub-policy", bucket=bucket.id, policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]}))
+        aws.s3.BucketPolicy(
+            "t-pub-policy",
+            bucket=bucket.id,
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}],
+                }
+            ),
+        )
 
     text = messages(evaluate(program), "bucket-protected")
     assert "BucketAcl t-pub-acl grants public access (public-read)" in text
@@ -111,8 +142,14 @@ def test_public_acl_and_any_principal_policy_fail():
 
 
 def _host(**ssh) -> HostSettings:
-    return HostSettings(name="node-x", public_address="198.51.100.50", private_address="10.10.0.50", private_interface="eth1",
-                        roles=["control-plane", "worker"], ssh=ssh)
+    return HostSettings(
+        name="node-x",
+        public_address="198.51.100.50",
+        private_address="10.10.0.50",
+        private_interface="eth1",
+        roles=["control-plane", "worker"],
+        ssh=ssh,
+    )
 
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtestHostKeyForPolicyTests000"
@@ -126,7 +163,9 @@ def test_host_commands_with_key_and_pinned_host_key_pass():
 
 def test_missing_host_key_fails_in_prod_and_is_allowed_when_configured_off():
     program = lambda: Host("node-x", HostArgs(_host(), KEY))  # noqa: E731
-    assert "Command node-x-preflight: connection does not pin hostKey" in messages(evaluate(program, stack="prod"), "remote-command-ssh")
+    assert "Command node-x-preflight: connection does not pin hostKey" in messages(
+        evaluate(program, stack="prod"), "remote-command-ssh"
+    )
     assert of_policy(evaluate(program, stack="dev"), "remote-command-ssh") == []  # the offline check reads environment: dev
 
 
@@ -136,7 +175,12 @@ def test_jump_host_without_pinned_key_fails():
 
 
 def test_password_authentication_fails():
-    report = evaluate(lambda: command.remote.Command(
-        "pw", create="true", connection=command.remote.ConnectionArgs(host="198.51.100.9", user="root", password="hunter22", host_key=HOST_KEY)))
+    report = evaluate(
+        lambda: command.remote.Command(
+            "pw",
+            create="true",
+            connection=command.remote.ConnectionArgs(host="198.51.100.9", user="root", password="hunter22", host_key=HOST_KEY),
+        )
+    )
     text = messages(report, "remote-command-ssh")
     assert "Command pw: connection uses a password" in text and "connection has no privateKey" in text

@@ -47,10 +47,30 @@ VIOLATIONS = [
     ("workload-no-host-access", {"ports": [{"containerPort": 80, "hostPort": 80}]}, {}, "binds hostPort 80"),
     ("workload-restricted-security-context", {"securityContext": {"runAsNonRoot": None}}, {}, "does not set runAsNonRoot: true"),
     ("workload-restricted-security-context", {"securityContext": {"runAsUser": 0}}, {}, "runs as user 0"),
-    ("workload-restricted-security-context", {"securityContext": {"allowPrivilegeEscalation": None}}, {}, "allowPrivilegeEscalation: false"),
-    ("workload-restricted-security-context", {"securityContext": {"capabilities": {"drop": ["NET_RAW"]}}}, {}, "does not drop ALL"),
-    ("workload-restricted-security-context", {"securityContext": {"seccompProfile": {"type": "Unconfined"}}}, {}, "no seccompProfile"),
-    ("workload-read-only-root-filesystem", {"securityContext": {"readOnlyRootFilesystem": False}}, {}, "readOnlyRootFilesystem: true"),
+    (
+        "workload-restricted-security-context",
+        {"securityContext": {"allowPrivilegeEscalation": None}},
+        {},
+        "allowPrivilegeEscalation: false",
+    ),
+    (
+        "workload-restricted-security-context",
+        {"securityContext": {"capabilities": {"drop": ["NET_RAW"]}}},
+        {},
+        "does not drop ALL",
+    ),
+    (
+        "workload-restricted-security-context",
+        {"securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+        {},
+        "no seccompProfile",
+    ),
+    (
+        "workload-read-only-root-filesystem",
+        {"securityContext": {"readOnlyRootFilesystem": False}},
+        {},
+        "readOnlyRootFilesystem: true",
+    ),
     ("workload-resources", {"resources": {"limits": {"cpu": None}}}, {}, "has no limits.cpu"),
     ("workload-resources", {"resources": None}, {}, "requests.cpu, requests.memory, limits.cpu, limits.memory"),
     ("workload-probes", {"livenessProbe": None}, {}, "has no livenessProbe"),
@@ -94,7 +114,12 @@ def test_allowed_registries_come_from_configuration():
 
 def test_pod_level_security_context_satisfies_the_restricted_profile():
     container = compliant_container(securityContext={"runAsNonRoot": None, "seccompProfile": None})
-    report = evaluate(lambda: deployment(container=container, securityContext={"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}))
+    report = evaluate(
+        lambda: deployment(
+            container=container,
+            securityContext={"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        )
+    )
     assert of_policy(report, "workload-restricted-security-context") == []
 
 
@@ -105,10 +130,14 @@ def test_every_workload_kind_is_checked():
         meta = lambda name: {"name": name, "namespace": SITE_NS, "labels": {"app": name}}  # noqa: E731
         tpl = pod_template(bad, labels={"app": "x"})
         job_tpl = pod_template(bad, labels={"app": "x"}, restartPolicy="Never")
-        k8s.apps.v1.StatefulSet("sts", metadata=meta("sts"), spec={"serviceName": "sts", "selector": {"matchLabels": {"app": "x"}}, "template": tpl})
+        k8s.apps.v1.StatefulSet(
+            "sts", metadata=meta("sts"), spec={"serviceName": "sts", "selector": {"matchLabels": {"app": "x"}}, "template": tpl}
+        )
         k8s.apps.v1.DaemonSet("ds", metadata=meta("ds"), spec={"selector": {"matchLabels": {"app": "x"}}, "template": tpl})
         k8s.batch.v1.Job("job", metadata=meta("job"), spec={"template": job_tpl})
-        k8s.batch.v1.CronJob("cron", metadata=meta("cron"), spec={"schedule": "* * * * *", "jobTemplate": {"spec": {"template": job_tpl}}})
+        k8s.batch.v1.CronJob(
+            "cron", metadata=meta("cron"), spec={"schedule": "* * * * *", "jobTemplate": {"spec": {"template": job_tpl}}}
+        )
         k8s.core.v1.Pod("pod", metadata=meta("pod"), spec=tpl["spec"])
 
     report = evaluate(program)
@@ -119,15 +148,19 @@ def test_jobs_and_plain_init_containers_need_no_probes_but_sidecars_do():
     no_probes = compliant_container(livenessProbe=None, readinessProbe=None, ports=None)
 
     def program():
-        k8s.batch.v1.Job("migrate", metadata={"name": "migrate", "namespace": SITE_NS},
-                         spec={"template": pod_template(no_probes, restartPolicy="Never")})
+        k8s.batch.v1.Job(
+            "migrate",
+            metadata={"name": "migrate", "namespace": SITE_NS},
+            spec={"template": pod_template(no_probes, restartPolicy="Never")},
+        )
         deployment("plain-init", initContainers=[dict(no_probes, name="init")])
         deployment("sidecar", initContainers=[dict(no_probes, name="proxy", restartPolicy="Always")])
 
     report = evaluate(program)
-    assert [(v.resource_name, "init container 'proxy' has no livenessProbe" in v.message) for v in of_policy(report, "workload-probes")] == [
-        (f"{SITE_NS}-sidecar", True)
-    ]
+    assert [
+        (v.resource_name, "init container 'proxy' has no livenessProbe" in v.message)
+        for v in of_policy(report, "workload-probes")
+    ] == [(f"{SITE_NS}-sidecar", True)]
 
 
 def test_init_containers_need_resources_too():
@@ -174,30 +207,47 @@ def test_the_same_chart_agent_outside_system_namespaces_fails():
     assert "DaemonSet monitoring/cilium" in host and "is privileged" in host and "uses hostNetwork" in host
     assert of_policy(report, "workload-restricted-security-context")
     # sizing, probes and the read-only root of a chart's containers are the chart values' business
-    assert not {"workload-resources", "workload-probes", "workload-read-only-root-filesystem"} & {v.policy for v in report.violations}
+    assert not {"workload-resources", "workload-probes", "workload-read-only-root-filesystem"} & {
+        v.policy for v in report.violations
+    }
 
 
 def test_chart_objects_in_a_site_namespace_are_held_to_every_rule():
     report = evaluate(lambda: cilium_like_agent(SITE_NS))
-    assert {"workload-no-host-access", "workload-restricted-security-context", "workload-resources", "workload-probes",
-            "workload-read-only-root-filesystem"} <= {v.policy for v in report.violations}
+    assert {
+        "workload-no-host-access",
+        "workload-restricted-security-context",
+        "workload-resources",
+        "workload-probes",
+        "workload-read-only-root-filesystem",
+    } <= {v.policy for v in report.violations}
 
 
 def test_chart_deployment_without_limits_or_probes_passes_when_restricted():
-    container = compliant_container(resources=None, livenessProbe=None, readinessProbe=None,
-                                    securityContext={"readOnlyRootFilesystem": None},
-                                    image="quay.io/jetstack/cert-manager-controller:v1.21.1")
+    container = compliant_container(
+        resources=None,
+        livenessProbe=None,
+        readinessProbe=None,
+        securityContext={"readOnlyRootFilesystem": None},
+        image="quay.io/jetstack/cert-manager-controller:v1.21.1",
+    )
     manifest = deployment_manifest("cert-manager", "cert-manager", container=container, labels={"app": "cert-manager"})
-    report = evaluate(lambda: k8s.apps.v1.Deployment("cm", metadata=manifest["metadata"], spec=manifest["spec"],
-                                                     opts=rendered_by_chart("cert-manager")))
+    report = evaluate(
+        lambda: k8s.apps.v1.Deployment(
+            "cm", metadata=manifest["metadata"], spec=manifest["spec"], opts=rendered_by_chart("cert-manager")
+        )
+    )
     assert report.violations == []
 
 
 def test_chart_images_must_still_be_pinned_even_in_system_namespaces():
     container = compliant_container(image="quay.io/cilium/cilium:latest")
     manifest = deployment_manifest("operator", "kube-system", container=container, labels={"app": "op"})
-    report = evaluate(lambda: k8s.apps.v1.Deployment("op", metadata=manifest["metadata"], spec=manifest["spec"],
-                                                     opts=rendered_by_chart("cilium")))
+    report = evaluate(
+        lambda: k8s.apps.v1.Deployment(
+            "op", metadata=manifest["metadata"], spec=manifest["spec"], opts=rendered_by_chart("cilium")
+        )
+    )
     assert [v.policy for v in report.violations] == ["workload-image-pinned"]
 
 
@@ -207,7 +257,11 @@ def test_our_own_workloads_outside_site_namespaces_are_checked():
 
 
 def test_reviewed_exception_covers_only_the_named_workload():
-    exception = {"exceptions": [{"namespace": SITE_NS, "name": "legacy", "kind": "Deployment", "reason": "vendor image needs root until 2027-01"}]}
+    exception = {
+        "exceptions": [
+            {"namespace": SITE_NS, "name": "legacy", "kind": "Deployment", "reason": "vendor image needs root until 2027-01"}
+        ]
+    }
 
     def program():
         deployment("legacy", container=compliant_container(securityContext={"runAsUser": 0}))
@@ -218,8 +272,10 @@ def test_reviewed_exception_covers_only_the_named_workload():
 
 
 def test_system_namespaces_are_configuration():
-    report = evaluate(lambda: cilium_like_agent("kube-system"),
-                      config={"workload-no-host-access": {"systemNamespaces": {"openebs": "LocalPV-ZFS node plugin"}}})
+    report = evaluate(
+        lambda: cilium_like_agent("kube-system"),
+        config={"workload-no-host-access": {"systemNamespaces": {"openebs": "LocalPV-ZFS node plugin"}}},
+    )
     assert of_policy(report, "workload-no-host-access")
 
 
@@ -228,6 +284,9 @@ def test_reviewed_exceptions_table_applies_without_any_configuration(monkeypatch
 
     program = lambda: deployment("importer", container=compliant_container(securityContext={"readOnlyRootFilesystem": False}))  # noqa: E731
     assert of_policy(evaluate(program), "workload-read-only-root-filesystem")
-    monkeypatch.setitem(defaults.REVIEWED_EXCEPTIONS, "workload-read-only-root-filesystem",
-                        [{"namespace": "site-*", "name": "importer", "reason": "vendor importer writes to /tmp; reviewed"}])
+    monkeypatch.setitem(
+        defaults.REVIEWED_EXCEPTIONS,
+        "workload-read-only-root-filesystem",
+        [{"namespace": "site-*", "name": "importer", "reason": "vendor importer writes to /tmp; reviewed"}],
+    )
     assert of_policy(evaluate(program), "workload-read-only-root-filesystem") == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from . import buckets, charts, hosts, kubernetes, workloads
+from . import buckets, charts, hosts, kubernetes, secrets, workloads
 
 PACK_NAME = "magento-platform-baseline"
 PACK_LEVEL = EnforcementLevel.MANDATORY
@@ -18,6 +18,7 @@ PACK_LEVEL = EnforcementLevel.MANDATORY
 POLICIES: list[Policy] = [
     *workloads.POLICIES,
     *kubernetes.POLICIES,
+    *secrets.POLICIES,
     *charts.POLICIES,
     *buckets.POLICIES,
     *hosts.POLICIES,

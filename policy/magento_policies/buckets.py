@@ -56,7 +56,9 @@ def bucket_findings(bucket: PolicyResource, resources: list[PolicyResource]) -> 
         get(v.props, "versioningConfiguration", "status") in ("Enabled", UNKNOWN) for v in settings.get("bucketVersioning", [])
     ):
         yield "has no BucketVersioning with status Enabled"
-    inline_sse = get(bucket.props, "serverSideEncryptionConfiguration", "rule", "applyServerSideEncryptionByDefault", "sseAlgorithm")
+    inline_sse = get(
+        bucket.props, "serverSideEncryptionConfiguration", "rule", "applyServerSideEncryptionByDefault", "sseAlgorithm"
+    )
     if not inline_sse and not any(
         get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
         for s in settings.get("bucketServerSideEncryptionConfiguration", [])

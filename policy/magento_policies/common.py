@@ -141,11 +141,7 @@ class ObjectRef:
     @property
     def own(self) -> bool:
         """Ours: registered by the program itself (not a chart's child), labelled part of the platform, or in a site namespace."""
-        return (
-            not self.rendered
-            or self.labels.get(PART_OF_LABEL) == PART_OF
-            or self.namespace.startswith(SITE_NAMESPACE_PREFIX)
-        )
+        return not self.rendered or self.labels.get(PART_OF_LABEL) == PART_OF or self.namespace.startswith(SITE_NAMESPACE_PREFIX)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"

@@ -1,11 +1,8 @@
-"""Cluster-object policies: namespaces, site isolation, disruption budgets, load balancers, secrets hygiene."""
+"""Cluster-object policies: namespaces, site isolation, disruption budgets, load balancers."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import (
@@ -19,8 +16,7 @@ from pulumi_policy import (
 )
 
 from . import defaults
-from .common import UNKNOWN, config_value, excepted, get, is_list, is_mapping, object_ref, schema, string_list, walk
-from .workloads import workload_of
+from .common import config_value, excepted, get, is_list, is_mapping, object_ref, schema, string_list
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 PSA_LEVELS = ("restricted", "baseline", "privileged")
@@ -56,9 +52,13 @@ def _namespaces_policy() -> ResourceValidationPolicy:
         config_schema=schema(
             "namespace-pod-security",
             {
-                "systemNamespaces": {"type": "object", "default": defaults.SYSTEM_NAMESPACES, "description": "namespace -> reason"},
+                "systemNamespaces": {
+                    "type": "object",
+                    "default": defaults.SYSTEM_NAMESPACES,
+                    "description": "namespace -> reason",
+                },
                 "siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX},
-            }
+            },
         ),
         remediation_steps="Create namespaces with components.k8s.namespace(..., level=...), which sets the labels.",
     )
@@ -79,145 +79,11 @@ def _load_balancer_policy() -> ResourceValidationPolicy:
         description="Services of type LoadBalancer exist only in the edge namespaces: traffic enters through the shared Gateway and the WAF.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema("loadbalancer-only-at-edge", {"edgeNamespaces": string_list(defaults.EDGE_NAMESPACES, "namespaces where LoadBalancer Services may exist")}),
+        config_schema=schema(
+            "loadbalancer-only-at-edge",
+            {"edgeNamespaces": string_list(defaults.EDGE_NAMESPACES, "namespaces where LoadBalancer Services may exist")},
+        ),
         remediation_steps="Use a ClusterIP Service behind an HTTPRoute on the shared Gateway.",
-    )
-
-
-# ------------------------------------------------------------------------------------------ secrets
-
-SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[-_.]?key|private[-_.]?key|credential|access[-_.]?key)", re.I)
-REFERENCE_SUFFIX = re.compile(r"[-_.]?(file|path|url|uri|name|ref|endpoint|host|enabled|length|ttl|expiry|expiration|lifetime)$", re.I)
-PRIVATE_KEY_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-
-
-def secret_looking(key: str) -> bool:
-    return bool(SECRET_KEY.search(key)) and not REFERENCE_SUFFIX.search(key)
-
-
-def _plaintext_findings(args: ResourceValidationArgs) -> Iterator[str]:
-    if args.resource_type == "kubernetes:core/v1:ConfigMap":
-        for field in ("data", "binaryData"):
-            data = get(args.props, field, default={})
-            for key in data if is_mapping(data) else []:
-                value = get(data, key)
-                if secret_looking(str(key)):
-                    yield f"ConfigMap key '{key}' looks like a secret; put it in a Secret"
-                elif isinstance(value, str) and PRIVATE_KEY_TEXT.search(value):
-                    yield f"ConfigMap key '{key}' holds a private key; put it in a Secret"
-        return
-    workload = workload_of(args)
-    if workload is None:
-        return
-    for container in workload.containers():
-        env = get(container.spec, "env", default=[])
-        for index in range(len(env) if is_list(env) else 0):
-            name, value = get(env, index, "name", default=""), get(env, index, "value")
-            if secret_looking(str(name)) and value not in (None, "", UNKNOWN):
-                yield f"{container.label} sets env {name} as a plain value; use valueFrom.secretKeyRef"
-
-
-def _plaintext_policy() -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if args.resource_type != "kubernetes:core/v1:ConfigMap" and workload_of(args) is None:
-            return
-        ref = object_ref(args.props, args.urn)
-        if not ref.own or excepted(ref, args.get_config(), "no-plaintext-secrets") is not None:
-            return
-        for finding in _plaintext_findings(args):
-            report_violation(f"{ref}: {finding}", None)
-
-    return ResourceValidationPolicy(
-        name="no-plaintext-secrets",
-        description="Our ConfigMaps hold no secret-looking keys or private keys, and our containers take secret-looking "
-        "environment variables from Secrets (valueFrom), never as plain values.",
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema("no-plaintext-secrets"),
-        remediation_steps="Create a Kubernetes Secret from a secret Output (secret config, RandomPassword, External Secrets) "
-        "and reference it with env[].valueFrom.secretKeyRef or a volume.",
-    )
-
-
-WEAK_SECRET_VALUES = frozenset(
-    {"changeme", "change-me", "password", "passw0rd", "admin", "secret", "default", "example", "test", "root",
-     "magento", "letmein", "placeholder", "123456", "12345678", "qwerty", "todo"}
-)
-MIN_SECRET_LENGTH = 8
-
-
-def _decode(value: str) -> str | None:
-    try:
-        return base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-
-
-def secret_values(resource: PolicyResource) -> Iterator[tuple[str, str]]:
-    """(where, value) of every secret value a resource holds: Kubernetes Secret data, SSH credentials."""
-    if resource.resource_type == "kubernetes:core/v1:Secret":
-        for key, value in walk(get(resource.props, "stringData", default={}), "stringData"):
-            if isinstance(value, str):
-                yield key, value
-        for key, value in walk(get(resource.props, "data", default={}), "data"):
-            decoded = _decode(value) if isinstance(value, str) else None
-            if decoded is not None:
-                yield key, decoded
-    elif resource.resource_type.startswith("command:remote:"):
-        for prefix in (("connection",), ("connection", "proxy")):
-            for field in ("privateKey", "password", "privateKeyPassword"):
-                value = get(resource.props, *prefix, field)
-                if isinstance(value, str) and value:
-                    yield ".".join((*prefix, field)), value
-
-
-# Resources whose values are secret by type (the SDK marks them secret whatever their source).
-SECRET_HOLDERS = frozenset({"kubernetes:core/v1:Secret", "random:index/randomPassword:RandomPassword"})
-
-
-def plain_fields(resource: PolicyResource) -> Iterator[tuple[str, Any]]:
-    """The fields of a resource that are stored and shown in plain text (where a secret must never appear)."""
-    kind = resource.resource_type
-    if kind in SECRET_HOLDERS or kind.startswith(("pulumi:providers:", "kubernetes:helm.sh/")):
-        return  # secret by type; providers and chart values take secrets as inputs and keep them secret in state
-    if kind.startswith("command:remote:"):
-        for field in ("create", "update", "delete", "triggers", "remotePath"):
-            yield from walk(get(resource.props, field), field)
-        return
-    yield from walk(resource.props)
-
-
-def _secret_exposure_policy() -> StackValidationPolicy:
-    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        secrets: dict[str, tuple[PolicyResource, str]] = {}
-        for resource in args.resources:
-            for where, value in secret_values(resource):
-                if value.strip().lower() in WEAK_SECRET_VALUES:
-                    report_violation(f"{resource.resource_type} {resource.name}: {where} is a well-known weak value", resource.urn)
-                elif len(value) >= MIN_SECRET_LENGTH:
-                    secrets.setdefault(value, (resource, where))
-        if not secrets:
-            return
-        for resource in args.resources:
-            for path, value in plain_fields(resource):
-                if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
-                    continue
-                for secret, (owner, where) in secrets.items():
-                    if owner is not resource and secret in value:
-                        report_violation(
-                            f"{resource.resource_type} {resource.name}: plain field {path} contains the secret "
-                            f"{where} of {owner.resource_type} {owner.name}",
-                            resource.urn,
-                        )
-
-    return StackValidationPolicy(
-        name="secret-values-not-exposed",
-        description="Secret values (Kubernetes Secret data, SSH credentials) are not well-known weak values and never appear "
-        "in plain fields of another resource (ConfigMaps, env values, annotations, command text).",
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        remediation_steps="Pass secrets as secret Outputs into Secrets (or a command's stdin), and reference them; never "
-        "interpolate them into plain fields.",
     )
 
 
@@ -253,8 +119,13 @@ def _site_isolation_policy() -> StackValidationPolicy:
             name = get(namespace.props, "metadata", "name")
             if not isinstance(name, str) or not name.startswith(prefix):
                 continue
-            if not any(_is_default_deny(p) for p in _in_namespace(args.resources, "kubernetes:networking.k8s.io/v1:NetworkPolicy", name)):
-                report_violation(f"site Namespace {name} has no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)", namespace.urn)
+            if not any(
+                _is_default_deny(p) for p in _in_namespace(args.resources, "kubernetes:networking.k8s.io/v1:NetworkPolicy", name)
+            ):
+                report_violation(
+                    f"site Namespace {name} has no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)",
+                    namespace.urn,
+                )
             quotas = _in_namespace(args.resources, "kubernetes:core/v1:ResourceQuota", name)
             hard_keys = {str(k) for q in quotas for k in (get(q.props, "spec", "hard", default={}) or {})}
             if not any(k.endswith("cpu") for k in hard_keys) or not any(k.endswith("memory") for k in hard_keys):
@@ -265,7 +136,11 @@ def _site_isolation_policy() -> StackValidationPolicy:
         description="Every site namespace has a default-deny NetworkPolicy (ingress and egress) and a ResourceQuota on cpu and memory.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=schema("site-namespace-isolation", exceptions=False, properties={"siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX}}),
+        config_schema=schema(
+            "site-namespace-isolation",
+            exceptions=False,
+            properties={"siteNamespacePrefix": {"type": "string", "default": defaults.SITE_NAMESPACE_PREFIX}},
+        ),
         remediation_steps="Build site namespaces with sites.tenancy.SiteTenancy, which creates both.",
     )
 
@@ -348,6 +223,4 @@ POLICIES = [
     _site_isolation_policy(),
     _pdb_policy(),
     _load_balancer_policy(),
-    _plaintext_policy(),
-    _secret_exposure_policy(),
 ]

@@ -330,7 +330,8 @@ POLICIES = [
         system_exempt=False,
         properties={
             "allowedRegistries": string_list(
-                defaults.ALLOWED_REGISTRIES, "registries (or registry/path prefixes) images may come from; from platform.allowedRegistries"
+                defaults.ALLOWED_REGISTRIES,
+                "registries (or registry/path prefixes) images may come from; from platform.allowedRegistries",
             ),
             "deniedImagePatterns": string_list(defaults.DENIED_IMAGE_PATTERNS, "repository path prefixes that are never allowed"),
         },
