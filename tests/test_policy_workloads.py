@@ -290,3 +290,117 @@ def test_reviewed_exceptions_table_applies_without_any_configuration(monkeypatch
         [{"namespace": "site-*", "name": "importer", "reason": "vendor importer writes to /tmp; reviewed"}],
     )
     assert of_policy(evaluate(program), "workload-read-only-root-filesystem") == []
+
+
+# What a real `pulumi preview` of prod will see from the networking, storage and edge charts (issue 4):
+# chart children shaped like the charts' default templates. (chart, namespace, kind, pod spec)
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CHART_CHILDREN = [
+    (
+        "metallb",
+        "metallb-system",
+        "DaemonSet",
+        {
+            "hostNetwork": True,
+            "containers": [
+                {
+                    "name": "speaker",
+                    "image": "quay.io/metallb/speaker:v0.16.1",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]},
+                    },
+                }
+            ],
+        },
+    ),
+    (
+        "zfs-localpv",
+        "openebs",
+        "DaemonSet",
+        {
+            "hostNetwork": True,
+            "containers": [
+                {"name": "csi-node-driver-registrar", "image": "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0"},
+                {"name": "openebs-zfs-plugin", "image": "openebs/zfs-driver:2.11.1", "securityContext": {"privileged": True}},
+            ],
+            "volumes": [
+                {"name": "device-dir", "hostPath": {"path": "/dev"}},
+                {"name": "pods-mount-dir", "hostPath": {"path": "/var/lib/kubelet/"}},
+            ],
+        },
+    ),
+    (
+        "metrics-server",
+        "kube-system",
+        "Deployment",
+        {
+            "containers": [
+                {
+                    "name": "metrics-server",
+                    "image": "registry.k8s.io/metrics-server/metrics-server:v0.8.1",
+                    "securityContext": {**RESTRICTED, "readOnlyRootFilesystem": True, "runAsUser": 1000},
+                }
+            ],
+        },
+    ),
+    (
+        "envoy-gateway",
+        "envoy-gateway-system",
+        "Deployment",
+        {
+            "containers": [
+                {"name": "envoy-gateway", "image": "docker.io/envoyproxy/gateway:v1.10.0", "securityContext": RESTRICTED}
+            ],
+        },
+    ),
+    (
+        "cert-manager",
+        "cert-manager",
+        "Deployment",
+        {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "cert-manager-controller",
+                    "image": "quay.io/jetstack/cert-manager-controller:v1.21.1",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True,
+                    },
+                }
+            ],
+        },
+    ),
+]
+
+
+def register_chart_children(namespace_override: str | None = None) -> None:
+    for chart, namespace, kind, pod in CHART_CHILDREN:
+        ns = namespace_override or namespace
+        labels = {"app.kubernetes.io/name": chart, "app.kubernetes.io/managed-by": "Helm"}
+        spec = {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}}
+        resource = k8s.apps.v1.DaemonSet if kind == "DaemonSet" else k8s.apps.v1.Deployment
+        resource(
+            f"{ns}/{chart}", metadata={"name": chart, "namespace": ns, "labels": labels}, spec=spec, opts=rendered_by_chart(chart)
+        )
+
+
+def test_networking_storage_and_edge_chart_objects_pass_in_their_namespaces():
+    report = evaluate(register_chart_children)
+    assert report.violations == [], "\n".join(map(str, report.violations))
+
+
+def test_the_same_chart_objects_fail_when_moved_out_of_their_reviewed_namespaces():
+    report = evaluate(lambda: register_chart_children("tools"))
+    host = {v.resource_name for v in of_policy(report, "workload-no-host-access")}
+    assert host == {"tools/metallb", "tools/zfs-localpv"}
+    restricted = {v.resource_name for v in of_policy(report, "workload-restricted-security-context")}
+    assert restricted == {"tools/metallb", "tools/zfs-localpv"}

@@ -127,13 +127,16 @@ def secret_values(resource: PolicyResource) -> Iterator[tuple[str, str]]:
 
 # Resources whose values are secret by type (the SDK marks them secret whatever their source).
 SECRET_HOLDERS = frozenset({"kubernetes:core/v1:Secret", "random:index/randomPassword:RandomPassword"})
+# Providers and charts take secrets as inputs and keep them secret in state; the stack and our components
+# carry secret outputs (the kubeconfig) whose secretness the analyzer cannot see.
+NOT_PLAIN_PREFIXES = ("pulumi:providers:", "pulumi:pulumi:", "kubernetes:helm.sh/", "magento:")
 
 
 def plain_fields(resource: PolicyResource) -> Iterator[tuple[str, Any]]:
     """The fields of a resource that are stored and shown in plain text (where a secret must never appear)."""
     kind = resource.resource_type
-    if kind in SECRET_HOLDERS or kind.startswith(("pulumi:providers:", "kubernetes:helm.sh/")):
-        return  # secret by type; providers and chart values take secrets as inputs and keep them secret in state
+    if kind in SECRET_HOLDERS or kind.startswith(NOT_PLAIN_PREFIXES):
+        return
     if kind.startswith("command:remote:"):
         for field in ("create", "update", "delete", "triggers", "remotePath"):
             yield from walk(get(resource.props, field), field)
