@@ -258,3 +258,37 @@ def test_make_plan_fails_on_a_mandatory_violation_naming_policy_and_resource(tmp
     assert code == 1 and summary["policy"]["mandatory"] == 1
     err = capsys.readouterr().err
     assert "policy violation: workload-no-host-access: kubernetes:apps/v1:Deployment site-demo-web" in err
+
+
+def test_pack_serves_every_policy_over_grpc_as_the_cli_starts_it():
+    """`pulumi preview --policy-pack policy` runs `python -m pulumi.policy <engine> policy` and talks gRPC to it."""
+    import grpc
+    from google.protobuf import empty_pb2, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pulumi.policy", "127.0.0.1:1", "policy"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(server.stdout.readline())
+        stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
+        assert info.name == PACK_NAME and [p.name for p in info.policies] == [p.name for p in POLICIES]
+        pod = struct_pb2.Struct()
+        pod.update(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "site-x"},
+                "spec": {"containers": [compliant_container(securityContext={"privileged": True})]},
+            }
+        )
+        request = analyzer_pb2.AnalyzeRequest(
+            type="kubernetes:core/v1:Pod", properties=pod, name="p", urn="urn:pulumi:prod::magento::kubernetes:core/v1:Pod::p"
+        )
+        response = stub.Analyze(request, timeout=20)
+        assert [d.policyName for d in response.diagnostics] == ["workload-no-host-access"]
+        assert response.diagnostics[0].enforcementLevel == analyzer_pb2.MANDATORY
+    finally:
+        server.kill()
+        server.wait()
