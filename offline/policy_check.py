@@ -125,19 +125,18 @@ def stack_policy_config(recording: Recording) -> dict[str, dict[str, Any]]:
     }
 
 
+def _configured_level(entry: Any) -> str | None:
+    """The level of a config entry: `"advisory"` or `{"enforcementLevel": "advisory", ...}`."""
+    return entry.get("enforcementLevel") if isinstance(entry, dict) else entry
+
+
 def resolve_levels(policies: list[Policy], config: dict[str, Any]) -> dict[str, EnforcementLevel]:
-    """Each policy's level as the CLI resolves it: configured, else the policy's own, else the pack's."""
+    """Each policy's level as the CLI resolves it: its configured level, else `all`, else the policy's, else the pack's."""
+    every = _configured_level(config.get("all"))
     levels = {}
     for policy in policies:
-        configured = (
-            (config.get(policy.name) or {}).get("enforcementLevel")
-            if isinstance(config.get(policy.name), dict)
-            else config.get(policy.name)
-        )
-        if configured is not None:
-            levels[policy.name] = EnforcementLevel(configured)
-        else:
-            levels[policy.name] = policy.enforcement_level or PACK_LEVEL
+        configured = _configured_level(config.get(policy.name)) or every
+        levels[policy.name] = EnforcementLevel(configured) if configured else policy.enforcement_level or PACK_LEVEL
     return levels
 
 
@@ -193,9 +192,12 @@ def _options(record: Recorded) -> analyzer_pb2.AnalyzerResourceOptions:
 def check_recording(
     recording: Recording, *, config: dict[str, Any] | None = None, policies: list[Policy] | None = None
 ) -> PolicyReport:
-    """Evaluate every policy of the pack against the recording, as `pulumi preview --policy-pack policy` would."""
+    """Evaluate every policy of the pack against the recording, as `pulumi preview --policy-pack policy` would.
+
+    `config` is a `--policy-pack-config` document; each policy's entry replaces what the stack implies.
+    """
     policies = policies if policies is not None else POLICIES
-    config = stack_policy_config(recording) if config is None else config
+    config = {**stack_policy_config(recording), **(config or {})}
     levels = resolve_levels(policies, config)
     servicer = _PolicyAnalyzerServicer(name=PACK_NAME, version=pack_version(), policies=policies, enforcement_level=PACK_LEVEL)
     policy_config = {}

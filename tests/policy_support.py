@@ -90,12 +90,7 @@ def record(program: Callable[[], None], stack: str = "prod") -> Recording:
 
 def evaluate(program: Callable[[], None], *, stack: str = "prod", config: dict[str, Any] | None = None) -> PolicyReport:
     """Run `program` under mocks with the stack's settings and check the pack against what it registered."""
-    recording = record(program, stack)
-    if config is None:
-        return check_recording(recording)
-    from offline.policy_check import stack_policy_config
-
-    return check_recording(recording, config={**stack_policy_config(recording), **config})
+    return check_recording(record(program, stack), config=config)
 
 
 def of_policy(report: PolicyReport, policy: str) -> list[Violation]:

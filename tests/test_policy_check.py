@@ -123,6 +123,8 @@ def test_configured_enforcement_levels_are_resolved_like_the_cli():
     advisory = evaluate(program, config={"workload-probes": {"enforcementLevel": "advisory"}})
     assert [v.level for v in of_policy(advisory, "workload-probes")] == ["advisory"] and advisory.passed
     assert advisory.policies["workload-probes"] == "advisory"
+    everything = evaluate(program, config={"all": "advisory"})
+    assert set(everything.policies.values()) == {"advisory"} and everything.passed
     disabled = evaluate(program, config={"workload-probes": "disabled"})
     assert of_policy(disabled, "workload-probes") == [] and disabled.policies["workload-probes"] == "disabled"
 
