@@ -191,3 +191,19 @@ def acme_dns_provider_supported(cfg: StackConfig) -> Iterator[Problem]:
             f"{acme.dns_provider!r} needs a cert-manager webhook or extra credentials this program does not install: "
             "use cloudflare, or the http01 solver",
         )
+
+
+@check
+def one_zfs_pool_name(cfg: StackConfig) -> Iterator[Problem]:
+    """The StorageClasses name one pool: every host's pool must carry the same name."""
+    first: tuple[int, str] | None = None
+    for i, host in enumerate(cfg.hosts):
+        if host.zfs is None:
+            continue
+        if first is None:
+            first = (i, host.zfs.pool)
+        elif host.zfs.pool != first[1]:
+            yield Problem(
+                f"hosts[{i}].zfs.pool",
+                f"{host.zfs.pool!r} differs from hosts[{first[0]}].zfs.pool {first[1]!r}: the StorageClasses name one pool",
+            )
