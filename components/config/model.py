@@ -352,8 +352,9 @@ class RateLimit(Model):
 
     name: DnsLabel = Field(description="names the rule (one BackendTrafficPolicy rule per endpoint)")
     path: str = Field(
-        pattern=r"^[/^].{0,1023}$",
-        description="request path; `{adminPath}` stands for the site's adminPath",
+        min_length=1,
+        max_length=1024,
+        description="request path (or regular expression); `{adminPath}` stands for the site's adminPath",
     )
     match: Literal["Exact", "PathPrefix", "RegularExpression"] = Field("PathPrefix", description="how path matches")
     requests: int = Field(ge=1, le=1_000_000, description="requests allowed per unit")
@@ -367,7 +368,7 @@ class RateLimit(Model):
             except re.error as exc:
                 raise ValueError(f"path is not a valid regular expression: {exc}") from None
         elif not self.path.startswith("/"):
-            raise ValueError("an Exact or PathPrefix path must start with '/'")
+            raise ValueError("an Exact or PathPrefix path must start with '/' (path)")
         return self
 
 
