@@ -194,9 +194,10 @@ def test_routes_attach_to_the_sites_listeners_on_the_shared_gateway(rec, prod):
 
 
 def test_admin_allow_list(rec):
-    assert kind(rec, "SecurityPolicy") == []  # empty allow-list: the admin stays open (with rate limits)
+    assert kind(with_edge(), "SecurityPolicy") == []  # empty allow-list: the admin stays open (rate-limited)
     restricted = with_edge(adminAllowCidrs=["203.0.113.0/28"])
     (policy,) = kind(restricted, "SecurityPolicy")
+    assert kind(rec, "SecurityPolicy")[0].inputs["spec"] == policy.inputs["spec"]  # as set in Pulumi.prod.yaml
     spec = policy.inputs["spec"]
     assert spec["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "shop-fr-admin"}]
     assert spec["authorization"]["defaultAction"] == "Deny"
