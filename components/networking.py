@@ -16,10 +16,12 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components.config.model import StackConfig
 from components.layer import Layer, LayerArgs
-from components.network_policy import allow_dns_clusterwide, namespace_isolation
+from components.network_policy import MONITORING_NAMESPACE, allow_dns_clusterwide, namespace_isolation
 
 KUBE_SYSTEM = "kube-system"
 METALLB_NAMESPACE = "metallb-system"
+# Prometheus' service account as kube-prometheus-stack names it (platform layer, release "kube-prometheus-stack").
+PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
 
 
 def service_monitors(config: StackConfig) -> bool:
@@ -109,6 +111,10 @@ def metallb_values(config: StackConfig) -> dict[str, Any]:
         "speaker": {"frr": {"enabled": False}},
         "frrk8s": {"enabled": False},
         "prometheus": {
+            # Metrics are HTTPS with authorisation since 0.16: the chart grants Prometheus' account access.
+            "rbacPrometheus": True,
+            "serviceAccount": PROMETHEUS_SERVICE_ACCOUNT,
+            "namespace": MONITORING_NAMESPACE,
             "serviceMonitor": {"enabled": monitors},
             "podMonitor": {"enabled": False},
         },
@@ -120,7 +126,8 @@ def metrics_server_values(failure_domains: int, config: StackConfig) -> dict[str
     count = replicas(failure_domains)
     return {
         "replicas": count,
-        "args": ["--kubelet-preferred-address-types=InternalIP,Hostname"],
+        # The chart's defaultArgs (kept) reach kubelets by InternalIP over TLS, verified against the cluster CA.
+        "args": [],
         "podDisruptionBudget": {"enabled": count > 1, "minAvailable": 1},
         "serviceMonitor": {"enabled": service_monitors(config)},
         "metrics": {"enabled": service_monitors(config)},
@@ -137,8 +144,7 @@ def csr_approver_values(config: StackConfig) -> dict[str, Any]:
         "providerRegex": f"^({names})$",
         "providerIpPrefixes": prefixes,
         "bypassDnsResolution": True,
-        "maxExpirationSeconds": 31622400,
-        "metrics": {"enable": service_monitors(config), "serviceMonitor": {"enabled": service_monitors(config)}},
+        "metrics": {"enable": True, "serviceMonitor": {"enabled": service_monitors(config)}},
     }
 
 

@@ -88,6 +88,7 @@ def test_cni_first_then_metallb_then_pools(stack_recording):
 def test_metrics_server_verifies_kubelet_certificates(stack_recording):
     values = chart(stack_recording, "metrics-server").inputs["values"]
     assert not any("insecure" in arg for arg in values["args"])
+    assert "defaultArgs" not in values  # the chart's defaults carry no insecure flag either
 
 
 def test_kubelet_serving_certificates_approved_for_our_hosts_only(prod, dev):
