@@ -172,31 +172,21 @@ class Edge(Layer):
 
     def _monitors(self) -> None:
         """Envoy Gateway's chart ships no ServiceMonitor: one for the controller, a PodMonitor for the proxies."""
-        labels = kube.labels("edge")
-        opts = pulumi.ResourceOptions(parent=self, depends_on=[self.envoy_gateway])
-        kube.custom_object(
-            "envoy-gateway-monitor",
-            "monitoring.coreos.com/v1",
-            "ServiceMonitor",
-            metadata={"name": "envoy-gateway", "namespace": ENVOY_GATEWAY_NAMESPACE, "labels": labels},
-            fields={
-                "spec": {
-                    "selector": {"matchLabels": {"control-plane": "envoy-gateway"}},
-                    "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
-                }
-            },
-            opts=opts,
-        )
-        kube.custom_object(
-            "envoy-proxy-monitor",
-            "monitoring.coreos.com/v1",
-            "PodMonitor",
-            metadata={"name": "envoy-proxy", "namespace": ENVOY_GATEWAY_NAMESPACE, "labels": labels},
-            fields={
-                "spec": {
-                    "selector": {"matchLabels": {"app.kubernetes.io/name": "envoy"}},
-                    "podMetricsEndpoints": [{"port": "metrics", "path": "/stats/prometheus", "interval": "30s"}],
-                }
-            },
-            opts=opts,
-        )
+        monitors = [
+            ("ServiceMonitor", "envoy-gateway", {"control-plane": "envoy-gateway"}, "endpoints", "/metrics"),
+            ("PodMonitor", "envoy-proxy", {"app.kubernetes.io/name": "envoy"}, "podMetricsEndpoints", "/stats/prometheus"),
+        ]
+        for kind, name, selector, endpoints, path in monitors:
+            kube.custom_object(
+                f"{name}-monitor",
+                "monitoring.coreos.com/v1",
+                kind,
+                metadata={"name": name, "namespace": ENVOY_GATEWAY_NAMESPACE, "labels": kube.labels("edge")},
+                fields={
+                    "spec": {
+                        "selector": {"matchLabels": selector},
+                        endpoints: [{"port": "metrics", "path": path, "interval": "30s"}],
+                    }
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.envoy_gateway]),
+            )

@@ -111,43 +111,35 @@ class SiteEdge(pulumi.ComponentResource):
             {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": f"{site.name}-{rule}"} for rule in self.routes
         ]
         after_routes = pulumi.ResourceOptions(parent=self, depends_on=list(self.routes.values()))
-        kube.custom_object(
-            f"{name}-rate-limits",
-            "gateway.envoyproxy.io/v1alpha1",
-            "BackendTrafficPolicy",
-            metadata={"name": f"{site.name}-rate-limits", "namespace": ns, "labels": labels},
-            fields={
-                "spec": {
+        policies: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                "BackendTrafficPolicy",
+                "rate-limits",
+                {
                     "targetRefs": route_refs,
                     "rateLimit": {
                         "type": "Local",
                         "local": {"rules": [rate_limit_rule(limit, site.edge.admin_path) for limit in site.edge.rate_limits]},
                     },
-                }
-            },
-            opts=after_routes,
-        )
-        if site.edge.admin_allow_cidrs:
-            kube.custom_object(
-                f"{name}-admin-allow-list",
-                "gateway.envoyproxy.io/v1alpha1",
-                "SecurityPolicy",
-                metadata={"name": f"{site.name}-admin-allow-list", "namespace": ns, "labels": labels},
-                fields={
-                    "spec": {
-                        "targetRefs": [route_refs[1]],
-                        "authorization": {
-                            "defaultAction": "Deny",
-                            "rules": [
-                                {
-                                    "name": "admin-networks",
-                                    "action": "Allow",
-                                    "principal": {"clientCIDRs": list(site.edge.admin_allow_cidrs)},
-                                }
-                            ],
-                        },
-                    }
                 },
+            )
+        ]
+        if site.edge.admin_allow_cidrs:
+            allow = {"name": "admin-networks", "action": "Allow", "principal": {"clientCIDRs": list(site.edge.admin_allow_cidrs)}}
+            policies.append(
+                (
+                    "SecurityPolicy",
+                    "admin-allow-list",
+                    {"targetRefs": [route_refs[1]], "authorization": {"defaultAction": "Deny", "rules": [allow]}},
+                )
+            )
+        for kind, suffix, spec in policies:
+            kube.custom_object(
+                f"{name}-{suffix}",
+                "gateway.envoyproxy.io/v1alpha1",
+                kind,
+                metadata={"name": f"{site.name}-{suffix}", "namespace": ns, "labels": labels},
+                fields={"spec": spec},
                 opts=after_routes,
             )
         self.register_outputs(

@@ -208,74 +208,53 @@ class WafTier(pulumi.ComponentResource):
     def _network_policies(self, name: str, args: WafArgs, labels: dict[str, str], selector: dict[str, str]) -> None:
         """Envoy -> WAF, WAF -> backend (and, when the backend's pods are known, backend <- WAF)."""
         backend, ns = args.backend, args.namespace
-        child = pulumi.ResourceOptions(parent=self)
-        net = k8s.networking.v1
         backend_port = backend.pod_port or backend.port
-        net.NetworkPolicy(
-            f"{name}-from-gateway",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="waf-from-gateway", namespace=ns, labels=labels),
-            spec=net.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                policy_types=["Ingress"],
-                ingress=[
-                    net.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            net.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": ENVOY_GATEWAY_NAMESPACE}
-                                ),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(ENVOY_POD_LABELS)),
-                            )
-                        ],
-                        ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=waf_config.WAF_PORT)],
-                    )
-                ],
-            ),
-            opts=child,
-        )
-        backend_pods = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(backend.pod_labels or {}))
-        net.NetworkPolicy(
-            f"{name}-to-backend",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="waf-to-backend", namespace=ns, labels=labels),
-            spec=net.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                policy_types=["Egress"],
-                egress=[
-                    net.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            net.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": backend.namespace}
-                                ),
-                                pod_selector=backend_pods,
-                            )
-                        ],
-                        ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=backend_port)],
-                    )
-                ],
-            ),
-            opts=child,
-        )
+        backend_pods = dict(backend.pod_labels or {})
+        rules = [
+            # (object name, its namespace, pods it selects, direction, peer namespace, peer pods, port)
+            ("waf-from-gateway", ns, selector, "Ingress", ENVOY_GATEWAY_NAMESPACE, dict(ENVOY_POD_LABELS), waf_config.WAF_PORT),
+            ("waf-to-backend", ns, selector, "Egress", backend.namespace, backend_pods, backend_port),
+        ]
         if backend.pod_labels:
-            net.NetworkPolicy(
-                f"{name}-backend-from-waf",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="backend-from-waf", namespace=backend.namespace, labels=labels),
-                spec=net.NetworkPolicySpecArgs(
-                    pod_selector=backend_pods,
-                    policy_types=["Ingress"],
-                    ingress=[
-                        net.NetworkPolicyIngressRuleArgs(
-                            from_=[
-                                net.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": ns}
-                                    ),
-                                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                                )
-                            ],
-                            ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=backend_port)],
-                        )
-                    ],
-                ),
-                opts=child,
+            rules.append(("backend-from-waf", backend.namespace, backend_pods, "Ingress", ns, selector, backend_port))
+        for object_name, namespace, pods, direction, peer_ns, peer_pods, port in rules:
+            one_rule_policy(
+                f"{name}-{object_name.removeprefix('waf-')}",
+                k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels),
+                pods,
+                direction,
+                peer_ns,
+                peer_pods,
+                port,
+                pulumi.ResourceOptions(parent=self),
             )
+
+
+def one_rule_policy(
+    resource_name: str,
+    metadata: k8s.meta.v1.ObjectMetaArgs,
+    pods: Mapping[str, str],
+    direction: str,
+    peer_namespace: str,
+    peer_pods: Mapping[str, str],
+    port: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy allowing one direction between `pods` and the peer pods of a namespace, on one TCP port."""
+    net = k8s.networking.v1
+    peer = net.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": peer_namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peer_pods)),
+    )
+    ports = [net.NetworkPolicyPortArgs(protocol="TCP", port=port)]
+    return net.NetworkPolicy(
+        resource_name,
+        metadata=metadata,
+        spec=net.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)),
+            policy_types=[direction],
+            ingress=[net.NetworkPolicyIngressRuleArgs(from_=[peer], ports=ports)] if direction == "Ingress" else None,
+            egress=[net.NetworkPolicyEgressRuleArgs(to=[peer], ports=ports)] if direction == "Egress" else None,
+        ),
+        opts=opts,
+    )
