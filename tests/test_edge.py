@@ -113,7 +113,7 @@ def test_trusted_proxies_come_from_config(prod, run):
 def test_gateway_address_must_be_in_a_pool():
     values = stack_values("prod")
     values["edge"]["gatewayAddress"] = "198.51.100.100"
-    assert "outside every" in problems(values)["edge.gatewayAddress"]
+    assert "not inside any" in problems(values)["edge.gatewayAddress"]
 
 
 def test_a_domain_served_by_two_sites_is_rejected():

@@ -11,6 +11,7 @@ import pytest
 
 from components.config.loader import load_from_pulumi
 from offline.engine import Recording, run_program
+from offline.references import check_references
 from offline.stackfile import settings_from_values
 from sites.edge import BackendService, SiteEdge, SiteEdgeArgs
 from tests.layer_helpers import kind, problems, schema_problems, stack_values
@@ -28,6 +29,18 @@ def program() -> None:
         "test-varnish",
         metadata={"name": "varnish", "namespace": namespace},
         spec={"selector": BACKEND_LABELS, "ports": [{"name": "http", "port": 80, "targetPort": 6081}]},
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    k8s.apps.v1.Deployment(
+        "test-varnish-pods",
+        metadata={"name": "varnish", "namespace": namespace},
+        spec={
+            "selector": {"matchLabels": BACKEND_LABELS},
+            "template": {
+                "metadata": {"labels": BACKEND_LABELS},
+                "spec": {"containers": [{"name": "varnish", "image": "docker.io/library/varnish:7.6.1", "ports": [{"containerPort": 6081}]}]},
+            },
+        },
         opts=pulumi.ResourceOptions(provider=provider),
     )
     SiteEdge(
@@ -175,6 +188,14 @@ def test_references_resolve_route_to_waf_to_backend(rec):
     assert service["spec"]["ports"][0]["targetPort"] in port_names
     backend = rec.named("test-varnish").inputs
     assert env(rec)["BACKEND"] == f"http://{backend['metadata']['name']}.{backend['metadata']['namespace']}.svc.cluster.local:80"
+
+
+def test_no_dangling_references_with_the_platform(rec, prod):
+    """Route -> Gateway and WAF Service, Service -> WAF pods, HPA/PDB -> Deployment, pods -> ConfigMaps,
+    NetworkPolicies -> pods, Certificate -> namespace: checked by the plan's reference check, with the
+    platform stack's objects (Gateway, namespaces) beside the site edge's."""
+    objects = [r.inputs for r in prod.kubernetes_objects()] + [r.inputs for r in rec.kubernetes_objects()]
+    assert [str(p) for p in check_references(objects)] == []
 
 
 def test_routes_attach_to_the_sites_listeners_on_the_shared_gateway(rec, prod):
