@@ -40,6 +40,8 @@ def gateway_crds_values() -> dict[str, Any]:
 def envoy_gateway_values(failure_domains: int) -> dict[str, Any]:
     count = replicas(failure_domains)
     return {
+        # The CRDs come from the gateway-crds chart: skipped here both as chart CRDs and as templates.
+        "crds": {"enabled": False},
         "deployment": {"replicas": count},
         "podDisruptionBudget": {"minAvailable": 1 if count > 1 else 0},
         "config": {

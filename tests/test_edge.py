@@ -20,6 +20,7 @@ def test_charts_are_pinned_and_ordered(stack_recording):
     crds, envoy_gateway, cert_manager = chart(rec, "gateway-crds"), chart(rec, "envoy-gateway"), chart(rec, "cert-manager")
     assert crds.inputs["chart"] == "oci://docker.io/envoyproxy/gateway-crds-helm"
     assert envoy_gateway.inputs["skipCrds"] is True
+    assert envoy_gateway.inputs["values"]["crds"] == {"enabled": False}
     assert comes_after(rec, envoy_gateway, crds)
     assert comes_after(rec, cert_manager, crds)
     for name in ("Gateway", "GatewayClass", "EnvoyProxy", "HTTPRoute", "ClientTrafficPolicy"):
