@@ -1,13 +1,194 @@
 """The edge layer: Gateway API, Envoy Gateway, cert-manager and the shared Gateway.
 
-A seam: the component exists in the graph, in its place in the layer order, and receives the
-Kubernetes provider and the validated configuration; the issue that owns this layer fills build().
+Order: the Gateway API + Envoy Gateway CRDs chart first; then the Envoy Gateway controller (CRDs
+skipped, they are already there) and cert-manager (its Gateway API support needs the CRDs at start);
+then the custom resources, each after the chart that serves it: the ACME ClusterIssuer after
+cert-manager, the GatewayClass / EnvoyProxy / Gateway / routes / policies after Envoy Gateway.
+The per-store parts (certificate, routes, rate limits, WAF) are `sites.edge.SiteEdge`.
 """
 
 from __future__ import annotations
 
-from components.layer import Layer
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import k8s as kube
+from components.config.model import StackConfig
+from components.edge_gateway import (
+    EDGE_NAMESPACE,
+    ENVOY_GATEWAY_NAMESPACE,
+    GATEWAY_NAME,
+    HTTP_LISTENER,
+    shared_gateway,
+)
+from components.layer import Layer, LayerArgs
+from components.network_policy import namespace_isolation
+from components.networking import replicas, service_monitors
+
+CERT_MANAGER_NAMESPACE = "cert-manager"
+CLUSTER_ISSUER = "letsencrypt"
+ACME_ACCOUNT_SECRET = "letsencrypt-account-key"
+DNS_TOKEN_SECRET = "acme-dns-api-token"
+
+
+def gateway_crds_values() -> dict[str, Any]:
+    return {"crds": {"gatewayAPI": {"enabled": True, "channel": "standard"}, "envoyGateway": {"enabled": True}}}
+
+
+def envoy_gateway_values(failure_domains: int) -> dict[str, Any]:
+    count = replicas(failure_domains)
+    return {
+        # The CRDs come from the gateway-crds chart: skipped here both as chart CRDs and as templates.
+        "crds": {"enabled": False},
+        "deployment": {"replicas": count},
+        "podDisruptionBudget": {"minAvailable": 1 if count > 1 else 0},
+        "config": {
+            "envoyGateway": {
+                "gateway": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+                "provider": {"type": "Kubernetes"},
+                "logging": {"level": {"default": "info"}},
+            }
+        },
+    }
+
+
+def cert_manager_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
+    count = replicas(failure_domains)
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "replicaCount": count,
+        "webhook": {"replicaCount": count},
+        "cainjector": {"replicaCount": count},
+        "podDisruptionBudget": {"enabled": count > 1, "minAvailable": 1},
+        # HTTP-01 through the shared Gateway needs cert-manager's Gateway API support.
+        "config": {
+            "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+            "kind": "ControllerConfiguration",
+            "enableGatewayAPI": True,
+        },
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": service_monitors(config)}},
+    }
+
+
+def acme_solver(config: StackConfig) -> dict[str, Any]:
+    acme = config.edge.acme
+    if acme.solver == "dns01":
+        # checks.py admits only cloudflare for DNS-01 (the others need webhooks or more credentials).
+        return {"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": DNS_TOKEN_SECRET, "key": "api-token"}}}}
+    return {
+        "http01": {
+            "gatewayHTTPRoute": {
+                "parentRefs": [
+                    {"name": GATEWAY_NAME, "namespace": EDGE_NAMESPACE, "kind": "Gateway", "sectionName": HTTP_LISTENER}
+                ]
+            }
+        }
+    }
 
 
 class Edge(Layer):
     TYPE = "magento:edge:Edge"
+
+    def build(self, args: LayerArgs) -> dict[str, object]:
+        config, domains = args.config, args.failure_domains
+        opts = self.child_opts
+        self.crds = kube.chart(
+            "gateway-crds", "gateway-crds", namespace=ENVOY_GATEWAY_NAMESPACE, values=gateway_crds_values(), opts=opts
+        )
+        eg_ns = kube.namespace(
+            "envoy-gateway-system", ENVOY_GATEWAY_NAMESPACE, level="baseline", component="edge", opts=opts
+        )
+        self.envoy_gateway = kube.chart(
+            "envoy-gateway",
+            "envoy-gateway",
+            namespace=ENVOY_GATEWAY_NAMESPACE,
+            values=envoy_gateway_values(domains),
+            skip_crds=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, eg_ns]),
+        )
+        cm_ns = kube.namespace(
+            "cert-manager", CERT_MANAGER_NAMESPACE, level="restricted", component="certificates", opts=opts
+        )
+        namespace_isolation(
+            "cert-manager-isolation", CERT_MANAGER_NAMESPACE, opts=pulumi.ResourceOptions(parent=self, depends_on=[cm_ns])
+        )
+        dns_token: list[pulumi.Resource] = []
+        if config.edge.acme.solver == "dns01" and args.secrets and args.secrets.acme_dns_api_token is not None:
+            dns_token.append(
+                k8s.core.v1.Secret(
+                    "acme-dns-api-token",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=DNS_TOKEN_SECRET, namespace=CERT_MANAGER_NAMESPACE, labels=kube.labels("certificates")
+                    ),
+                    type="Opaque",
+                    string_data={"api-token": pulumi.Output.secret(args.secrets.acme_dns_api_token)},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[cm_ns]),
+                )
+            )
+        self.cert_manager = kube.chart(
+            "cert-manager",
+            "cert-manager",
+            namespace=CERT_MANAGER_NAMESPACE,
+            values=cert_manager_values(config, domains),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, cm_ns]),
+        )
+        kube.custom_object(
+            "cluster-issuer",
+            "cert-manager.io/v1",
+            "ClusterIssuer",
+            metadata={"name": CLUSTER_ISSUER, "labels": kube.labels("certificates")},
+            fields={
+                "spec": {
+                    "acme": {
+                        "email": config.edge.acme.email,
+                        "server": config.edge.acme.server,
+                        "privateKeySecretRef": {"name": ACME_ACCOUNT_SECRET},
+                        "solvers": [acme_solver(config)],
+                    }
+                }
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager, *dns_token]),
+        )
+
+        edge_ns = kube.namespace("edge", EDGE_NAMESPACE, level="restricted", component="edge", opts=opts)
+        namespace_isolation(
+            "edge-isolation",
+            EDGE_NAMESPACE,
+            allow_from=[ENVOY_GATEWAY_NAMESPACE],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[edge_ns]),
+        )
+        self.gateway = shared_gateway(
+            config,
+            domains,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.crds, self.envoy_gateway, edge_ns]),
+        )
+        if service_monitors(config):
+            self._monitors()
+        return {
+            "gateway": {"name": GATEWAY_NAME, "namespace": EDGE_NAMESPACE},
+            "clusterIssuer": CLUSTER_ISSUER,
+            "gatewayAddress": config.edge.gateway_address,
+        }
+
+    def _monitors(self) -> None:
+        """Envoy Gateway's chart ships no ServiceMonitor: one for the controller, a PodMonitor for the proxies."""
+        monitors = [
+            ("ServiceMonitor", "envoy-gateway", {"control-plane": "envoy-gateway"}, "endpoints", "/metrics"),
+            ("PodMonitor", "envoy-proxy", {"app.kubernetes.io/name": "envoy"}, "podMetricsEndpoints", "/stats/prometheus"),
+        ]
+        for kind, name, selector, endpoints, path in monitors:
+            kube.custom_object(
+                f"{name}-monitor",
+                "monitoring.coreos.com/v1",
+                kind,
+                metadata={"name": name, "namespace": ENVOY_GATEWAY_NAMESPACE, "labels": kube.labels("edge")},
+                fields={
+                    "spec": {
+                        "selector": {"matchLabels": selector},
+                        endpoints: [{"port": "metrics", "path": path, "interval": "30s"}],
+                    }
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.envoy_gateway]),
+            )

@@ -83,3 +83,28 @@ def chart(
         skip_crds=skip_crds,
         opts=opts,
     )
+
+
+def custom_object(
+    resource_name: str,
+    api_version: str,
+    kind: str,
+    *,
+    metadata: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> pulumi.CustomResource:
+    """A custom resource whose body has top-level fields other than `spec` (e.g. `driver` of a
+    VolumeSnapshotClass, `specs` of a Cilium policy), which `apiextensions.CustomResource` cannot carry.
+
+    Registered under the same type token the Kubernetes provider uses for any custom resource.
+    """
+    from pulumi_kubernetes import _utilities
+
+    props = {"apiVersion": api_version, "kind": kind, "metadata": dict(metadata), **fields}
+    return pulumi.CustomResource(
+        f"kubernetes:{api_version}:{kind}",
+        resource_name,
+        props,
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version())),
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.config.loader import Secrets
 from components.config.model import StackConfig
 
 
@@ -15,6 +16,7 @@ class LayerArgs:
 
     config: StackConfig
     failure_domains: int
+    secrets: Secrets | None = None  # secret settings a layer needs (e.g. the ACME DNS token for the edge)
 
 
 class Layer(pulumi.ComponentResource):

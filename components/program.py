@@ -62,7 +62,7 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         )
         outputs["backupBuckets"] = {k: b.bucket for k, b in backups.buckets.items()}
 
-    args = LayerArgs(config, failure_domains)
+    args = LayerArgs(config, failure_domains, secrets)
     # Each layer waits for everything before it (a dependency on a component is a dependency on its
     # resources, so a layer with nothing in it yet must not break the chain).
     previous: list[pulumi.Resource] = [cluster]

@@ -72,6 +72,7 @@ CHARTS: dict[str, ChartPin] = {
     "pxc-operator": ChartPin("https://percona.github.io/percona-helm-charts/", "pxc-operator", "1.20.0", "1.20.0", "Percona XtraDB Cluster operator"),
     "opensearch-operator": ChartPin("https://opensearch-project.github.io/opensearch-k8s-operator/", "opensearch-operator", "2.8.2", "2.8.0", "OpenSearch operator (2.8.2 is the last chart on the stable 2.8.0 image)"),
     "valkey": ChartPin("https://valkey.io/valkey-helm/", "valkey", "1.0.0", "9.1.0", "Valkey with Sentinel (image pinned to 8.1 below)"),
+    "kubelet-csr-approver": ChartPin("https://postfinance.github.io/kubelet-csr-approver", "kubelet-csr-approver", "1.2.13", "v1.2.13", "approves kubelet serving certificates so metrics-server can verify them"),
 }
 
 IMAGES: dict[str, ImagePin] = {
@@ -79,6 +80,7 @@ IMAGES: dict[str, ImagePin] = {
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)"),
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8"),
     "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8"),
+    "modsecurity-crs": ImagePin("docker.io/owasp/modsecurity-crs", "4.28.0-nginx-alpine-202607160307", "WAF tier: OWASP CRS 4.28 on ModSecurity v3 + nginx (read-only root variant)"),
 }
 
 PACKAGES: dict[str, PackagePin] = {

@@ -179,3 +179,31 @@ def prod_needs_backup(cfg: StackConfig) -> Iterator[Problem]:
         buckets = ((f"backup.buckets.{key}", name) for key, name in cfg.backup.buckets.model_dump(by_alias=True).items())
         for path, bucket, first in repeats(buckets):
             yield Problem(path, f"{bucket!r} is already used by {first}")
+
+
+@check
+def acme_dns_provider_supported(cfg: StackConfig) -> Iterator[Problem]:
+    """DNS-01 is built in for cloudflare only (an API token); the others need webhooks or more credentials."""
+    acme = cfg.edge.acme
+    if acme.solver == "dns01" and acme.dns_provider not in (None, "cloudflare"):
+        yield Problem(
+            "edge.acme.dnsProvider",
+            f"{acme.dns_provider!r} needs a cert-manager webhook or extra credentials this program does not install: "
+            "use cloudflare, or the http01 solver",
+        )
+
+
+@check
+def one_zfs_pool_name(cfg: StackConfig) -> Iterator[Problem]:
+    """The StorageClasses name one pool: every host's pool must carry the same name."""
+    first: tuple[int, str] | None = None
+    for i, host in enumerate(cfg.hosts):
+        if host.zfs is None:
+            continue
+        if first is None:
+            first = (i, host.zfs.pool)
+        elif host.zfs.pool != first[1]:
+            yield Problem(
+                f"hosts[{i}].zfs.pool",
+                f"{host.zfs.pool!r} differs from hosts[{first[0]}].zfs.pool {first[1]!r}: the StorageClasses name one pool",
+            )

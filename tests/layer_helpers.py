@@ -1,0 +1,73 @@
+"""Helpers for the networking, storage and edge tests: stack values, ordering, schema checks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from components.config import ConfigError, validate
+from offline.engine import Recorded, Recording
+from offline.schemas import validate_object
+from offline.stackfile import ROOT
+
+
+def stack_values(stack: str) -> dict[str, Any]:
+    """The stack file's settings without the `magento:` prefix (a fresh copy to modify)."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items()})
+
+
+def problems(values: dict[str, Any]) -> dict[str, str]:
+    """The configuration problems of `values`, path -> message (empty when valid)."""
+    try:
+        validate(values)
+    except ConfigError as exc:
+        return {p.path: p.message for p in exc.problems}
+    return {}
+
+
+def _descendants(rec: Recording, urn: str) -> set[str]:
+    found, frontier = set(), [urn]
+    while frontier:
+        current = frontier.pop()
+        for child in rec.children(rec.by_urn[current]):
+            if child.urn not in found:
+                found.add(child.urn)
+                frontier.append(child.urn)
+    return found
+
+
+def comes_after(rec: Recording, record: Recorded, target: Recorded) -> bool:
+    """Whether `record` waits for `target`: through its own or its ancestors' dependencies, transitively,
+    where depending on a component means waiting for everything inside it."""
+    seen: set[str] = set()
+    frontier = [record]
+    while frontier:
+        node = frontier.pop()
+        for holder in (node, *rec.ancestors(node)):
+            for dep in holder.dependencies:
+                if dep in seen or dep not in rec.by_urn:
+                    continue
+                seen.add(dep)
+                if dep == target.urn or target.urn in _descendants(rec, dep):
+                    return True
+                frontier.append(rec.by_urn[dep])
+    return False
+
+
+def schema_problems(records: list[Recorded]) -> list[str]:
+    return [str(p) for r in records if r.is_kubernetes_object for p in validate_object(r.inputs)]
+
+
+def in_layer(rec: Recording, layer: str) -> list[Recorded]:
+    return [r for r in rec.resources if rec.layer_of(r) == layer]
+
+
+def chart(rec: Recording, name: str) -> Recorded:
+    return rec.named(name, "kubernetes:helm.sh/v4:Chart")
+
+
+def kind(rec: Recording, kind_name: str) -> list[Recorded]:
+    return [r for r in rec.kubernetes_objects() if r.inputs.get("kind") == kind_name]
