@@ -75,7 +75,7 @@ def cert_manager_values(config: StackConfig, failure_domains: int) -> dict[str, 
 def acme_solver(config: StackConfig) -> dict[str, Any]:
     acme = config.edge.acme
     if acme.solver == "dns01":
-        # checks.py admits only cloudflare for DNS-01 (the others need webhooks or more credentials).
+        # The model admits only cloudflare for DNS-01 (the others need webhooks or more credentials).
         return {"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": DNS_TOKEN_SECRET, "key": "api-token"}}}}
     return {
         "http01": {

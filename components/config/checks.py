@@ -165,7 +165,7 @@ def edge_solver(cfg: StackConfig) -> Iterator[Problem]:
     """The DNS provider is set exactly when the ACME solver is DNS-01."""
     acme = cfg.edge.acme
     if acme.solver == "dns01" and acme.dns_provider is None:
-        yield Problem("edge.acme.dnsProvider", "required when edge.acme.solver is 'dns01' (cloudflare, route53 or ovh)")
+        yield Problem("edge.acme.dnsProvider", "required when edge.acme.solver is 'dns01' (cloudflare)")
     if acme.solver == "http01" and acme.dns_provider is not None:
         yield Problem("edge.acme.dnsProvider", "only applies when edge.acme.solver is 'dns01'")
 
@@ -179,18 +179,6 @@ def prod_needs_backup(cfg: StackConfig) -> Iterator[Problem]:
         buckets = ((f"backup.buckets.{key}", name) for key, name in cfg.backup.buckets.model_dump(by_alias=True).items())
         for path, bucket, first in repeats(buckets):
             yield Problem(path, f"{bucket!r} is already used by {first}")
-
-
-@check
-def acme_dns_provider_supported(cfg: StackConfig) -> Iterator[Problem]:
-    """DNS-01 is built in for cloudflare only (an API token); the others need webhooks or more credentials."""
-    acme = cfg.edge.acme
-    if acme.solver == "dns01" and acme.dns_provider not in (None, "cloudflare"):
-        yield Problem(
-            "edge.acme.dnsProvider",
-            f"{acme.dns_provider!r} needs a cert-manager webhook or extra credentials this program does not install: "
-            "use cloudflare, or the http01 solver",
-        )
 
 
 @check

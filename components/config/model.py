@@ -193,7 +193,9 @@ class Acme(Model):
         "https://acme-staging-v02.api.letsencrypt.org/directory",
     ] = Field("https://acme-v02.api.letsencrypt.org/directory", description="ACME directory (production or staging)")
     solver: Literal["http01", "dns01"] = Field("http01", description="ACME challenge type")
-    dns_provider: Literal["cloudflare", "route53", "ovh"] | None = Field(None, description="DNS provider for dns01 (token in the secret acmeDnsApiToken)")
+    dns_provider: Literal["cloudflare"] | None = Field(
+        None, description="DNS provider for dns01, with its API token in the secret acmeDnsApiToken (cloudflare is built in)"
+    )
 
 
 class Edge(Model):
