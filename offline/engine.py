@@ -36,6 +36,8 @@ def _plain(value: Any, path: str, secret_paths: set[str]) -> Any:
         return {k: _plain(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire carries every number as a double; show 6443, not 6443.0
     if isinstance(value, pulumi.StringAsset):
         return {"asset": "string", "text": value.text}
     if isinstance(value, pulumi.FileAsset):

@@ -62,6 +62,15 @@ def redact(record: Recorded, value: Any = None, path: str = "") -> Any:
     return value
 
 
+def _sorted(value: Any) -> Any:
+    """Mappings with their keys in order, so that chart values read (and diff) like a values file."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def _dump(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=120))
@@ -109,7 +118,7 @@ def write_charts(recording: Recording, out: Path) -> int:
                 "version": inputs.get("version"),
                 "namespace": namespace,
                 "skipCrds": inputs.get("skipCrds", False),
-                "values": inputs.get("values") or {},
+                "values": _sorted(inputs.get("values") or {}),
             },
         )
         count += 1
