@@ -86,7 +86,12 @@ IMAGES: dict[str, ImagePin] = {
 PACKAGES: dict[str, PackagePin] = {
     "containerd": PackagePin("containerd.io", "2.2.1-1", "Docker apt repository (noble)", "container runtime, config version 3"),
     "pause": PackagePin("registry.k8s.io/pause", "3.10.1", "registry.k8s.io", "sandbox image pinned in containerd"),
+    "runc": PackagePin("runc", "1.3.4", "bundled in containerd.io", "OCI runtime (shipped inside the containerd.io package)"),
+    "kubernetes-cni": PackagePin("kubernetes-cni", "1.7.1-1.1", "pkgs.k8s.io (per-minor repository)", "CNI plugins in /opt/cni/bin (loopback, portmap) under Cilium"),
 }
+
+# Debian revision pkgs.k8s.io gives kubeadm, kubelet and kubectl builds (`1.36.4` -> `1.36.4-1.1`).
+KUBERNETES_PACKAGE_REVISION = "1.1"
 
 # Release manifests without an official chart: (url, version, purpose).
 MANIFESTS: dict[str, tuple[str, str, str]] = {

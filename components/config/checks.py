@@ -195,3 +195,41 @@ def one_zfs_pool_name(cfg: StackConfig) -> Iterator[Problem]:
                 f"hosts[{i}].zfs.pool",
                 f"{host.zfs.pool!r} differs from hosts[{first[0]}].zfs.pool {first[1]!r}: the StorageClasses name one pool",
             )
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+@check
+def kubernetes_upgrade(cfg: StackConfig) -> Iterator[Problem]:
+    """A minor upgrade moves one minor at a time and never backwards (kubeadm's skew policy)."""
+    cluster = cfg.cluster
+    if cluster.upgrade_from is None:
+        return
+    current, target = _minor(cluster.upgrade_from), _minor(cluster.kubernetes_version)
+    current_patch = tuple(int(p) for p in cluster.upgrade_from.split("."))
+    target_patch = tuple(int(p) for p in cluster.kubernetes_version.split("."))
+    if target_patch < current_patch:
+        yield Problem("cluster.kubernetesVersion", f"{cluster.kubernetes_version} is older than cluster.upgradeFrom {cluster.upgrade_from}: kubeadm cannot downgrade")
+    elif current[0] != target[0] or target[1] - current[1] > 1:
+        yield Problem(
+            "cluster.kubernetesVersion",
+            f"upgrading from {cluster.upgrade_from} to {cluster.kubernetes_version} skips a minor: "
+            f"go to {current[0]}.{current[1] + 1} first",
+        )
+
+
+@check
+def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
+    """The firewall needs the networks it admits from; mirrors must be unique per registry."""
+    cluster = cfg.cluster
+    if cluster.mode == "kubeadm" and cluster.firewall.enabled:
+        if cluster.private_network is None:
+            yield Problem("cluster.privateNetwork", "required when cluster.firewall.enabled: cluster ports are opened only to it")
+        if not cluster.admin_networks:
+            yield Problem("cluster.adminNetworks", "required when cluster.firewall.enabled: SSH and the API are opened only to them")
+    registries = ((f"cluster.registryMirrors[{i}].registry", m.registry) for i, m in enumerate(cluster.registry_mirrors))
+    for path, registry, first in repeats(registries):
+        yield Problem(path, f"{registry} already has a mirror at {first.removesuffix('.registry')}")

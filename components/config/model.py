@@ -105,6 +105,90 @@ class Host(Model):
         return self.failure_domain or self.name
 
 
+# --------------------------------------------------------------------------------------------- host baseline
+
+_PKG_VERSION = r"^[0-9][A-Za-z0-9.+~:-]*$"
+
+
+class HostOs(Model):
+    """The OS baseline every server gets in the 10-baseline stage."""
+
+    kernel_version: str | None = Field(
+        None,
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$",
+        description="kernel ABI to hold, e.g. 6.8.0-88 (linux-image-<abi>-generic); unset holds the running kernel",
+    )
+    timezone: str = Field("Etc/UTC", pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}$", description="IANA time zone")
+    ntp_servers: list[str] = Field(
+        default_factory=lambda: ["ntp.ovh.net", "ntp.ubuntu.com"],
+        min_length=1,
+        description="NTP servers chrony synchronises with",
+    )
+    ssh_allow_users: list[str] = Field(
+        default_factory=list, description="extra users allowed to log in over SSH besides each host's ssh.user"
+    )
+    unattended_upgrades: bool = Field(True, description="install security updates automatically (never reboots; kured does)")
+
+    @field_validator("ntp_servers")
+    @classmethod
+    def _ntp(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(r"^[A-Za-z0-9.-]{1,253}$", value):
+                raise ValueError(f"{value!r} is not a host name or address")
+        return values
+
+    @field_validator("ssh_allow_users")
+    @classmethod
+    def _users(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", value):
+                raise ValueError(f"{value!r} is not a valid user name")
+        return values
+
+
+class Firewall(Model):
+    """Host firewall: SSH and the API only from cluster.adminNetworks, cluster ports only from the private network."""
+
+    enabled: bool = Field(True, description="manage the nftables ruleset (off only for debugging)")
+    public_tcp_ports: list[int] = Field(
+        default_factory=lambda: [80, 443], description="TCP ports open to everyone (the Gateway's HTTP and HTTPS)"
+    )
+
+    @field_validator("public_tcp_ports")
+    @classmethod
+    def _ports(cls, values: list[int]) -> list[int]:
+        for value in values:
+            if not 1 <= value <= 65535:
+                raise ValueError(f"{value} is not a TCP port")
+            if value in (22, 2379, 2380, 6443, 10250, 10257, 10259):
+                raise ValueError(f"port {value} is for admins or the cluster only and cannot be public")
+        return values
+
+
+class RegistryMirror(Model):
+    """A containerd mirror for one upstream registry (a hosts.toml under /etc/containerd/certs.d)."""
+
+    registry: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?$", description="upstream registry, e.g. docker.io")
+    endpoint: str = Field(
+        pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._/-]*)?$",
+        description="mirror URL, e.g. https://harbor.example.com/v2/dockerhub-proxy (https only)",
+    )
+    override_path: bool = Field(False, description="the endpoint already contains the /v2 API path (Harbor projects)")
+
+
+class KubeletReservations(Model):
+    """What the kubelet keeps for the system; the ZFS ARC cap of each host is added to systemReserved memory."""
+
+    system_reserved_cpu: Quantity = Field("500m", description="CPU reserved for the OS")
+    system_reserved_memory: Quantity = Field("1Gi", description="memory reserved for the OS, before the ZFS ARC is added")
+    kube_reserved_cpu: Quantity = Field("500m", description="CPU reserved for kubelet and containerd")
+    kube_reserved_memory: Quantity = Field("1Gi", description="memory reserved for kubelet and containerd")
+    eviction_memory_available: Quantity = Field("500Mi", description="hard eviction when free memory drops below this")
+    eviction_nodefs_available: str = Field("10%", pattern=r"^[0-9]{1,2}%$", description="hard eviction on root filesystem space")
+    eviction_imagefs_available: str = Field("15%", pattern=r"^[0-9]{1,2}%$", description="hard eviction on image filesystem space")
+    max_pods: int = Field(110, ge=10, le=250, description="pods per node")
+
+
 # --------------------------------------------------------------------------------------------- cluster
 
 
@@ -125,6 +209,25 @@ class Cluster(Model):
     admin_networks: list[Cidr] = Field(default_factory=list, description="networks allowed to reach SSH and the API")
     high_availability: bool = Field(False, description="run quorum members in 3 failure domains (needs 3 control planes)")
     existing: ExistingCluster | None = Field(None, description="settings for cluster.mode existing")
+    upgrade_from: str | None = Field(
+        None,
+        description="during a minor upgrade, the Kubernetes version the cluster runs now (skipping a minor is rejected)",
+    )
+    host_os: HostOs = Field(default_factory=lambda: HostOs(), description="host OS baseline of every server")
+    firewall: Firewall = Field(default_factory=lambda: Firewall(), description="host firewall (nftables) of every server")
+    registry_mirrors: list[RegistryMirror] = Field(
+        default_factory=list, description="containerd registry mirrors (certs.d), e.g. the Harbor proxy cache"
+    )
+    kubelet: KubeletReservations = Field(
+        default_factory=lambda: KubeletReservations(), description="kubelet reservations, eviction and pod limit"
+    )
+
+    @field_validator("upgrade_from")
+    @classmethod
+    def _upgrade_from(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^v?\d+\.\d+\.\d+$", value):
+            raise ValueError("must be a full Kubernetes version such as 1.35.9")
+        return value.lstrip("v") if value else value
 
     @field_validator("kubernetes_version")
     @classmethod

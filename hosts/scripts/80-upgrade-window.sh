@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# 80-upgrade-window: runs on the first control plane around one node's Kubernetes upgrade.
+# `drain` cordons and drains the node when its kubelet is not at the target version yet and marks it
+# with an annotation; `uncordon` lets the node take pods again, only if this script drained it.
+# Usage: 80-upgrade-window.sh ENV_FILE drain|uncordon
+set -euo pipefail
+STAGE=80-upgrade-window
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck disable=SC1090
+. "${1:?usage: $0 ENV_FILE drain|uncordon}"
+: "${NODE_NAME:?}" "${KUBERNETES_VERSION:?}" "${DRAIN_TIMEOUT:=15m}"
+
+annotation="magento.io/upgrade-drained"
+use_admin_kubeconfig
+kubectl get node "$NODE_NAME" >/dev/null 2>&1 || { log "node ${NODE_NAME} is not in the cluster yet"; exit 0; }
+case "${2:?usage: $0 ENV_FILE drain|uncordon}" in
+  drain)
+    if [ "$(node_field "$NODE_NAME" '{{ .status.nodeInfo.kubeletVersion }}')" = "v${KUBERNETES_VERSION}" ]; then
+      exit 0
+    fi
+    if [ -z "$(node_field "$NODE_NAME" "{{ index .metadata.annotations \"${annotation}\" }}")" ]; then
+      kubectl annotate node "$NODE_NAME" --overwrite "${annotation}=v${KUBERNETES_VERSION}" >/dev/null
+    fi
+    kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="$DRAIN_TIMEOUT"
+    ;;
+  uncordon)
+    if [ -n "$(node_field "$NODE_NAME" "{{ index .metadata.annotations \"${annotation}\" }}")" ]; then
+      kubectl uncordon "$NODE_NAME"
+      kubectl annotate node "$NODE_NAME" "${annotation}-" >/dev/null
+    fi
+    ;;
+  *) die "unknown action $2" ;;
+esac

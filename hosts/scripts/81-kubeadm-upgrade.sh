@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# 81-kubeadm-upgrade: moves a joined node to the configured Kubernetes version: kubeadm first, then
+# `kubeadm upgrade apply` (first control plane) or `kubeadm upgrade node` (every other node), then
+# kubelet and kubectl. It reads the version the node runs and refuses a downgrade or a skipped minor
+# (config validation refuses them too when cluster.upgradeFrom is set). Nothing happens at the target.
+# Usage: 81-kubeadm-upgrade.sh ENV_FILE
+set -euo pipefail
+STAGE=81-kubeadm-upgrade
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck disable=SC1090
+. "${1:?usage: $0 ENV_FILE}"
+: "${KUBERNETES_VERSION:?}" "${KUBERNETES_PACKAGE_VERSION:?}" "${FIRST_CONTROL_PLANE:?}"
+
+if [ ! -f "${ROOT}/etc/kubernetes/kubelet.conf" ]; then
+  log "not joined yet: nothing to upgrade"
+  exit 0
+fi
+kubelet_version="$(installed_version kubelet)"
+if [ "$kubelet_version" = "$KUBERNETES_PACKAGE_VERSION" ] && [ "$(installed_version kubeadm)" = "$KUBERNETES_PACKAGE_VERSION" ]; then
+  exit 0
+fi
+
+IFS=. read -r cur_major cur_minor cur_patch <<<"${kubelet_version%%-*}"
+IFS=. read -r new_major new_minor new_patch <<<"$KUBERNETES_VERSION"
+if [ "$new_major" != "$cur_major" ] || [ "$new_minor" -gt $((cur_minor + 1)) ]; then
+  die "this node runs ${kubelet_version%%-*}: upgrading to ${KUBERNETES_VERSION} skips a minor; go to ${cur_major}.$((cur_minor + 1)) first"
+fi
+if [ "$new_minor" -lt "$cur_minor" ] || { [ "$new_minor" -eq "$cur_minor" ] && [ "$new_patch" -lt "$cur_patch" ]; }; then
+  die "this node runs ${kubelet_version%%-*}: kubeadm cannot downgrade to ${KUBERNETES_VERSION}"
+fi
+
+ensure_pinned "kubeadm=${KUBERNETES_PACKAGE_VERSION}"
+patches=/etc/kubernetes/magento/patches
+if is_true "$FIRST_CONTROL_PLANE"; then
+  kubeadm upgrade apply --yes --patches "$patches" "v${KUBERNETES_VERSION}"
+else
+  kubeadm upgrade node --patches "$patches"
+fi
+ensure_pinned "kubelet=${KUBERNETES_PACKAGE_VERSION}" "kubectl=${KUBERNETES_PACKAGE_VERSION}"
+systemctl daemon-reload
+systemctl restart kubelet
+log "upgraded to ${KUBERNETES_VERSION}"
