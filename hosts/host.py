@@ -1,0 +1,146 @@
+"""One server as a `Host` component: its SSH connection, a preflight, and one command per stage.
+
+Every stage becomes CopyToRemote resources (the rendered script, its env file, its configuration
+files) and one `remote.Command` named `<host>-<NN>-<stage>` whose `triggers` hold the hash of what
+it runs, so a changed script or parameter re-runs that stage only. Stages that run on the first
+control plane on this host's behalf (join token, node labels, drains) are children of this host too.
+
+Stages that act on delete (70 node, 71 leave, 72 drain) keep fixed triggers: a trigger change
+replaces a command, and replacing one of these would run its delete (drain, `kubeadm reset`) on a
+server that stays. Their scripts still update in place (`create` re-runs on an input change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from components.config.model import Cluster as ClusterSettings
+from components.config.model import Host as HostSettings
+from hosts.connection import connection
+from hosts.stages import Stage, command_line, env_text, host_stages, stage_directory
+
+PREFLIGHT = r"""set -euo pipefail
+. /etc/os-release
+if [ "${ID}" != "ubuntu" ] || [ "${VERSION_ID}" != "24.04" ]; then
+  echo "preflight: this host runs ${PRETTY_NAME}; only Ubuntu 24.04 is supported" >&2
+  exit 1
+fi
+if [ "$(stat -fc %T /sys/fs/cgroup/)" != "cgroup2fs" ]; then
+  echo "preflight: cgroup v2 is required (Kubernetes 1.35+ refuses cgroup v1)" >&2
+  exit 1
+fi
+sudo -n true || { echo "preflight: the SSH user needs passwordless sudo" >&2; exit 1; }
+echo "preflight ok: $(hostname) $(uname -r)"
+"""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class HostArgs:
+    """A server and what it waits for. `first` is the Host that ran `kubeadm init` (None: this one)."""
+
+    host: HostSettings
+    index: int
+    cluster: ClusterSettings
+    private_key: pulumi.Input[str]
+    first: Host | None = None
+    join_after: pulumi.Resource | None = None
+    upgrade_after: pulumi.Resource | None = None
+
+
+class Host(pulumi.ComponentResource):
+    """One server: its connection and the stages run on it."""
+
+    commands: dict[str, command.remote.Command]
+
+    def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("magento:hosts:Host", name, None, opts)
+        self.name = name
+        self.settings = args.host
+        self.connection = connection(args.host, args.private_key)
+        self.preflight = command.remote.Command(
+            f"{name}-00-preflight",
+            connection=self.connection,
+            create=PREFLIGHT,
+            triggers=[_sha(PREFLIGHT)],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        first = args.first or self
+        stages = host_stages(args.host, args.index, args.cluster, first=args.first is None)
+        by_key = {stage.number: stage for stage in stages}
+        self.commands = {}
+        previous: pulumi.Resource = self.preflight
+        for stage in stages:
+            after: list[pulumi.Resource] = [previous]
+            triggers = [stage.digest()]
+            stdin = None
+            if stage.number == "55":
+                # A fresh token whenever the join is replaced; joins go one at a time after init.
+                triggers.append(by_key["60"].digest())
+                after += [r for r in (first.init, args.join_after) if r is not None]
+            if stage.number == "60":
+                stdin = pulumi.Output.secret(self.commands["55-join-token"].stdout)
+            if stage.number == "80" and args.upgrade_after is not None:
+                after.append(args.upgrade_after)
+            if stage.acts_on_delete:
+                triggers = [f"{name}/{stage.key}"]
+            previous = self._stage(stage, first, after, triggers, stdin)
+        self.init: pulumi.Resource | None = self.commands.get("50-kubeadm-init")
+        self.registered: pulumi.Resource = self.commands["70-node"]
+        self.upgraded: pulumi.Resource = self.commands["82-upgrade-uncordon"]
+        self.ready: pulumi.Resource = self.upgraded
+        self.register_outputs({"name": args.host.name, "stages": list(self.commands)})
+
+    def _stage(
+        self,
+        stage: Stage,
+        first: Host,
+        after: list[pulumi.Resource],
+        triggers: list[str],
+        stdin: pulumi.Input[str] | None,
+    ) -> command.remote.Command:
+        target = first if stage.runs_on == "first-control-plane" else self
+        directory = stage_directory(target.settings.ssh.user, self.name, stage)
+        texts = dict(stage.scripts)
+        texts["stage.env"] = env_text(stage.full_env(directory))
+        texts.update({filename: content for filename, content in stage.files.values()})
+        copies = [
+            command.remote.CopyToRemote(
+                f"{self.name}-{stage.key}-{filename}",
+                connection=target.connection,
+                source=pulumi.StringAsset(text),
+                remote_path=f"{directory}/{filename}",
+                triggers=[_sha(text)],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[target.preflight]),
+            )
+            for filename, text in texts.items()
+        ]
+        secret = stage.secret_output
+        create = (
+            command_line(directory, stage.create)
+            if stage.create is not None
+            else f"echo '{self.name}: {stage.key} acts only when this host leaves the stack'"
+        )
+        cmd = command.remote.Command(
+            f"{self.name}-{stage.key}",
+            connection=target.connection,
+            create=create,
+            delete=command_line(directory, stage.delete) if stage.delete is not None else None,
+            triggers=triggers,
+            stdin=stdin,
+            logging=command.remote.Logging.NONE if secret else None,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*after, *copies],
+                additional_secret_outputs=["stdout", "stderr"] if secret else None,
+            ),
+        )
+        self.commands[stage.key] = cmd
+        return cmd

@@ -1,0 +1,185 @@
+"""The kubeadm configuration files, rendered from the stack configuration.
+
+`kubeadm.k8s.io/v1beta4` InitConfiguration + ClusterConfiguration for the first control plane, a
+JoinConfiguration template for every other host (its secrets are placeholders the join script fills
+in from stdin), and one KubeletConfiguration for the cluster plus a per-host patch: the reservations
+of a host include its own ZFS ARC cap, which differs per server, so it is a kubeadm patch
+(`/etc/kubernetes/magento/patches`) that init, join and upgrade all apply.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from components.config.model import Cluster as ClusterSettings
+from components.config.model import Host as HostSettings
+from components.config.types import parse_quantity
+
+KUBEADM_API = "kubeadm.k8s.io/v1beta4"
+KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+PATCHES_DIR = "/etc/kubernetes/magento/patches"
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+API_PORT = 6443
+WITNESS_TAINT = "magento.io/witness"
+CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
+
+# Placeholders of the join template, replaced in memory by 60-kubeadm-join.sh.
+TOKEN = "@@TOKEN@@"
+CA_CERT_HASH = "@@CA_CERT_HASH@@"
+CERTIFICATE_KEY = "@@CERTIFICATE_KEY@@"
+
+
+def _dump(documents: list[dict[str, Any]]) -> str:
+    return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in documents)
+
+
+def _mebibytes(quantity: str) -> int:
+    return int(parse_quantity(quantity) / Decimal(2**20))
+
+
+def taints(host: HostSettings) -> list[dict[str, str]]:
+    """Registration taints: control planes that are not workers keep the control-plane taint; a
+    witness also carries the witness taint that only etcd and quorum members tolerate."""
+    out: list[dict[str, str]] = []
+    if "control-plane" in host.roles and "worker" not in host.roles:
+        out.append({"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"})
+    if "witness" in host.roles:
+        out.append({"key": WITNESS_TAINT, "value": "true", "effect": "NoSchedule"})
+    return out
+
+
+def node_labels(host: HostSettings) -> dict[str, str]:
+    """Labels set on the Node by 70-node-register (the kubelet may not set node-role labels itself)."""
+    labels = {
+        "topology.kubernetes.io/zone": host.domain,
+        "magento.io/failure-domain": host.domain,
+    }
+    if "worker" in host.roles:
+        labels["node-role.kubernetes.io/worker"] = ""
+    if "witness" in host.roles:
+        labels["node-role.kubernetes.io/witness"] = ""
+        labels["magento.io/witness"] = "true"
+    if host.zfs is not None:
+        labels["magento.io/zfs-pool"] = host.zfs.pool
+    labels.update(host.labels)
+    return labels
+
+
+def _node_registration(host: HostSettings) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "criSocket": CRI_SOCKET,
+        "imagePullPolicy": "IfNotPresent",
+        "kubeletExtraArgs": [{"name": "node-ip", "value": host.private_address}],
+        "taints": taints(host),
+    }
+
+
+def arc_bytes(host: HostSettings) -> int:
+    return host.zfs.arc_max_gib * 2**30 if host.zfs is not None else 0
+
+
+def kubelet_configuration(cluster: ClusterSettings) -> dict[str, Any]:
+    """The cluster-wide KubeletConfiguration (stored by kubeadm in the kubelet-config ConfigMap)."""
+    kubelet = cluster.kubelet
+    return {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+        "serverTLSBootstrap": True,
+        "rotateCertificates": True,
+        "readOnlyPort": 0,
+        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
+        "authorization": {"mode": "Webhook"},
+        "failSwapOn": True,
+        "maxPods": kubelet.max_pods,
+        "kubeReserved": {"cpu": kubelet.kube_reserved_cpu, "memory": kubelet.kube_reserved_memory},
+        "systemReserved": {"cpu": kubelet.system_reserved_cpu, "memory": kubelet.system_reserved_memory},
+        "enforceNodeAllocatable": ["pods"],
+        "evictionHard": {
+            "memory.available": kubelet.eviction_memory_available,
+            "nodefs.available": kubelet.eviction_nodefs_available,
+            "imagefs.available": kubelet.eviction_imagefs_available,
+            "nodefs.inodesFree": "5%",
+        },
+    }
+
+
+def kubelet_patch(host: HostSettings, cluster: ClusterSettings) -> str:
+    """This host's KubeletConfiguration patch: systemReserved memory plus its ZFS ARC cap."""
+    kubelet = cluster.kubelet
+    memory = _mebibytes(kubelet.system_reserved_memory) + arc_bytes(host) // 2**20
+    patch = {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "systemReserved": {"cpu": kubelet.system_reserved_cpu, "memory": f"{memory}Mi"},
+    }
+    return yaml.safe_dump(patch, sort_keys=False)
+
+
+def _endpoint_host(cluster: ClusterSettings) -> str:
+    assert cluster.control_plane_endpoint is not None  # checks.cluster_mode requires it in kubeadm mode
+    return cluster.control_plane_endpoint.rsplit(":", 1)[0]
+
+
+def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
+    """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium).
+
+    Only this host's own addresses go into the certificate SANs, so adding a server never changes
+    the first control plane's configuration.
+    """
+    def hardened() -> list[dict[str, str]]:
+        return [{"name": "profiling", "value": "false"}]
+
+    init = {
+        "apiVersion": KUBEADM_API,
+        "kind": "InitConfiguration",
+        "localAPIEndpoint": {"advertiseAddress": host.private_address, "bindPort": API_PORT},
+        "nodeRegistration": _node_registration(host),
+        "patches": {"directory": PATCHES_DIR},
+    }
+    cluster_config = {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": "magento",
+        "kubernetesVersion": f"v{cluster.kubernetes_version}",
+        "controlPlaneEndpoint": cluster.control_plane_endpoint,
+        "networking": {"podSubnet": cluster.pod_cidr, "serviceSubnet": cluster.service_cidr, "dnsDomain": "cluster.local"},
+        "apiServer": {
+            "certSANs": sorted({_endpoint_host(cluster), host.private_address, host.public_address}),
+            "extraArgs": hardened(),
+        },
+        "controllerManager": {"extraArgs": hardened()},
+        "scheduler": {"extraArgs": hardened()},
+        "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
+        # Cilium replaces kube-proxy. Kept in the stored ClusterConfiguration, so `kubeadm upgrade`
+        # does not bring kube-proxy back either.
+        "proxy": {"disabled": True},
+    }
+    return _dump([init, cluster_config, kubelet_configuration(cluster)])
+
+
+def join_configuration_template(host: HostSettings, cluster: ClusterSettings) -> str:
+    """The JoinConfiguration of a further host, with placeholders for the join secrets."""
+    join: dict[str, Any] = {
+        "apiVersion": KUBEADM_API,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": cluster.control_plane_endpoint,
+                "token": TOKEN,
+                "caCertHashes": [CA_CERT_HASH],
+            },
+        },
+        "nodeRegistration": _node_registration(host),
+        "patches": {"directory": PATCHES_DIR},
+    }
+    if "control-plane" in host.roles:
+        join["controlPlane"] = {
+            "localAPIEndpoint": {"advertiseAddress": host.private_address, "bindPort": API_PORT},
+            "certificateKey": CERTIFICATE_KEY,
+        }
+    return _dump([join])

@@ -1,0 +1,251 @@
+"""The stages each server goes through, rendered from the stack configuration (no Pulumi here).
+
+A stage is one bash script from `hosts/scripts/` (with `lib.sh` inlined, so the file that runs is
+self-contained), an env file rendered from configuration, and any configuration files it installs.
+`host_stages()` lists a host's stages in order; `hosts/host.py` turns each into CopyToRemote
+resources and one `remote.Command`, and the tests run the very same rendered texts in a sandbox.
+
+Stage numbers order the work and name the resources (`<host>-<NN>-<stage>`):
+
+    10 baseline   20 zfs   30 containerd   40 kubernetes-packages   50 kubeadm-init (first control plane)
+    55 join-token (on the first control plane)   60 kubeadm-join (every other host)
+    70 node (labels, serving CSRs; deleting it deletes the Node)   71 leave (kubeadm reset on delete)
+    72 drain (drain on delete)   80 upgrade-drain   81 kubeadm-upgrade   82 upgrade-uncordon
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from components import versions
+from components.config.model import Cluster as ClusterSettings
+from components.config.model import Host as HostSettings
+from hosts import kubeadm
+
+SCRIPTS = Path(__file__).parent / "scripts"
+LIB_SOURCE_LINE = '. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"'
+RunsOn = Literal["host", "first-control-plane"]
+
+
+def render_script(name: str) -> str:
+    """A script from hosts/scripts with lib.sh inlined in place of the line that sources it."""
+    text = (SCRIPTS / name).read_text()
+    if LIB_SOURCE_LINE not in text:
+        return text
+    lib = (SCRIPTS / "lib.sh").read_text()
+    lib = "\n".join(line for line in lib.splitlines() if not line.startswith("# shellcheck shell="))
+    inlined = f"# --- lib.sh (inlined)\n{lib.strip()}\n# --- end of lib.sh"
+    lines = [line for line in text.splitlines() if "shellcheck source-path" not in line]
+    return "\n".join(inlined if line == LIB_SOURCE_LINE else line for line in lines) + "\n"
+
+
+def env_text(env: dict[str, str]) -> str:
+    """KEY='value' lines, shell-quoted: the env file a stage script sources."""
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in env.items())
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A script of hosts/scripts and its extra arguments (after the env file)."""
+
+    script: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step on one server. `files` maps an env variable to (file name, content) copied beside it."""
+
+    number: str
+    name: str
+    env: dict[str, str]
+    create: Invocation | None
+    delete: Invocation | None = None
+    runs_on: RunsOn = "host"
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    secret_output: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.number}-{self.name}"
+
+    @property
+    def scripts(self) -> dict[str, str]:
+        """Rendered text of every script this stage runs, by file name."""
+        return {inv.script: render_script(inv.script) for inv in (self.create, self.delete) if inv is not None}
+
+    def full_env(self, directory: str) -> dict[str, str]:
+        env = dict(self.env)
+        for variable, (filename, _) in self.files.items():
+            env[variable] = f"{directory}/{filename}"
+        return env
+
+    def digest(self) -> str:
+        """Hash of everything the stage runs: scripts, parameters, files, arguments."""
+        h = hashlib.sha256()
+        for name, text in sorted(self.scripts.items()):
+            h.update(f"script {name}\n{text}".encode())
+        h.update(env_text(self.env).encode())
+        for variable, (filename, content) in sorted(self.files.items()):
+            h.update(f"file {variable} {filename}\n{content}".encode())
+        for inv in (self.create, self.delete):
+            h.update(repr(inv).encode())
+        return h.hexdigest()
+
+    @property
+    def acts_on_delete(self) -> bool:
+        return self.delete is not None
+
+
+def remote_home(user: str) -> str:
+    return "/root" if user == "root" else f"/home/{user}"
+
+
+def stage_directory(user: str, host: str, stage: Stage) -> str:
+    """Where a stage's files are copied on the machine it runs on (one directory per host and stage)."""
+    return f"{remote_home(user)}/.magento-hosts/{host}/{stage.key}"
+
+
+def command_line(directory: str, invocation: Invocation) -> str:
+    """The command text: the copied script with the copied env file; never a secret in it."""
+    args = "".join(f" {shlex.quote(a)}" for a in invocation.args)
+    return f"sudo bash {directory}/{invocation.script} {directory}/stage.env{args}"
+
+
+def _networks(cidrs: list[str]) -> tuple[str, str]:
+    v4 = [c for c in cidrs if ipaddress.ip_network(c).version == 4]
+    v6 = [c for c in cidrs if ipaddress.ip_network(c).version == 6]
+    return ", ".join(v4), ", ".join(v6)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def package_version(kubernetes_version: str) -> str:
+    return f"{kubernetes_version}-{versions.KUBERNETES_PACKAGE_REVISION}"
+
+
+def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]:
+    os_, firewall = cluster.host_os, cluster.firewall
+    users = [host.ssh.user, *[u for u in os_.ssh_allow_users if u != host.ssh.user]]
+    prefix = ipaddress.ip_network(cluster.private_network).prefixlen if cluster.private_network else 24
+    admin_v4, admin_v6 = _networks(cluster.admin_networks)
+    cluster_v4, cluster_v6 = _networks([c for c in (cluster.private_network, cluster.pod_cidr) if c])
+    return {
+        "HOST_NAME": host.name,
+        "SSH_ALLOW_USERS": " ".join(users),
+        "PERMIT_ROOT_LOGIN": "prohibit-password" if host.ssh.user == "root" else "no",
+        "TIMEZONE": os_.timezone,
+        "NTP_SERVERS": " ".join(os_.ntp_servers),
+        "KERNEL_VERSION": os_.kernel_version or "",
+        "UNATTENDED_UPGRADES": _bool(os_.unattended_upgrades),
+        "PRIVATE_INTERFACE": host.private_interface,
+        "PRIVATE_ADDRESS": f"{host.private_address}/{prefix}",
+        "FIREWALL": _bool(firewall.enabled),
+        "ADMIN_NETWORKS_V4": admin_v4,
+        "ADMIN_NETWORKS_V6": admin_v6,
+        "CLUSTER_NETWORKS_V4": cluster_v4,
+        "CLUSTER_NETWORKS_V6": cluster_v6,
+        "PUBLIC_TCP_PORTS": ", ".join(str(p) for p in firewall.public_tcp_ports),
+    }
+
+
+def zfs_env(host: HostSettings, index: int) -> dict[str, str]:
+    assert host.zfs is not None
+    zfs = host.zfs
+    return {
+        "DISK_KEY": f"hosts[{index}].zfs.disks",
+        "POOL": zfs.pool,
+        "DISK_1": zfs.disks[0].id,
+        "DISK_2": zfs.disks[1].id,
+        "ALLOW_WIPE_1": _bool(zfs.disks[0].allow_wipe),
+        "ALLOW_WIPE_2": _bool(zfs.disks[1].allow_wipe),
+        "DATASET": f"{zfs.pool}/localpv",
+        "ARC_MAX_BYTES": str(kubeadm.arc_bytes(host)),
+    }
+
+
+def containerd_env(cluster: ClusterSettings) -> dict[str, str]:
+    containerd, pause = versions.PACKAGES["containerd"], versions.PACKAGES["pause"]
+    mirrors = " ".join(f"{m.registry}|{m.endpoint}|{_bool(m.override_path)}" for m in cluster.registry_mirrors)
+    return {
+        "CONTAINERD_PACKAGE_VERSION": f"{containerd.version}~ubuntu.24.04~noble",
+        "PAUSE_IMAGE": f"{pause.name}:{pause.version}",
+        "REGISTRY_MIRRORS": mirrors,
+    }
+
+
+def kubernetes_env(cluster: ClusterSettings) -> dict[str, str]:
+    return {
+        "KUBERNETES_MINOR": cluster.minor,
+        "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
+        "CNI_PACKAGE_VERSION": versions.PACKAGES["kubernetes-cni"].version,
+    }
+
+
+def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool) -> list[Stage]:
+    """The ordered stages of one host. `first` marks the control plane that runs `kubeadm init`."""
+    node = {"NODE_NAME": host.name}
+    patch = ("kubelet-patch.yaml", kubeadm.kubelet_patch(host, cluster))
+    stages = [Stage("10", "baseline", baseline_env(host, cluster), Invocation("10-baseline.sh"))]
+    if host.zfs is not None:
+        stages.append(Stage("20", "zfs", zfs_env(host, index), Invocation("20-zfs.sh")))
+    stages += [
+        Stage("30", "containerd", containerd_env(cluster), Invocation("30-containerd.sh")),
+        Stage("40", "kubernetes-packages", kubernetes_env(cluster), Invocation("40-kubernetes-packages.sh")),
+    ]
+    if first:
+        stages.append(
+            Stage(
+                "50", "kubeadm-init", {}, Invocation("50-kubeadm-init.sh"),
+                files={"KUBEADM_CONFIG": ("kubeadm-init.yaml", kubeadm.init_configuration(host, cluster)), "KUBELET_PATCH": patch},
+            )
+        )
+    else:
+        control_plane = {"CONTROL_PLANE": _bool("control-plane" in host.roles)}
+        stages += [
+            Stage("55", "join-token", {**node, **control_plane}, Invocation("55-join-token.sh"),
+                  runs_on="first-control-plane", secret_output=True),
+            Stage(
+                "60", "kubeadm-join", {}, Invocation("60-kubeadm-join.sh"),
+                files={"JOIN_TEMPLATE": ("kubeadm-join.yaml", kubeadm.join_configuration_template(host, cluster)), "KUBELET_PATCH": patch},
+            ),
+        ]
+    labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
+    stages.append(
+        Stage("70", "node", {**node, "NODE_LABELS": labels}, Invocation("70-node-register.sh"),
+              delete=None if first else Invocation("75-node-remove.sh", ("delete",)), runs_on="first-control-plane")
+    )
+    if not first:
+        stages += [
+            Stage("71", "leave", node, None, delete=Invocation("76-kubeadm-reset.sh")),
+            Stage("72", "drain", node, None, delete=Invocation("75-node-remove.sh", ("drain",)), runs_on="first-control-plane"),
+        ]
+    upgrade = {**node, "KUBERNETES_VERSION": cluster.kubernetes_version}
+    stages += [
+        Stage("80", "upgrade-drain", upgrade, Invocation("80-upgrade-window.sh", ("drain",)), runs_on="first-control-plane"),
+        Stage(
+            "81", "kubeadm-upgrade",
+            {
+                "KUBERNETES_VERSION": cluster.kubernetes_version,
+                "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
+                "FIRST_CONTROL_PLANE": _bool(first),
+            },
+            Invocation("81-kubeadm-upgrade.sh"),
+        ),
+        Stage("82", "upgrade-uncordon", upgrade, Invocation("80-upgrade-window.sh", ("uncordon",)), runs_on="first-control-plane"),
+    ]
+    return stages
+
+
+def bootstrap_order(hosts: list[HostSettings]) -> list[HostSettings]:
+    """Hosts in the order they join and upgrade: the first control plane, the other control planes
+    (one at a time, etcd grows by one member), then the rest, each group in stack-file order."""
+    control_planes = [h for h in hosts if "control-plane" in h.roles]
+    return control_planes + [h for h in hosts if "control-plane" not in h.roles]
