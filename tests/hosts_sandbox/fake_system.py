@@ -1,0 +1,396 @@
+"""Stand-ins for the system commands the host scripts call, for the idempotency tests.
+
+`fake_system.py NAME ARGS...` behaves enough like NAME for the scripts' checks to work, keeps its
+state in files under $SANDBOX_STATE, and appends every call to $SANDBOX_STATE/calls.jsonl with
+`change: true` when the call would change the server (install, enable, create, apply, label...).
+Files the real command would write go under $HOSTS_ROOT, like the scripts' own files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+STATE = Path(os.environ["SANDBOX_STATE"])
+ROOT = Path(os.environ.get("HOSTS_ROOT", "/nonexistent"))
+
+
+def record(name: str, args: list[str], change: bool) -> None:
+    with (STATE / "calls.jsonl").open("a") as log:
+        log.write(json.dumps({"cmd": name, "args": args, "change": change}) + "\n")
+
+
+def read(path: str, default: str = "") -> str:
+    file = STATE / path
+    return file.read_text() if file.exists() else default
+
+
+def write(path: str, text: str) -> None:
+    file = STATE / path
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(text)
+
+
+def exists(path: str) -> bool:
+    return (STATE / path).exists()
+
+
+def remove(path: str) -> None:
+    (STATE / path).unlink(missing_ok=True)
+
+
+def rooted(path: str) -> Path:
+    return ROOT / path.lstrip("/") if not path.startswith(str(ROOT)) else Path(path)
+
+
+def node(name: str) -> dict | None:
+    text = read(f"k8s/nodes/{name}.json")
+    return json.loads(text) if text else None
+
+
+def save_node(name: str, data: dict) -> None:
+    write(f"k8s/nodes/{name}.json", json.dumps(data))
+
+
+def register_node(name: str) -> None:
+    version = read("dpkg/kubelet").split("-")[0]
+    save_node(name, {"labels": {}, "annotations": {}, "kubeletVersion": f"v{version}", "unschedulable": False})
+    write(f"k8s/csr/csr-{name}", "pending")
+
+
+def kube_files(control_plane: bool) -> None:
+    kube = rooted("/etc/kubernetes")
+    (kube / "pki").mkdir(parents=True, exist_ok=True)
+    (kube / "kubelet.conf").write_text("kubelet kubeconfig\n")
+    if control_plane:
+        (kube / "admin.conf").write_text("admin kubeconfig\n")
+        (kube / "pki" / "ca.crt").write_text("ca\n")
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def dpkg_query(args: list[str]) -> int:
+    record("dpkg-query", args, False)
+    version = read(f"dpkg/{args[-1]}")
+    if not version:
+        return 1
+    sys.stdout.write(f"installed {version}")
+    return 0
+
+
+def dpkg(args: list[str]) -> int:
+    record("dpkg", args, False)
+    print("amd64")
+    return 0
+
+
+def apt_get(args: list[str]) -> int:
+    record("apt-get", args, True)
+    if "install" in args:
+        for spec in args[args.index("install") + 1 :]:
+            if spec.startswith("-"):
+                continue
+            name, _, version = spec.partition("=")
+            write(f"dpkg/{name}", version or "1.0-default")
+    return 0
+
+
+def apt_mark(args: list[str]) -> int:
+    if args[0] == "showhold":
+        record("apt-mark", args, False)
+        held = STATE / "hold"
+        for file in sorted(held.iterdir()) if held.exists() else []:
+            print(file.name)
+        return 0
+    record("apt-mark", args, True)
+    for name in args[1:]:
+        write(f"hold/{name}", "")
+    return 0
+
+
+def hostnamectl(args: list[str]) -> int:
+    if args == ["hostname"]:
+        record("hostnamectl", args, False)
+        print(read("hostname", "ubuntu"))
+        return 0
+    record("hostnamectl", args, True)
+    write("hostname", args[-1])
+    return 0
+
+
+def systemctl(args: list[str]) -> int:
+    words = [a for a in args if not a.startswith("--")]
+    verb, units = words[0], words[1:]
+    if verb == "is-enabled":
+        record("systemctl", args, False)
+        value = read(f"systemd/{units[0]}.enabled", "disabled")
+        if "--quiet" not in args:
+            print(value)
+        return 0 if value == "enabled" else 1
+    if verb == "is-active":
+        record("systemctl", args, False)
+        return 0 if exists(f"systemd/{units[0]}.active") else 3
+    record("systemctl", args, True)
+    if verb == "restart" and units == ["kubelet"]:
+        name = read("hostname", "ubuntu")
+        data = node(name)
+        if data is not None:
+            data["kubeletVersion"] = "v" + read("dpkg/kubelet").split("-")[0]
+            save_node(name, data)
+    for unit in units:
+        if verb in ("enable", "mask", "disable"):
+            write(f"systemd/{unit}.enabled", {"enable": "enabled", "mask": "masked", "disable": "disabled"}[verb])
+        if verb in ("start", "restart") or (verb == "enable" and "--now" in args):
+            write(f"systemd/{unit}.active", "")
+        if verb == "disable" and "--now" in args:
+            remove(f"systemd/{unit}.active")
+    return 0
+
+
+def modprobe(args: list[str]) -> int:
+    record("modprobe", args, True)
+    (ROOT / "sys" / "module" / args[-1]).mkdir(parents=True, exist_ok=True)
+    return 0
+
+
+def swapon(args: list[str]) -> int:
+    record("swapon", args, False)
+    sys.stdout.write(read("swap"))
+    return 0
+
+
+def swapoff(args: list[str]) -> int:
+    record("swapoff", args, True)
+    write("swap", "")
+    return 0
+
+
+def timedatectl(args: list[str]) -> int:
+    if args[0] == "show":
+        record("timedatectl", args, False)
+        print(read("timezone", "America/New_York"))
+        return 0
+    record("timedatectl", args, True)
+    write("timezone", args[-1])
+    return 0
+
+
+def uname(args: list[str]) -> int:
+    record("uname", args, False)
+    print("6.8.0-88-generic")
+    return 0
+
+
+def query(name: str) -> object:
+    def run(args: list[str]) -> int:
+        record(name, args, False)
+        return 0
+
+    return run
+
+
+def change(name: str) -> object:
+    def run(args: list[str]) -> int:
+        record(name, args, True)
+        return 0
+
+    return run
+
+
+def nft(args: list[str]) -> int:
+    record("nft", args, "-c" not in args)
+    return 0
+
+
+def curl(args: list[str]) -> int:
+    record("curl", args, True)
+    print("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    return 0
+
+
+def gpg(args: list[str]) -> int:
+    record("gpg", args, True)
+    sys.stdin.read()
+    Path(args[args.index("-o") + 1]).write_text("keyring\n")
+    return 0
+
+
+def zpool(args: list[str]) -> int:
+    verb = args[0]
+    if verb == "list":
+        record("zpool", args, False)
+        return 0 if exists(f"zpool/{args[-1]}") else 1
+    if verb == "status":
+        record("zpool", args, False)
+        print(read(f"zpool/{args[-1]}"))
+        return 0
+    record("zpool", args, True)
+    if verb == "create":
+        pool_index = next(i for i, a in enumerate(args) if a == "mirror") - 1
+        pool, disks = args[pool_index], args[pool_index + 2 :]
+        write(f"zpool/{pool}", "\n".join(disks))
+        props = {args[i + 1].split("=")[0]: args[i + 1].split("=")[1] for i, a in enumerate(args) if a == "-O"}
+        for key, value in props.items():
+            write(f"zfs/{pool}/{key}", value)
+        write(dataset(pool), "")
+    return 0
+
+
+def dataset(name: str) -> str:
+    return "zfs-datasets/" + name.replace("/", "%")
+
+
+def zfs(args: list[str]) -> int:
+    verb = args[0]
+    if verb == "get":
+        record("zfs", args, False)
+        print(read(f"zfs/{args[-1]}/{args[-2]}", "off"))
+        return 0
+    if verb == "list":
+        record("zfs", args, False)
+        return 0 if exists(dataset(args[-1])) else 1
+    record("zfs", args, True)
+    if verb == "create":
+        write(dataset(args[-1]), "")
+    if verb == "set":
+        key, value = args[1].split("=")
+        write(f"zfs/{args[2]}/{key}", value)
+    return 0
+
+
+def disk_key(path: str) -> str:
+    return "disks/" + Path(path).name
+
+
+def lsblk(args: list[str]) -> int:
+    record("lsblk", args, False)
+    disk = args[-1]
+    parts = int(read(disk_key(disk) + ".parts", "0"))
+    print(Path(disk).name)
+    for i in range(parts):
+        print(f"{Path(disk).name}-part{i + 1}")
+    return 0
+
+
+def blkid(args: list[str]) -> int:
+    record("blkid", args, False)
+    signature = read(disk_key(args[-1]) + ".signature")
+    if not signature:
+        return 2
+    print(signature)
+    return 0
+
+
+def wipefs(args: list[str]) -> int:
+    record("wipefs", args, True)
+    remove(disk_key(args[-1]) + ".parts")
+    remove(disk_key(args[-1]) + ".signature")
+    return 0
+
+
+def kubeadm(args: list[str]) -> int:
+    record("kubeadm", args, True)
+    if args[0] == "init" and args[1:2] == ["phase"]:
+        print("[upload-certs] Using certificate key:")
+        print("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+    elif args[0] == "init":
+        kube_files(control_plane=True)
+        register_node(read("hostname", "ubuntu"))
+    elif args[0] == "join":
+        config = Path(args[args.index("--config") + 1]).read_text()
+        assert "@@" not in config, "join configuration still holds placeholders"
+        write("join-config-seen", config)
+        kube_files(control_plane="controlPlane:" in config)
+        register_node(read("hostname", "ubuntu"))
+    elif args[0] == "token":
+        print("abcdef.0123456789abcdef")
+    elif args[0] == "reset":
+        # The real reset also removes admin.conf; the sandbox plays the first control plane as well,
+        # whose admin.conf the drain and delete scripts still need.
+        rooted("/etc/kubernetes/kubelet.conf").unlink(missing_ok=True)
+    elif args[0] == "upgrade":
+        write("upgraded", " ".join(args))
+    return 0
+
+
+def _template_value(name: str, template: str) -> str:
+    data = node(name) or {}
+    match = re.search(r'index \.metadata\.(labels|annotations) "([^"]+)"', template)
+    if match:
+        values = data.get(match.group(1), {})
+        return values.get(match.group(2), "<no value>")
+    if "kubeletVersion" in template:
+        return data.get("kubeletVersion", "")
+    raise AssertionError(f"template not understood by the stand-in: {template}")
+
+
+def kubectl(args: list[str]) -> int:
+    verb = args[0]
+    if verb == "get" and args[1] == "node":
+        record("kubectl", args, False)
+        name = args[2]
+        if node(name) is None:
+            return 1
+        output = next((a for a in args if a.startswith("go-template=")), None)
+        if output:
+            sys.stdout.write(_template_value(name, output))
+        return 0
+    if verb == "get" and args[1] == "csr":
+        record("kubectl", args, False)
+        csrs = STATE / "k8s" / "csr"
+        for file in sorted(csrs.iterdir()) if csrs.exists() else []:
+            if file.read_text() == "pending":
+                print(file.name)
+        return 0
+    record("kubectl", args, True)
+    if verb == "label":
+        name, (key, value) = args[2], args[-1].split("=", 1)
+        data = node(name)
+        data["labels"][key] = value
+        save_node(name, data)
+    elif verb == "annotate":
+        name, spec = args[2], args[-1]
+        data = node(name)
+        if spec.endswith("-"):
+            data["annotations"].pop(spec[:-1], None)
+        else:
+            key, value = spec.split("=", 1)
+            data["annotations"][key] = value
+        save_node(name, data)
+    elif verb == "certificate":
+        write(f"k8s/csr/{args[2]}", "approved")
+    elif verb == "delete":
+        remove(f"k8s/nodes/{args[2]}.json")
+    elif verb in ("drain", "uncordon"):
+        data = node(args[1])
+        data["unschedulable"] = verb == "drain"
+        save_node(args[1], data)
+    return 0
+
+
+def openssl(args: list[str]) -> int:
+    record("openssl", args, False)
+    if args[0] != "x509":
+        sys.stdin.read()
+    if args[0] == "dgst":
+        print("SHA2-256(stdin)= 1234abcd")
+    else:
+        print("public key")
+    return 0
+
+
+COMMANDS = {
+    "dpkg-query": dpkg_query, "dpkg": dpkg, "apt-get": apt_get, "apt-mark": apt_mark,
+    "hostnamectl": hostnamectl, "systemctl": systemctl, "modprobe": modprobe, "swapon": swapon,
+    "swapoff": swapoff, "timedatectl": timedatectl, "uname": uname, "aa-enabled": query("aa-enabled"),
+    "sshd": query("sshd"), "sysctl": change("sysctl"), "netplan": change("netplan"), "nft": nft,
+    "curl": curl, "gpg": gpg, "zpool": zpool, "zfs": zfs, "lsblk": lsblk, "blkid": blkid,
+    "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "sleep": query("sleep"),
+}
+
+if __name__ == "__main__":
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
