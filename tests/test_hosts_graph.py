@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 
 import pytest
@@ -50,7 +51,7 @@ def test_stages_per_host_in_prod(prod: Recording) -> None:
 
 @pytest.mark.parametrize("host,stages", [("node-a", STAGES_FIRST), ("node-b", STAGES_JOINING)])
 def test_each_stage_waits_for_the_one_before(prod: Recording, host: str, stages: list[str]) -> None:
-    for before, after in zip(stages, stages[1:], strict=False):
+    for before, after in itertools.pairwise(stages):
         assert f"{host}-{before}" in depends_on(prod, f"{host}-{after}")
 
 
