@@ -137,6 +137,15 @@ def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
     init = {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
+        # The token kubeadm generates at init lives 15 minutes, not the default 24 hours; later joins
+        # get their own short-lived token from 55-join-token.
+        "bootstrapTokens": [
+            {
+                "groups": ["system:bootstrappers:kubeadm:default-node-token"],
+                "usages": ["signing", "authentication"],
+                "ttl": "15m0s",
+            }
+        ],
         "localAPIEndpoint": {"advertiseAddress": host.private_address, "bindPort": API_PORT},
         "nodeRegistration": _node_registration(host),
         "patches": {"directory": PATCHES_DIR},

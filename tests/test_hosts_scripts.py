@@ -67,6 +67,7 @@ def test_init_configuration_skips_kube_proxy_and_bootstraps_serving_certs() -> N
     init = docs["InitConfiguration"]
     assert init["nodeRegistration"]["taints"] == []  # node-a is also a worker
     assert init["patches"] == {"directory": kubeadm.PATCHES_DIR}
+    assert [t["ttl"] for t in init["bootstrapTokens"]] == ["15m0s"] and "token" not in init["bootstrapTokens"][0]
     kubelet = docs["KubeletConfiguration"]
     assert kubelet["cgroupDriver"] == "systemd" and kubelet["serverTLSBootstrap"] is True
     assert kubelet["evictionHard"]["memory.available"] == "500Mi" and kubelet["readOnlyPort"] == 0
