@@ -44,12 +44,14 @@ def _sha(text: str) -> str:
 
 @dataclass(frozen=True)
 class HostArgs:
-    """A server and what it waits for. `first` is the Host that ran `kubeadm init` (None: this one)."""
+    """A server and what it waits for. `index` is its position in the stack file's `hosts` (for
+    messages naming its keys); `first` is the Host that ran `kubeadm init` (None: this one).
+    Without `cluster` settings the host is only reached and checked (preflight), no stage runs."""
 
     host: HostSettings
-    index: int
-    cluster: ClusterSettings
     private_key: pulumi.Input[str]
+    cluster: ClusterSettings | None = None
+    index: int = 0
     first: Host | None = None
     join_after: pulumi.Resource | None = None
     upgrade_after: pulumi.Resource | None = None
@@ -66,16 +68,27 @@ class Host(pulumi.ComponentResource):
         self.settings = args.host
         self.connection = connection(args.host, args.private_key)
         self.preflight = command.remote.Command(
-            f"{name}-00-preflight",
+            f"{name}-preflight",
             connection=self.connection,
             create=PREFLIGHT,
             triggers=[_sha(PREFLIGHT)],
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.commands = {}
+        self.init: pulumi.Resource | None = None
+        self.registered: pulumi.Resource = self.preflight
+        self.upgraded: pulumi.Resource = self.preflight
+        if args.cluster is not None:
+            self._stages(args)
+        self.ready: pulumi.Resource = self.upgraded
+        self.register_outputs({"name": args.host.name, "stages": list(self.commands)})
+
+    def _stages(self, args: HostArgs) -> None:
+        assert args.cluster is not None
+        name = self.name
         first = args.first or self
         stages = host_stages(args.host, args.index, args.cluster, first=args.first is None)
         by_key = {stage.number: stage for stage in stages}
-        self.commands = {}
         previous: pulumi.Resource = self.preflight
         for stage in stages:
             after: list[pulumi.Resource] = [previous]
@@ -92,11 +105,9 @@ class Host(pulumi.ComponentResource):
             if stage.acts_on_delete:
                 triggers = [f"{name}/{stage.key}"]
             previous = self._stage(stage, first, after, triggers, stdin)
-        self.init: pulumi.Resource | None = self.commands.get("50-kubeadm-init")
-        self.registered: pulumi.Resource = self.commands["70-node"]
-        self.upgraded: pulumi.Resource = self.commands["82-upgrade-uncordon"]
-        self.ready: pulumi.Resource = self.upgraded
-        self.register_outputs({"name": args.host.name, "stages": list(self.commands)})
+        self.init = self.commands.get("50-kubeadm-init")
+        self.registered = self.commands["70-node"]
+        self.upgraded = self.commands["82-upgrade-uncordon"]
 
     def _stage(
         self,

@@ -44,7 +44,7 @@ class Hosts(pulumi.ComponentResource):
         for settings in bootstrap_order(args.hosts):
             host = Host(
                 settings.name,
-                HostArgs(settings, args.hosts.index(settings), args.cluster, args.private_key, first, join_after, upgrade_after),
+                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after),
                 child,
             )
             first = first or host

@@ -17,11 +17,11 @@ from tests.hosts_sandbox import stack_config
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 STAGES_FIRST = [
-    "00-preflight", "10-baseline", "20-zfs", "30-containerd", "40-kubernetes-packages", "50-kubeadm-init",
+    "preflight", "10-baseline", "20-zfs", "30-containerd", "40-kubernetes-packages", "50-kubeadm-init",
     "70-node", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
 ]
 STAGES_JOINING = [
-    "00-preflight", "10-baseline", "20-zfs", "30-containerd", "40-kubernetes-packages", "55-join-token",
+    "preflight", "10-baseline", "20-zfs", "30-containerd", "40-kubernetes-packages", "55-join-token",
     "60-kubeadm-join", "70-node", "71-leave", "72-drain", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
 ]
 
@@ -36,7 +36,8 @@ def host_commands(rec: Recording, host: str) -> list[Recorded]:
 
 
 def stage_keys(rec: Recording, host: str) -> list[str]:
-    return sorted(r.name[len(host) + 1 :] for r in host_commands(rec, host))
+    keys = [r.name[len(host) + 1 :] for r in host_commands(rec, host)]
+    return sorted(keys, key=lambda k: "00" if k == "preflight" else k)
 
 
 def depends_on(rec: Recording, name: str) -> set[str]:
@@ -143,7 +144,7 @@ def test_all_host_resources_are_named_and_parented_by_host(prod: Recording) -> N
             continue
         parent = prod.by_urn[r.parent]
         assert parent.type == "magento:hosts:Host"
-        assert re.match(rf"^{parent.name}-\d\d-[a-z-]+", r.name), r.name
+        assert re.match(rf"^{parent.name}-(\d\d-[a-z-]+|preflight$)", r.name), r.name
 
 
 def inputs_by_name(rec: Recording) -> dict[str, dict]:
