@@ -176,6 +176,7 @@ def containerd_env(cluster: ClusterSettings) -> dict[str, str]:
     mirrors = " ".join(f"{m.registry}|{m.endpoint}|{_bool(m.override_path)}" for m in cluster.registry_mirrors)
     return {
         "CONTAINERD_PACKAGE_VERSION": f"{containerd.version}~ubuntu.24.04~noble",
+        "RUNC_VERSION": versions.PACKAGES["runc"].version,
         "PAUSE_IMAGE": f"{pause.name}:{pause.version}",
         "REGISTRY_MIRRORS": mirrors,
     }

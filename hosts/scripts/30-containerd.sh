@@ -8,12 +8,16 @@ STAGE=30-containerd
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck disable=SC1090
 . "${1:?usage: $0 ENV_FILE}"
-: "${CONTAINERD_PACKAGE_VERSION:?}" "${PAUSE_IMAGE:?}" "${REGISTRY_MIRRORS?}"
+: "${CONTAINERD_PACKAGE_VERSION:?}" "${RUNC_VERSION:?}" "${PAUSE_IMAGE:?}" "${REGISTRY_MIRRORS?}"
 
 arch="$(dpkg --print-architecture)"
 ensure_apt_repo docker docker https://download.docker.com/linux/ubuntu/gpg \
   "deb [arch=${arch} signed-by=/etc/apt/keyrings/docker.gpg] https://download.docker.com/linux/ubuntu noble stable"
 ensure_pinned "containerd.io=${CONTAINERD_PACKAGE_VERSION}"
+runc_version="$(runc --version | awk 'NR == 1 { print $3 }')"
+if [ "$runc_version" != "$RUNC_VERSION" ]; then
+  log "WARNING: containerd.io ${CONTAINERD_PACKAGE_VERSION} ships runc ${runc_version}, components/versions.py records ${RUNC_VERSION}"
+fi
 
 config_changed=false
 if put_file /etc/containerd/config.toml 0644 <<CONF; then

@@ -20,9 +20,9 @@ from components.config.loader import validate
 from components.config.model import StackConfig
 from hosts.stages import Invocation, Stage, env_text
 from offline.stackfile import ROOT as REPO
+from tests.hosts_sandbox.fake_system import COMMANDS
 
 FAKE = Path(__file__).parent / "fake_system.py"
-COMMANDS = ["dpkg-query", "dpkg", "apt-get", "apt-mark", "hostnamectl", "systemctl", "modprobe", "swapon", "swapoff", "timedatectl", "uname", "aa-enabled", "sshd", "sysctl", "netplan", "nft", "curl", "gpg", "zpool", "zfs", "lsblk", "blkid", "wipefs", "kubeadm", "kubectl", "openssl", "sleep"]
 
 
 def stack_config(stack: str, **cluster_overrides: object) -> StackConfig:

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-STATE = Path(os.environ["SANDBOX_STATE"])
+STATE = Path(os.environ.get("SANDBOX_STATE", "/nonexistent"))
 ROOT = Path(os.environ.get("HOSTS_ROOT", "/nonexistent"))
 
 
@@ -372,6 +372,12 @@ def kubectl(args: list[str]) -> int:
     return 0
 
 
+def runc(args: list[str]) -> int:
+    record("runc", args, False)
+    print("runc version 1.3.4")
+    return 0
+
+
 def openssl(args: list[str]) -> int:
     record("openssl", args, False)
     if args[0] != "x509":
@@ -389,7 +395,7 @@ COMMANDS = {
     "swapoff": swapoff, "timedatectl": timedatectl, "uname": uname, "aa-enabled": query("aa-enabled"),
     "sshd": query("sshd"), "sysctl": change("sysctl"), "netplan": change("netplan"), "nft": nft,
     "curl": curl, "gpg": gpg, "zpool": zpool, "zfs": zfs, "lsblk": lsblk, "blkid": blkid,
-    "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "sleep": query("sleep"),
+    "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "runc": runc, "sleep": query("sleep"),
 }
 
 if __name__ == "__main__":
