@@ -166,7 +166,6 @@ def zfs_env(host: HostSettings, index: int) -> dict[str, str]:
         "DISK_2": zfs.disks[1].id,
         "ALLOW_WIPE_1": _bool(zfs.disks[0].allow_wipe),
         "ALLOW_WIPE_2": _bool(zfs.disks[1].allow_wipe),
-        "DATASET": f"{zfs.pool}/localpv",
         "ARC_MAX_BYTES": str(kubeadm.arc_bytes(host)),
     }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# 20-zfs: the ZFS mirror pool LocalPV-ZFS provisions from, and the ARC cap (see docs/hosts.md).
+# 20-zfs: the ZFS mirror pool LocalPV-ZFS provisions its volumes in (StorageClass poolname), and the
+# ARC cap (see docs/hosts.md).
 # Usage: 20-zfs.sh ENV_FILE
 # Refuses to touch a disk that holds partitions, a filesystem or another pool unless the stack
 # configuration allows wiping that disk (hosts[].zfs.disks[].allowWipe).
@@ -9,7 +10,7 @@ STAGE=20-zfs
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck disable=SC1090
 . "${1:?usage: $0 ENV_FILE}"
-: "${DISK_KEY:?}" "${POOL:?}" "${DISK_1:?}" "${DISK_2:?}" "${ALLOW_WIPE_1:?}" "${ALLOW_WIPE_2:?}" "${DATASET:?}" "${ARC_MAX_BYTES:?}"
+: "${DISK_KEY:?}" "${POOL:?}" "${DISK_1:?}" "${DISK_2:?}" "${ALLOW_WIPE_1:?}" "${ALLOW_WIPE_2:?}" "${ARC_MAX_BYTES:?}"
 
 ensure_packages zfsutils-linux
 
@@ -44,13 +45,12 @@ else
   log "created pool ${POOL} (mirror)"
 fi
 
-# Properties new datasets inherit (LocalPV-ZFS sets its own per volume where the StorageClass says so).
+# Properties the volumes LocalPV-ZFS creates under the pool inherit (a StorageClass may override them).
 for property in compression=lz4 atime=off xattr=sa; do
   if [ "$(zfs get -H -o value "${property%%=*}" "$POOL")" != "${property#*=}" ]; then
     zfs set "$property" "$POOL"
   fi
 done
-zfs list -H -o name "$DATASET" >/dev/null 2>&1 || zfs create -o mountpoint=none "$DATASET"
 
 # ARC cap: at boot (modprobe.d) and now (module parameter); kubelet reserves the same amount.
 put_file /etc/modprobe.d/zfs-arc.conf 0644 <<CONF || true
