@@ -53,10 +53,10 @@ def test_next_minor_and_patch_upgrades_are_accepted() -> None:
     [
         ({"upgradeFrom": "1.36"}, "cluster.upgradeFrom: must be a full Kubernetes version"),
         ({"hostOs": {"timezone": "Europe/Paris; rm -rf /"}}, "cluster.hostOs.timezone:"),
-        ({"hostOs": {"ntpServers": ["pool.ntp.org", "bad server"]}}, "cluster.hostOs.ntpServers: 'bad server' is not a host name"),
+        ({"hostOs": {"ntpServers": ["pool.ntp.org", "bad server"]}}, "cluster.hostOs.ntpServers[1]: 'bad server' is not a host name"),
         ({"hostOs": {"ntpServers": []}}, "cluster.hostOs.ntpServers:"),
         ({"hostOs": {"kernelVersion": "6.8"}}, "cluster.hostOs.kernelVersion:"),
-        ({"hostOs": {"sshAllowUsers": ["Root!"]}}, "cluster.hostOs.sshAllowUsers: 'Root!' is not a valid user name"),
+        ({"hostOs": {"sshAllowUsers": ["Root!"]}}, "cluster.hostOs.sshAllowUsers[0]: 'Root!' is not a valid user name"),
         ({"hostOs": {"unattendedUpgrades": "sometimes"}}, "cluster.hostOs.unattendedUpgrades:"),
         ({"firewall": {"publicTcpPorts": [443, 6443]}}, "cluster.firewall.publicTcpPorts: port 6443 is for admins or the cluster only"),
         ({"firewall": {"publicTcpPorts": [70000]}}, "cluster.firewall.publicTcpPorts: 70000 is not a TCP port"),

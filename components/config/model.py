@@ -8,9 +8,9 @@ validators; checks across fields live in `checks.py` so that each problem can na
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components import versions
@@ -107,7 +107,17 @@ class Host(Model):
 
 # --------------------------------------------------------------------------------------------- host baseline
 
-_PKG_VERSION = r"^[0-9][A-Za-z0-9.+~:-]*$"
+def _matching(pattern: str, what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not re.match(pattern, value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+HostName = Annotated[str, _matching(r"^[A-Za-z0-9.-]{1,253}$", "a host name or address")]
+UserName = Annotated[str, _matching(r"^[a-z_][a-z0-9_-]{0,31}$", "a valid user name")]
 
 
 class HostOs(Model):
@@ -119,31 +129,15 @@ class HostOs(Model):
         description="kernel ABI to hold, e.g. 6.8.0-88 (linux-image-<abi>-generic); unset holds the running kernel",
     )
     timezone: str = Field("Etc/UTC", pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}$", description="IANA time zone")
-    ntp_servers: list[str] = Field(
+    ntp_servers: list[HostName] = Field(
         default_factory=lambda: ["ntp.ovh.net", "ntp.ubuntu.com"],
         min_length=1,
         description="NTP servers chrony synchronises with",
     )
-    ssh_allow_users: list[str] = Field(
+    ssh_allow_users: list[UserName] = Field(
         default_factory=list, description="extra users allowed to log in over SSH besides each host's ssh.user"
     )
     unattended_upgrades: bool = Field(True, description="install security updates automatically (never reboots; kured does)")
-
-    @field_validator("ntp_servers")
-    @classmethod
-    def _ntp(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not re.match(r"^[A-Za-z0-9.-]{1,253}$", value):
-                raise ValueError(f"{value!r} is not a host name or address")
-        return values
-
-    @field_validator("ssh_allow_users")
-    @classmethod
-    def _users(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", value):
-                raise ValueError(f"{value!r} is not a valid user name")
-        return values
 
 
 class Firewall(Model):
