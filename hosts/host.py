@@ -7,7 +7,8 @@ control plane on this host's behalf (join token, node labels, drains) are childr
 
 Stages that act on delete (70 node, 71 leave, 72 drain) keep fixed triggers: a trigger change
 replaces a command, and replacing one of these would run its delete (drain, `kubeadm reset`) on a
-server that stays. Their scripts still update in place (`create` re-runs on an input change).
+server that stays. Their hash is a comment at the end of the command text instead, so a changed
+script or setting updates them in place (`create` runs again) without a delete.
 """
 
 from __future__ import annotations
@@ -139,6 +140,10 @@ class Host(pulumi.ComponentResource):
             if stage.create is not None
             else f"echo '{self.name}: {stage.key} acts only when this host leaves the stack'"
         )
+        if stage.acts_on_delete:
+            # Fixed triggers: the hash rides in the command text instead, so a changed script or
+            # setting updates the command (create runs again) without replacing it.
+            create += f"  # stage {stage.digest()[:16]}"
         cmd = command.remote.Command(
             f"{self.name}-{stage.key}",
             connection=target.connection,

@@ -84,3 +84,23 @@ def test_duplicate_registry_mirror_is_rejected() -> None:
 def test_firewall_off_needs_no_networks() -> None:
     raw = with_cluster(firewall={"enabled": False}, adminNetworks=[])
     assert validate(raw).cluster.firewall.enabled is False
+
+
+@pytest.mark.parametrize(
+    "labels,expected",
+    [
+        ({"tier": "web *"}, "'web *' (label tier) is not a Kubernetes label value"),
+        ({"bad key!": "x"}, "'bad key!' is not a Kubernetes label key"),
+        ({"example.com/": "x"}, "'example.com/' is not a Kubernetes label key"),
+    ],
+)
+def test_bad_node_labels_are_rejected(labels: dict, expected: str) -> None:
+    raw = prod_raw()
+    raw["hosts"][1]["labels"] = labels
+    assert any(p.startswith("hosts[1].labels: ") and expected in p for p in problems(raw)), problems(raw)
+
+
+def test_good_node_labels_are_accepted() -> None:
+    raw = prod_raw()
+    raw["hosts"][1]["labels"] = {"example.com/tier": "web", "empty": ""}
+    assert validate(raw).hosts[1].labels == {"example.com/tier": "web", "empty": ""}

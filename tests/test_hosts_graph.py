@@ -77,6 +77,8 @@ def test_stage_commands_run_their_copied_script_and_hash_it(prod: Recording) -> 
                 assert "# --- lib.sh (inlined)" in script.inputs["source"]["text"]
                 line = f"sudo bash {script.inputs['remotePath']} {env.inputs['remotePath']}"
                 assert line in (cmd.inputs["create"] if invocation is stage.create else cmd.inputs["delete"])
+            if stage.acts_on_delete:
+                assert cmd.inputs["create"].endswith(f"  # stage {stage.digest()[:16]}")
 
 
 def test_connections_come_from_config_with_the_key_secret(prod: Recording) -> None:
@@ -203,3 +205,15 @@ def test_a_minor_upgrade_reruns_packages_and_the_upgrade_window(prod: Recording,
     window = ("40-kubernetes-packages", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon")
     # 50-kubeadm-init renders the version too; its script leaves an initialised host alone.
     assert differ == {f"{h}-{s}" for h in ("node-a", "node-b", "witness") for s in window} | {"node-a-50-kubeadm-init"}
+
+
+def test_a_label_change_updates_the_node_stage_without_replacing_it(prod: Recording, run) -> None:
+    """70-node deletes the Node when replaced, so its triggers stay fixed; the command text carries the hash."""
+    values = prod_values()
+    values["magento:hosts"][1]["labels"] = {"example.com/tier": "web"}
+    changed = run(values, stack="prod")
+    before, after = prod.named("node-b-70-node", COMMAND), changed.named("node-b-70-node", COMMAND)
+    assert after.inputs["triggers"] == before.inputs["triggers"] == ["node-b/70-node"]
+    assert after.inputs["create"] != before.inputs["create"] and after.inputs["delete"] == before.inputs["delete"]
+    env = changed.named("node-b-70-node-stage.env", COPY).inputs["source"]["text"]
+    assert "example.com/tier=web" in env

@@ -91,6 +91,17 @@ class Host(Model):
     zfs: Zfs | None = Field(None, description="the ZFS mirror pool (required on hosts that run workloads)")
     labels: dict[str, str] = Field({}, description="extra Kubernetes node labels")
 
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        name = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+        for key, value in labels.items():
+            if not re.fullmatch(rf"([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{name}", key):
+                raise ValueError(f"{key!r} is not a Kubernetes label key (optional DNS prefix/, then a name of up to 63 characters)")
+            if value and not re.fullmatch(name, value):
+                raise ValueError(f"{value!r} (label {key}) is not a Kubernetes label value: up to 63 letters, digits, '-', '_', '.'")
+        return labels
+
     @field_validator("roles")
     @classmethod
     def _roles(cls, roles: list[str]) -> list[str]:
