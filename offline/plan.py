@@ -33,7 +33,7 @@ from components.config import ConfigError
 from offline.checks import run_checks
 from offline.engine import Recorded, Recording, run_program
 from offline.policy_check import check_recording, print_failures, write_report
-from offline.stackfile import ROOT, load_stack
+from offline.stackfile import ROOT, StackSettings, load_stack
 from offline.summary import CHART_TYPES, summarize, to_markdown
 
 REDACTED = "<secret: redacted>"
@@ -156,12 +156,17 @@ WRITERS: dict[str, Callable[[Recording, Path], int]] = {
 
 def plan(stack: str, out: Path | None = None, root: Path = ROOT) -> tuple[int, dict[str, Any]]:
     """Write the plan of one stack; return (exit code, summary)."""
-    out = out or root / "build" / stack
     try:
         settings = load_stack(stack, root)
     except FileNotFoundError as error:
         print(f"plan: {error}", file=sys.stderr)
         return 2, {}
+    return plan_settings(settings, out or root / "build" / stack, root)
+
+
+def plan_settings(settings: StackSettings, out: Path, root: Path = ROOT) -> tuple[int, dict[str, Any]]:
+    """Write the plan of the given stack settings into `out`; return (exit code, summary)."""
+    stack = settings.stack
     try:
         recording = run_program(settings)
     except ConfigError as error:
@@ -179,7 +184,10 @@ def plan(stack: str, out: Path | None = None, root: Path = ROOT) -> tuple[int, d
     summary["checks"] = checks
     policy = check_recording(recording)
     write_report(policy, out)
-    summary["policy"] = {"passed": policy.passed, "mandatory": len(policy.mandatory), "violations": len(policy.violations)}
+    summary["policy"] = {
+        "policies": len(policy.policies), "passed": policy.passed,
+        "mandatory": len(policy.mandatory), "violations": len(policy.violations),
+    }
     _dump(out / "outputs.yaml", {
         key: REDACTED if output["secret"] else output["value"] for key, output in sorted(recording.stack_outputs.items())
     })

@@ -156,4 +156,10 @@ def to_markdown(summary: dict[str, Any], checks: dict[str, Any]) -> str:
         lines += [f"  - {problem}" for problem in result["problems"]]
         if result.get("note"):
             lines.append(f"  - note: {result['note']}")
+    if "policy" in summary:
+        policy = summary["policy"]
+        status = "passed" if policy["passed"] else f"{policy['mandatory']} mandatory violation(s)"
+        lines.append(
+            f"- policy (CrossGuard pack): {policy['policies']} policies, {policy['violations']} violation(s), {status}; see policy.md"
+        )
     return "\n".join(lines) + "\n"
