@@ -13,7 +13,7 @@ from typing import Any
 
 from offline.engine import Recording
 from offline.references import check_references
-from offline.schemas import crd_schemas_available, is_core, validate_object
+from offline.schemas import CRD_SCHEMAS, validate_objects
 from offline.summary import CHART_TYPES
 
 CheckResult = dict[str, Any]
@@ -31,13 +31,9 @@ def register(name: str) -> Callable[[Callable[[Recording], CheckResult]], Callab
 @register("schema")
 def schema_check(recording: Recording) -> CheckResult:
     objects = [r.inputs for r in recording.kubernetes_objects()]
-    note = None
-    if not crd_schemas_available():
-        skipped = [o for o in objects if not is_core(o.get("apiVersion", ""))]
-        objects = [o for o in objects if is_core(o.get("apiVersion", ""))]
-        note = f"CRD schemas folder absent: {len(skipped)} custom resources not validated"
-    problems = [str(p) for obj in objects for p in validate_object(obj)]
-    return {"checked": len(objects), "problems": problems, "note": note}
+    problems, skipped = validate_objects(objects)
+    note = f"CRD schemas folder absent ({CRD_SCHEMAS}): {skipped} custom resources not validated" if skipped else None
+    return {"checked": len(objects) - skipped, "problems": [str(p) for p in problems], "note": note}
 
 
 @register("references")

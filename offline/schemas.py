@@ -89,3 +89,16 @@ def validate_object(obj: dict[str, Any]) -> list[ObjectProblem]:
 
 def crd_schemas_available() -> bool:
     return CRD_SCHEMAS.is_dir()
+
+
+def validate_objects(objects: list[dict[str, Any]]) -> tuple[list[ObjectProblem], int]:
+    """Validate objects; custom resources are skipped (and counted) when the CRD schemas are absent.
+
+    Returns (problems, number of custom resources not validated).
+    """
+    if not crd_schemas_available():
+        skipped = sum(1 for o in objects if not is_core(o.get("apiVersion", "")))
+        objects = [o for o in objects if is_core(o.get("apiVersion", ""))]
+    else:
+        skipped = 0
+    return [p for obj in objects for p in validate_object(obj)], skipped

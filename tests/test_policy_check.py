@@ -251,7 +251,7 @@ def test_make_plan_fails_on_a_mandatory_violation_naming_policy_and_resource(tmp
     from offline import plan as plan_module
 
     code, summary = plan_module.plan("prod", tmp_path / "clean")
-    assert code == 0 and summary["policy"] == {"passed": True, "mandatory": 0, "violations": 0}
+    assert code == 0 and summary["policy"] == {"policies": len(POLICIES), "passed": True, "mandatory": 0, "violations": 0}
     assert (tmp_path / "clean" / "policy.md").exists() and (tmp_path / "clean" / "policy-config.json").exists()
 
     real = plan_module.run_program
