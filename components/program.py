@@ -66,7 +66,6 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     # Each layer waits for everything before it (a dependency on a component is a dependency on its
     # resources, so a layer with nothing in it yet must not break the chain).
     previous: list[pulumi.Resource] = [cluster]
-    layers: dict[str, pulumi.Resource] = {}
     for name, cls in (
         ("networking", Networking),
         ("storage", Storage),
@@ -75,12 +74,9 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         ("data", DataServices),
         ("sites", Sites),
     ):
-        layers[name] = cls(
-            name,
-            args,
-            pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=list(previous)),
+        previous.append(
+            cls(name, args, pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=list(previous)))
         )
-        previous.append(layers[name])
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
     return outputs

@@ -3,7 +3,8 @@
 - schema: every Kubernetes object against the Kubernetes 1.36 schema (strict) or its CRD schema;
 - references: selectors, backends, scale targets and the Secrets/ConfigMaps pods use all resolve.
 
-Later checks (the policy pack) register here too, so that the plan and the tests run the same list.
+The plan and the tests run this same list; the policy pack is evaluated beside it by
+`offline.policy_check` (it writes its own report).
 """
 
 from __future__ import annotations
@@ -17,18 +18,8 @@ from offline.schemas import CRD_SCHEMAS, validate_objects
 from offline.summary import CHART_TYPES
 
 CheckResult = dict[str, Any]
-CHECKS: dict[str, Callable[[Recording], CheckResult]] = {}
 
 
-def register(name: str) -> Callable[[Callable[[Recording], CheckResult]], Callable[[Recording], CheckResult]]:
-    def decorate(fn: Callable[[Recording], CheckResult]) -> Callable[[Recording], CheckResult]:
-        CHECKS[name] = fn
-        return fn
-
-    return decorate
-
-
-@register("schema")
 def schema_check(recording: Recording) -> CheckResult:
     objects = [r.inputs for r in recording.kubernetes_objects()]
     problems, skipped = validate_objects(objects)
@@ -36,12 +27,14 @@ def schema_check(recording: Recording) -> CheckResult:
     return {"checked": len(objects) - skipped, "problems": [str(p) for p in problems], "note": note}
 
 
-@register("references")
 def reference_check(recording: Recording) -> CheckResult:
     objects = [r.inputs for r in recording.kubernetes_objects()]
     charts = {r.name: r.inputs.get("namespace") or "default" for r in recording.resources if r.type in CHART_TYPES}
     problems = [str(p) for p in check_references(objects, charts)]
     return {"checked": len(objects) + len(charts), "problems": problems}
+
+
+CHECKS: dict[str, Callable[[Recording], CheckResult]] = {"schema": schema_check, "references": reference_check}
 
 
 def run_checks(recording: Recording) -> dict[str, CheckResult]:

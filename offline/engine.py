@@ -102,14 +102,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.mocks = mocks
         self.records: dict[str, Recorded] = {}
-        self.outputs: dict[str, dict[str, Any]] = {}
-        self.stack_urn: str | None = None
         self._lock = threading.Lock()
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
-            self.stack_urn = response.urn
             return response
         secret_paths: set[str] = set()
         inputs = _plain(rpc.deserialize_properties(request.object), "", secret_paths)
@@ -131,12 +128,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.records[response.urn] = record
         return response
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
-        with self._lock:
-            self.outputs[request.urn] = _plain(rpc.deserialize_properties(request.outputs), "", set())
-        return super().RegisterResourceOutputs(request)
-
-
 @dataclass
 class Recording:
     """Everything one run of the program registered."""
@@ -144,7 +135,6 @@ class Recording:
     settings: StackSettings
     resources: list[Recorded]
     stack_outputs: dict[str, Any]
-    component_outputs: dict[str, dict[str, Any]]
 
     def __post_init__(self) -> None:
         self.by_urn = {r.urn: r for r in self.resources}
@@ -220,4 +210,4 @@ def run_program(settings: StackSettings, program: Callable[[], None] | None = No
 
     pulumi.runtime.test(body)()
     resources = sorted(monitor.records.values(), key=lambda r: r.urn)
-    return Recording(settings, resources, stack_outputs, monitor.outputs)
+    return Recording(settings, resources, stack_outputs)

@@ -77,11 +77,10 @@ def load_stack(stack: str, root: Path = ROOT) -> StackSettings:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {root}")
-    document = yaml.safe_load(path.read_text()) or {}
-    return settings_from_values(document.get("config") or {}, stack=stack, root=root)
+    return load_stack_file(path, root, stack=stack)
 
 
-def load_stack_file(path: Path, root: Path = ROOT) -> StackSettings:
-    """Settings of any stack-shaped YAML file (the fixtures under tests/fixtures)."""
+def load_stack_file(path: Path, root: Path = ROOT, stack: str | None = None) -> StackSettings:
+    """Settings of any stack-shaped YAML file (the fixtures under tests/fixtures are named by their stem)."""
     document = yaml.safe_load(path.read_text()) or {}
-    return settings_from_values(document.get("config") or {}, stack=path.stem, root=root)
+    return settings_from_values(document.get("config") or {}, stack=stack or path.stem, root=root)

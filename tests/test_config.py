@@ -3,6 +3,7 @@ the lines it expects, before any resource is registered."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import runpy
 import subprocess
@@ -90,7 +91,7 @@ def test_missing_secret_is_named(key: str, message: str):
     values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
     settings = settings_from_values(values, stack="prod", with_secret_placeholders=False)
     others = {f"magento:{k}": "x" for k in ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey") if k != key}
-    settings = settings.__class__(settings.project, settings.stack, {**settings.config, **others}, tuple(others))
+    settings = dataclasses.replace(settings, config={**settings.config, **others}, secret_keys=tuple(others))
     with pytest.raises(ConfigError) as caught:
         run_program(settings)
     assert [p.path for p in caught.value.problems] == [key]
@@ -104,7 +105,7 @@ def test_dns01_needs_the_token_secret():
     values.pop("magento:acmeDnsApiToken")
     settings = settings_from_values(values, stack="prod", with_secret_placeholders=False)
     present = {f"magento:{k}": "x" for k in ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey")}
-    settings = settings.__class__(settings.project, settings.stack, {**settings.config, **present}, tuple(present))
+    settings = dataclasses.replace(settings, config={**settings.config, **present}, secret_keys=tuple(present))
     with pytest.raises(ConfigError, match=r"acmeDnsApiToken: required when edge\.acme\.solver is dns01"):
         run_program(settings)
 
@@ -145,3 +146,63 @@ def test_replicas_default_to_three_with_three_failure_domains():
     )
     assert config.failure_domains == 3
     assert config.replicas_for(service) == 3
+
+
+def _prod_raw() -> dict:
+    import yaml
+
+    values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in values.items()}
+
+
+def _set(raw: dict, path: str, value: object) -> None:
+    keys = [int(k) if k.isdigit() else k for k in path.replace("[", ".").replace("]", "").split(".")]
+    target = raw
+    for key in keys[:-1]:
+        target = target.setdefault(key, {}) if isinstance(key, str) else target[key]
+    target[keys[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        ("protectStateful", "maybe", "valid boolean"),
+        ("hosts[0].ssh.hostKey", "not-a-key", "public host key line"),
+        ("hosts[0].ssh.dialErrorLimit", 0, "greater than or equal to 1"),
+        ("hosts[0].zfs.arcMaxGib", 0, "greater than or equal to 1"),
+        ("hosts[0].zfs.pool", "Tank!", "should match pattern"),
+        ("hosts[0].privateInterface", "an interface name far too long", "should match pattern"),
+        ("cluster.controlPlaneEndpoint", "10.10.0.11", "must be host:port"),
+        ("cluster.mode", "kind", "'kubeadm' or 'existing'"),
+        ("networking.loadBalancerPools[0].addresses", ["198.51.100.250-198.51.100.240"], "lower to a higher address"),
+        ("networking.loadBalancerPools", [], "at least 1 item"),
+        ("storage.databaseRecordsize", "4k", "'8k', '16k', '32k', '64k' or '128k'"),
+        ("storage.compression", "gzip", "'lz4', 'zstd' or 'off'"),
+        ("storage.defaultClass", "ZFS", "should match pattern"),
+        ("edge.acme.email", "platform", "should match pattern"),
+        ("edge.acme.server", "https://acme.example/directory", "Input should be"),
+        ("edge.trustedProxyCidrs", ["173.245.48.1/20"], "host bits set"),
+        ("platform.secretsBackend", "sops", "'openbao' or 'vault'"),
+        ("platform.observability.retentionDays", 0, "greater than or equal to 1"),
+        ("platform.observability.lokiStorage", "lots", "not a Kubernetes quantity"),
+        ("data.mysql.storage", "200GB ", "not a Kubernetes quantity"),
+        ("data.mysql.resources.cpuRequest", "8", "cpuRequest 8 exceeds cpuLimit 4"),
+        ("backup.endpoint", "http://s3.example.net", "should match pattern"),
+        ("backup.region", "GRA", "should match pattern"),
+        ("backup.retentionDays", 0, "greater than or equal to 1"),
+        ("sites[0].phpVersion", "8.2", "'8.3' or '8.4'"),
+        ("sites[0].quota.pods", 5, "greater than or equal to 10"),
+        ("sites[0].image.repository", "Example/Shop", "should match pattern"),
+        ("sites[0].name", "a-site-name-much-longer-than-thirty-chars", "at most 30 characters"),
+    ],
+)
+def test_bad_value_names_its_key(path: str, value: object, fragment: str):
+    raw = _prod_raw()
+    _set(raw, path, value)
+    with pytest.raises(ConfigError) as caught:
+        validate(raw)
+    messages = {p.path: p.message for p in caught.value.problems}
+    # the problem names the key, one of its list items, or (for rules across an object's fields) the object
+    named = [k for k in messages if k == path or k.startswith(path + "[") or path.startswith(k + ".")]
+    assert len(named) == 1, messages
+    assert fragment in messages[named[0]], messages[named[0]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import json
 import subprocess
@@ -109,9 +110,7 @@ def _with_privileged(recording: Recording) -> Recording:
     extra = run_program(
         recording.settings, program=lambda: deployment(container=compliant_container(securityContext={"privileged": True}))
     )
-    return Recording(
-        recording.settings, recording.resources + extra.resources, recording.stack_outputs, recording.component_outputs
-    )
+    return Recording(recording.settings, recording.resources + extra.resources, recording.stack_outputs)
 
 
 # ------------------------------------------------------------------------------------------ levels and config
@@ -138,7 +137,7 @@ def test_stack_configuration_feeds_the_pack(dev, prod):
     settings = load_stack("prod")
     config = dict(settings.config)
     config["magento:platform"] = json.dumps({"allowedRegistries": ["harbor.example.com"]})
-    custom = Recording(type(settings)(settings.project, settings.stack, config, settings.secret_keys), [], {}, {})
+    custom = Recording(dataclasses.replace(settings, config=config), [], {})
     assert stack_policy_config(custom)["workload-image-registry"] == {"allowedRegistries": ["harbor.example.com"]}
 
 
@@ -171,7 +170,7 @@ def test_unknown_values_during_preview_do_not_fail_the_run():
         None,
         (),
     )
-    report = check_recording(Recording(settings, [record], {}, {}))
+    report = check_recording(Recording(settings, [record], {}))
     assert report.mandatory == []
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 
 AddressRange = tuple[int, int, int]  # (ip version, first, last)
 
@@ -32,6 +31,3 @@ def contains(outer: AddressRange, address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return outer[0] == ip.version and outer[1] <= int(ip) <= outer[2]
 
-
-def any_overlap(ranges: Iterable[AddressRange], candidate: AddressRange) -> bool:
-    return any(overlaps(r, candidate) for r in ranges)
