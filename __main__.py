@@ -7,7 +7,7 @@ is registered (so nothing already deployed is touched).
 import sys
 
 from components.config import ConfigError
-from components.program import main
+from program import main
 
 try:
     main()

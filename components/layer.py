@@ -37,3 +37,8 @@ class Layer(pulumi.ComponentResource):
 
     def build(self, args: LayerArgs) -> dict[str, object]:
         return {}
+
+
+def service_monitors(config: StackConfig) -> bool:
+    """Whether charts may create ServiceMonitors: only once the Prometheus Operator CRDs exist (a flag)."""
+    return config.platform.observability.service_monitors

@@ -192,7 +192,7 @@ def run_program(settings: StackSettings, program: Callable[[], None] | None = No
     Configuration errors (components.config.ConfigError) propagate before anything is registered.
     """
     if program is None:
-        from components.program import main as program
+        from program import main as program
 
     monitor = install(settings)
     stack_outputs: dict[str, Any] = {}

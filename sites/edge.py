@@ -17,8 +17,8 @@ import pulumi
 
 from components import k8s as kube
 from components.config.model import RateLimit, Site
-from components.edge import CLUSTER_ISSUER
-from components.edge_gateway import (
+from components.edge.cert_manager import CLUSTER_ISSUER
+from components.edge.gateway import (
     EDGE_NAMESPACE,
     GATEWAY_NAME,
     site_certificate_secret,

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components import versions
 from components.config.model import Site
-from components.edge_gateway import ENVOY_GATEWAY_NAMESPACE, ENVOY_POD_LABELS
+from components.edge.gateway import ENVOY_GATEWAY_NAMESPACE, ENVOY_POD_LABELS
 from sites import waf_config
 
 WAF_NAME = "waf"

@@ -20,12 +20,12 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.config.model import Platform
-from components.program import main as program_main
 from offline import policy_check
 from offline.engine import Recorded, Recording, run_program
 from offline.policy_check import check_recording, print_failures, stack_policy_config, write_report
 from offline.stackfile import ROOT, load_stack
 from policy.magento_policies import PACK_LEVEL, PACK_NAME, POLICIES, defaults
+from program import main as program_main
 from tests.policy_support import compliant_container, deployment, evaluate, of_policy
 
 PACK = ROOT / "policy"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.program import LAYERS
 from offline.engine import Recording
+from program import LAYERS
 
 LAYER_TYPES = {
     "hosts": "magento:hosts:Hosts",

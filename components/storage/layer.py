@@ -8,45 +8,14 @@ StorageClasses and the VolumeSnapshotClass are created after the chart (they nam
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.config.model import StackConfig
 from components.layer import Layer, LayerArgs
+from components.storage.zfs_localpv import DRIVER, NAMESPACE, storage_class_parameters, zfs_localpv_values
 
-NAMESPACE = "openebs"
-DRIVER = "zfs.csi.openebs.io"
 VELERO_SNAPSHOT_LABEL = "velero.io/csi-volumesnapshot-class"
-
-
-def zfs_pool(config: StackConfig) -> str:
-    """The ZFS pool every workload host carries (the hosts layer creates it); `tank` on existing clusters."""
-    pools = sorted({h.zfs.pool for h in config.hosts if h.zfs is not None})  # one name: checks.py
-    return pools[0] if pools else "tank"
-
-
-def zfs_localpv_values(config: StackConfig) -> dict[str, Any]:
-    return {
-        "crds": {"zfsLocalPv": {"enabled": True}, "csi": {"volumeSnapshots": {"enabled": True}}},
-        # One controller replica: it leader-elects and runs the cluster's single snapshot-controller.
-        "zfsController": {"replicas": 1},
-        "analytics": {"enabled": False},
-        "backupGC": {"enabled": True},
-    }
-
-
-def storage_class_parameters(config: StackConfig, *, recordsize: str) -> dict[str, str]:
-    return {
-        "poolname": zfs_pool(config),
-        "fstype": "zfs",
-        "recordsize": recordsize,
-        "compression": config.storage.compression,
-        "dedup": "off",
-        "thinprovision": "no",
-    }
 
 
 class Storage(Layer):

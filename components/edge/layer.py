@@ -9,83 +9,22 @@ The per-store parts (certificate, routes, rate limits, WAF) are `sites.edge.Site
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.config.model import StackConfig
-from components.edge_gateway import (
-    EDGE_NAMESPACE,
-    ENVOY_GATEWAY_NAMESPACE,
-    GATEWAY_NAME,
-    HTTP_LISTENER,
-    shared_gateway,
+from components.edge.cert_manager import (
+    ACME_ACCOUNT_SECRET,
+    CERT_MANAGER_NAMESPACE,
+    CLUSTER_ISSUER,
+    DNS_TOKEN_SECRET,
+    acme_solver,
+    cert_manager_values,
 )
-from components.layer import Layer, LayerArgs
+from components.edge.envoy_gateway import envoy_gateway_values, gateway_crds_values
+from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, shared_gateway
+from components.layer import Layer, LayerArgs, service_monitors
 from components.network_policy import namespace_isolation
-from components.networking import replicas, service_monitors
-
-CERT_MANAGER_NAMESPACE = "cert-manager"
-CLUSTER_ISSUER = "letsencrypt"
-ACME_ACCOUNT_SECRET = "letsencrypt-account-key"
-DNS_TOKEN_SECRET = "acme-dns-api-token"
-
-
-def gateway_crds_values() -> dict[str, Any]:
-    return {"crds": {"gatewayAPI": {"enabled": True, "channel": "standard"}, "envoyGateway": {"enabled": True}}}
-
-
-def envoy_gateway_values(failure_domains: int) -> dict[str, Any]:
-    count = replicas(failure_domains)
-    return {
-        # The CRDs come from the gateway-crds chart: skipped here both as chart CRDs and as templates.
-        "crds": {"enabled": False},
-        "deployment": {"replicas": count},
-        "podDisruptionBudget": {"minAvailable": 1 if count > 1 else 0},
-        "config": {
-            "envoyGateway": {
-                "gateway": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-                "provider": {"type": "Kubernetes"},
-                "logging": {"level": {"default": "info"}},
-            }
-        },
-    }
-
-
-def cert_manager_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
-    count = replicas(failure_domains)
-    return {
-        "crds": {"enabled": True, "keep": True},
-        "replicaCount": count,
-        "webhook": {"replicaCount": count},
-        "cainjector": {"replicaCount": count},
-        "podDisruptionBudget": {"enabled": count > 1, "minAvailable": 1},
-        # HTTP-01 through the shared Gateway needs cert-manager's Gateway API support.
-        "config": {
-            "apiVersion": "controller.config.cert-manager.io/v1alpha1",
-            "kind": "ControllerConfiguration",
-            "enableGatewayAPI": True,
-        },
-        "prometheus": {"enabled": True, "servicemonitor": {"enabled": service_monitors(config)}},
-    }
-
-
-def acme_solver(config: StackConfig) -> dict[str, Any]:
-    acme = config.edge.acme
-    if acme.solver == "dns01":
-        # The model admits only cloudflare for DNS-01 (the others need webhooks or more credentials).
-        return {"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": DNS_TOKEN_SECRET, "key": "api-token"}}}}
-    return {
-        "http01": {
-            "gatewayHTTPRoute": {
-                "parentRefs": [
-                    {"name": GATEWAY_NAME, "namespace": EDGE_NAMESPACE, "kind": "Gateway", "sectionName": HTTP_LISTENER}
-                ]
-            }
-        }
-    }
 
 
 class Edge(Layer):

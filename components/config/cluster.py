@@ -1,0 +1,73 @@
+"""Configuration of the Kubernetes cluster: mode, version, networks, API endpoint and host baseline."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from components import versions
+from components.config.base import Model
+from components.config.hosts import Firewall, HostOs, KubeletReservations, RegistryMirror
+from components.config.types import Cidr
+
+
+class ExistingCluster(Model):
+    """An already running cluster (for example a laptop cluster in dev)."""
+
+    context: str | None = Field(None, description="kubeconfig context; the secret `kubeconfig` or ~/.kube/config")
+    failure_domains: int = Field(1, ge=1, le=16, description="independent failure domains the existing cluster spans")
+
+
+class Cluster(Model):
+    mode: Literal["kubeadm", "existing"] = Field("kubeadm", description="kubeadm: build the cluster on the hosts; existing: use a running cluster")
+    kubernetes_version: str = Field(versions.KUBERNETES_DEFAULT, description="full Kubernetes version, within the supported minors")
+    control_plane_endpoint: str | None = Field(None, description="host:port of the API server (VIP or first control plane)")
+    pod_cidr: Cidr = Field("10.244.0.0/16", description="pod network")
+    service_cidr: Cidr = Field("10.96.0.0/12", description="Service network")
+    private_network: Cidr | None = Field(None, description="the vRack subnet all private addresses belong to")
+    admin_networks: list[Cidr] = Field(default_factory=list, description="networks allowed to reach SSH and the API")
+    high_availability: bool = Field(False, description="run quorum members in 3 failure domains (needs 3 control planes)")
+    existing: ExistingCluster | None = Field(None, description="settings for cluster.mode existing")
+    upgrade_from: str | None = Field(
+        None,
+        description="during a minor upgrade, the Kubernetes version the cluster runs now (skipping a minor is rejected)",
+    )
+    host_os: HostOs = Field(default_factory=lambda: HostOs(), description="host OS baseline of every server")
+    firewall: Firewall = Field(default_factory=lambda: Firewall(), description="host firewall (nftables) of every server")
+    registry_mirrors: list[RegistryMirror] = Field(
+        default_factory=list, description="containerd registry mirrors (certs.d), e.g. the Harbor proxy cache"
+    )
+    kubelet: KubeletReservations = Field(
+        default_factory=lambda: KubeletReservations(), description="kubelet reservations, eviction and pod limit"
+    )
+
+    @field_validator("upgrade_from")
+    @classmethod
+    def _upgrade_from(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^v?\d+\.\d+\.\d+$", value):
+            raise ValueError("must be a full Kubernetes version such as 1.35.9")
+        return value.lstrip("v") if value else value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)$", value)
+        if not match:
+            raise ValueError("must be a full Kubernetes version such as 1.36.4")
+        minor = f"{match.group(1)}.{match.group(2)}"
+        if minor not in versions.KUBERNETES_MINORS:
+            raise ValueError(f"{minor} is outside the supported matrix ({', '.join(versions.KUBERNETES_MINORS)})")
+        return value.lstrip("v")
+
+    @field_validator("control_plane_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9.-]+:\d{2,5}$", value):
+            raise ValueError("must be host:port, for example 10.10.0.10:6443")
+        return value
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.kubernetes_version.split(".")[:2])
