@@ -85,6 +85,16 @@ def chart(
     )
 
 
+def manifest(resource_name: str, pin_key: str, *, opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigFile:
+    """A release manifest (an operator's published YAML) at the URL pinned in `versions.MANIFESTS[pin_key]`.
+
+    The provider fetches the URL at preview and `up`; the offline plan reads the same version from the
+    chart cache (`<pin_key>-<version>.yaml`) and renders it as the provider registers it.
+    """
+    url, _version, _purpose = versions.MANIFESTS[pin_key]
+    return k8s.yaml.v2.ConfigFile(resource_name, file=url, opts=opts)
+
+
 def custom_object(
     resource_name: str,
     api_version: str,

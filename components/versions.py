@@ -30,6 +30,7 @@ class ImagePin:
     repository: str
     tag: str
     purpose: str
+    seen: str = ""  # where this exact tag was seen (a chart's default render, a registry listing, a release page)
 
     @property
     def ref(self) -> str:
