@@ -8,6 +8,8 @@ hosts -> cluster -> backups -> networking -> storage -> edge -> platform -> data
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 
 from components.backups import Backups, BackupsArgs
@@ -15,7 +17,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import Secrets, StackConfig, load_from_pulumi
 from components.data import DataServices
 from components.edge import Edge
-from components.layer import LayerArgs
+from components.layer import Layer, LayerArgs
 from components.networking import Networking
 from components.platform import PlatformServices
 from components.storage import Storage
@@ -48,6 +50,7 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     )
     outputs["failureDomains"] = failure_domains
 
+    backups = None
     if config.backup is not None:
         assert secrets.backup_access_key_id is not None and secrets.backup_secret_access_key is not None
         backups = Backups(
@@ -62,21 +65,22 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         )
         outputs["backupBuckets"] = {k: b.bucket for k, b in backups.buckets.items()}
 
-    args = LayerArgs(config, failure_domains, secrets)
+    args = LayerArgs(config, failure_domains, secrets, backups)
     # Each layer waits for everything before it (a dependency on a component is a dependency on its
     # resources, so a layer with nothing in it yet must not break the chain).
     previous: list[pulumi.Resource] = [cluster]
-    for name, cls in (
-        ("networking", Networking),
-        ("storage", Storage),
-        ("edge", Edge),
-        ("platform", PlatformServices),
-        ("data", DataServices),
-        ("sites", Sites),
-    ):
-        previous.append(
-            cls(name, args, pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=list(previous)))
-        )
+
+    def layer(name: str, cls: type[Layer], layer_args: LayerArgs = args) -> Layer:
+        built = cls(name, layer_args, pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=list(previous)))
+        previous.append(built)
+        return built
+
+    for name, cls in (("networking", Networking), ("storage", Storage), ("edge", Edge), ("platform", PlatformServices)):
+        layer(name, cls)
+    data = layer("data", DataServices)
+    assert isinstance(data, DataServices)
+    # The sites layer reads the data services only through the per-site tenancy the data layer built.
+    layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy))
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
     return outputs

@@ -16,6 +16,17 @@ from components.config.model import Backup as BackupSettings
 
 
 @dataclass(frozen=True)
+class BucketTarget:
+    """Where one consumer writes its backups: the bucket, the endpoint and the credentials it uses."""
+
+    bucket: str
+    endpoint: str
+    region: str
+    access_key_id: pulumi.Output[str]  # secret
+    secret_access_key: pulumi.Output[str]  # secret
+
+
+@dataclass(frozen=True)
 class BackupsArgs:
     settings: BackupSettings
     access_key_id: pulumi.Input[str]
@@ -101,4 +112,17 @@ class Backups(pulumi.ComponentResource):
                 opts=child,
             )
             self.buckets[stream] = bucket
+        self._settings = settings
+        self._credentials = (pulumi.Output.secret(args.access_key_id), pulumi.Output.secret(args.secret_access_key))
         self.register_outputs({"buckets": {k: b.bucket for k, b in self.buckets.items()}})
+
+    def target(self, stream: str) -> BucketTarget:
+        """The bucket of a backup stream (`velero`, `mysql`, ...) and the credentials its consumer uses."""
+        key_id, secret = self._credentials
+        return BucketTarget(
+            bucket=getattr(self._settings.buckets, stream),
+            endpoint=self._settings.endpoint,
+            region=self._settings.region,
+            access_key_id=key_id,
+            secret_access_key=secret,
+        )

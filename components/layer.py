@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 
 from components.config.loader import Secrets
 from components.config.model import StackConfig
+
+if TYPE_CHECKING:
+    from components.backups import Backups
+    from components.data.tenancy import SiteDataTenancy
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,9 @@ class LayerArgs:
     config: StackConfig
     failure_domains: int
     secrets: Secrets | None = None  # secret settings a layer needs (e.g. the ACME DNS token for the edge)
+    backups: Backups | None = None  # the backup buckets (None when the stack has no backup target)
+    # What the data layer hands each site (filled for the sites layer only; see components/data/tenancy.py).
+    tenancy: Mapping[str, SiteDataTenancy] = field(default_factory=dict)
 
 
 class Layer(pulumi.ComponentResource):

@@ -6,8 +6,11 @@ Kubernetes provider and the validated configuration; the issue that owns this la
 
 from __future__ import annotations
 
+from components.data.tenancy import SiteDataTenancy
 from components.layer import Layer
 
 
 class DataServices(Layer):
     TYPE = "magento:data:DataServices"
+    # One tenancy per configured site, handed to the sites layer (components/data/tenancy.py).
+    tenancy: dict[str, SiteDataTenancy] = {}
