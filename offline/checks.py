@@ -1,7 +1,14 @@
 """The checks the offline plan runs on a recorded stack, each returning what it checked and its problems.
 
+Every check covers the program's own objects and every object its charts and manifests render (the
+Recording holds both, `offline/render.py`):
+
 - schema: every Kubernetes object against the Kubernetes 1.36 schema (strict) or its CRD schema;
-- references: selectors, backends, scale targets and the Secrets/ConfigMaps pods use all resolve.
+- references: selectors, backends, scale targets, webhooks, listener certificates and the Secrets,
+  ConfigMaps and ServiceAccounts pods use all resolve; no object is registered twice;
+- charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
+  nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
+  for (`offline/chart_hooks.py`) and every object's namespace scope is known.
 
 The plan and the tests run this same list; the policy pack is evaluated beside it by
 `offline.policy_check` (it writes its own report).
@@ -9,13 +16,22 @@ The plan and the tests run this same list; the policy pack is evaluated beside i
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Callable
 from typing import Any
 
+from offline.chart_cache import ensure_chart, pin_for_chart, pin_for_manifest
+from offline.chart_hooks import HOOKS
 from offline.engine import Recording
 from offline.references import check_references
+from offline.render import CHART_TYPE, RENDERED_TYPES
 from offline.schemas import CRD_SCHEMAS, validate_objects
 from offline.summary import CHART_TYPES
+from offline.values_check import check_values
+
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
+BITNAMI = re.compile(r"bitnami", re.I)
 
 CheckResult = dict[str, Any]
 
@@ -34,7 +50,76 @@ def reference_check(recording: Recording) -> CheckResult:
     return {"checked": len(objects) + len(charts), "problems": problems}
 
 
-CHECKS: dict[str, Callable[[Recording], CheckResult]] = {"schema": schema_check, "references": reference_check}
+def _walk_strings(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [item for key, child in value.items() for item in _walk_strings(child, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [item for index, child in enumerate(value) for item in _walk_strings(child, f"{path}[{index}]")]
+    return [(path, value)] if isinstance(value, str) else []
+
+
+def _chart_problems(inputs: dict[str, Any]) -> list[str]:
+    chart, version = str(inputs.get("chart", "")), str(inputs.get("version", ""))
+    repo = str((inputs.get("repositoryOpts") or {}).get("repo", ""))
+    problems = []
+    if not EXACT_VERSION.match(version):
+        problems.append(f"version {version!r} is not an exact version")
+    source = chart if chart.startswith("oci://") else repo
+    if not source.startswith(("https://", "oci://")):
+        problems.append(f"repository {source!r} is not https:// or oci://")
+    problems += [f"{where} {value!r} is Bitnami" for where, value in (("chart", chart), ("repository", repo)) if BITNAMI.search(value)]
+    problems += [f"values{path} = {value!r} refers to Bitnami" for path, value in _walk_strings(inputs.get("values") or {}, "")
+                 if BITNAMI.search(value)]
+    pin = pin_for_chart(chart, version, repo)
+    if pin is None:
+        problems.append("is not a pin of components/versions.py CHARTS (build charts with components.k8s.chart())")
+        return problems
+    problems += [f"values key {key} does not exist in {pin.chart} {pin.version} (values.yaml or values.schema.json)"
+                 for key in check_values(ensure_chart(pin), inputs.get("values") or {})]
+    return problems
+
+
+def chart_check(recording: Recording) -> CheckResult:
+    """Pins, values keys, hooks and namespace scope of every chart and manifest, as rendered."""
+    problems: list[str] = []
+    notes: list[str] = []
+    targets = [r for r in recording.resources if r.type in RENDERED_TYPES]
+    for record in targets:
+        label = f"{record.type.split(':')[-1]} {record.name}"
+        if record.type == CHART_TYPE:
+            problems += [f"{label}: {problem}" for problem in _chart_problems(record.inputs)]
+            chart_name = str(record.inputs.get("chart", "")).rsplit("/", 1)[-1]
+        else:
+            pin = pin_for_manifest(str(record.inputs.get("file", "")))
+            if pin is None:
+                problems.append(f"{label}: file {record.inputs.get('file')!r} is not a pin of components/versions.py MANIFESTS")
+            chart_name = pin.name if pin else ""
+        rendered = recording.renders.get(record.urn)
+        if rendered is None:
+            continue
+        if rendered.incomplete:
+            notes.append(f"{label}: {rendered.incomplete}")
+        for hook in rendered.hooks:
+            if "test" in hook.events:
+                continue
+            reviewed = HOOKS.get(chart_name, {})
+            if not any(fnmatch.fnmatchcase(f"{hook.kind}/{hook.name}", glob) for glob in reviewed):
+                problems.append(
+                    f"{label}: hook {hook} is never applied by the provider and offline/chart_hooks.py says nothing of it"
+                )
+        problems += [f"{label}: namespace scope of {kind} is unknown (no CRD among the objects): the provider leaves "
+                     "such objects without a namespace" for kind in rendered.unresolved_scope]
+        if rendered.capability_gated:
+            notes.append(f"{label}: {len(rendered.capability_gated)} object(s) render only once the program's CRDs exist "
+                         f"(not on a first `up`): {', '.join(rendered.capability_gated[:5])}")
+    return {"checked": len(targets), "problems": problems, "note": "; ".join(notes) or None}
+
+
+CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
+    "schema": schema_check,
+    "references": reference_check,
+    "charts": chart_check,
+}
 
 
 def run_checks(recording: Recording) -> dict[str, CheckResult]:

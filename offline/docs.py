@@ -52,8 +52,10 @@ def render_versions() -> str:
     lines += [f"| {key} | {pin.repository} | {pin.tag} | {pin.purpose} |" for key, pin in versions.IMAGES.items()]
     lines += ["", "## Host packages and artefacts", "", "| key | name | version | source | purpose |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {key} | {p.name} | {p.version} | {p.source} | {p.purpose} |" for key, p in versions.PACKAGES.items()]
-    lines += ["", "## Release manifests", "", "| key | version | url | purpose |", "| --- | --- | --- | --- |"]
-    lines += [f"| {key} | {version} | {url} | {purpose} |" for key, (url, version, purpose) in versions.MANIFESTS.items()]
+    lines += ["", "## Release manifests", "", "| key | name | version | url | purpose |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {key} | {m.name} | {m.version} | {m.url} | {m.purpose} |" for key, m in versions.MANIFESTS.items()]
+    lines += ["", "## Tools (offline plan and tests)", "", "| key | version | source | purpose |", "| --- | --- | --- | --- |"]
+    lines += [f"| {key} | {t.version} | {t.source} | {t.purpose} |" for key, t in versions.TOOLS.items()]
     return "\n".join(lines) + "\n"
 
 

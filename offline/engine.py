@@ -1,15 +1,24 @@
 """The program under the Pulumi SDK's mock engine, with every registration recorded.
 
 `run_program(settings)` resets the runtime, installs a recording monitor, sets the stack's config and
-runs the very `components.program.main` that `pulumi up` runs. It returns a `Recording`: each
-resource's type, name, URN, inputs (wire names, secrets unwrapped and their paths noted), parent,
-provider, dependencies and mocked outputs, plus the stack outputs.
+runs the very `program.main` that `pulumi up` runs. It returns a `Recording`: each resource's type,
+name, URN, inputs (wire names, secrets unwrapped and their paths noted), parent, provider, dependencies
+and mocked outputs, plus the stack outputs.
+
+Charts and release manifests are then rendered as the Kubernetes provider renders them
+(`offline/render.py`): each object they would apply becomes a record of its own, a child of its Chart
+or ConfigFile, so that every check sees the chart's objects exactly like the program's own.
+
+`preview=True` runs the program as `pulumi preview` does on a new stack: outputs a provider computes
+(a command's stdout, a generated password, a bucket's ARN) are unknown, and a chart whose inputs are
+unknown renders nothing, as the provider does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,10 +26,12 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
+from offline.render import RENDERED_TYPES, UNKNOWN, Rendered, child_type, render_all
 from offline.stackfile import StackSettings
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -28,7 +39,9 @@ _SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 
 def _plain(value: Any, path: str, secret_paths: set[str]) -> Any:
-    """Unwrap secret markers (noting their paths) and turn assets into plain dicts."""
+    """Unwrap secret markers (noting their paths), mark unknowns, and turn assets into plain dicts."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             secret_paths.add(path or ".")
@@ -62,6 +75,8 @@ class Recorded:
     dependencies: tuple[str, ...]
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
+    retain_on_delete: bool = False
+    rendered_by: str | None = None  # the URN of the Chart / ConfigFile whose render this object is
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -72,12 +87,18 @@ class Recorded:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Outputs shaped like the real providers' where downstream code reads them."""
+    """Outputs shaped like the real providers' where downstream code reads them; at preview, only the inputs
+    (what a provider computes is unknown until it runs)."""
+
+    def __init__(self, preview: bool = False):
+        self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:12]
-        if args.typ == "kubernetes:helm.sh/v4:Chart" or args.typ == "kubernetes:yaml/v2:ConfigGroup":
+        if self.preview:
+            return None, state
+        if args.typ in ("kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile"):
             state["resources"] = []
         elif args.typ == "command:remote:Command":
             state.setdefault("stdout", f"offline-stdout-{args.name}")
@@ -102,7 +123,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.mocks = mocks
         self.records: dict[str, Recorded] = {}
+        self.transforms: dict[str, list[str]] = {}  # URN -> callback tokens of its resource transforms
+        self.callbacks: Any = None  # the SDK's callback servicer, holding the transform functions
         self._lock = threading.Lock()
+
+    def transform_functions(self, urn: str) -> list[Callable[[pulumi.ResourceTransformArgs], Any]]:
+        """The program's transform functions registered on a resource (the engine applies them to its children)."""
+        if self.callbacks is None:
+            return []
+        by_token = {token: fn for fn, token in self.callbacks._transforms.items()}
+        return [by_token[token] for token in self.transforms.get(urn, []) if token in by_token]
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -123,9 +153,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=tuple(request.dependencies),
             outputs=state,
             protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
         )
         with self._lock:
             self.records[response.urn] = record
+            if request.transforms:
+                self.transforms[response.urn] = [callback.token for callback in request.transforms]
+                self.callbacks = runtime_settings.SETTINGS.callbacks
         return response
 
 @dataclass
@@ -135,6 +169,9 @@ class Recording:
     settings: StackSettings
     resources: list[Recorded]
     stack_outputs: dict[str, Any]
+
+    renders: dict[str, Rendered] = field(default_factory=dict)  # Chart / ConfigFile URN -> its render
+    preview: bool = False
 
     def __post_init__(self) -> None:
         self.by_urn = {r.urn: r for r in self.resources}
@@ -171,30 +208,117 @@ class Recording:
     def kubernetes_objects(self) -> list[Recorded]:
         return [r for r in self.resources if r.is_kubernetes_object]
 
+    def own_objects(self) -> list[Recorded]:
+        """Kubernetes objects the program registers itself (not rendered by a chart or manifest)."""
+        return [r for r in self.resources if r.is_kubernetes_object and r.rendered_by is None]
+
+    def rendered_objects(self) -> list[Recorded]:
+        return [r for r in self.resources if r.rendered_by is not None]
+
 
 def _reset_runtime() -> None:
     runtime_settings.ROOT.set(None)
 
 
-def install(settings: StackSettings) -> RecordingMonitor:
+def install(settings: StackSettings, preview: bool = False) -> RecordingMonitor:
     """Reset the runtime and install a recording mock engine with the stack's configuration."""
     _reset_runtime()
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(preview)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=settings.project, stack=settings.stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=settings.project, stack=settings.stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
     return monitor
 
 
-def run_program(settings: StackSettings, program: Callable[[], None] | None = None) -> Recording:
-    """Run the program (default: components.program.main) under mocks with the given stack settings.
+def kubernetes_version(settings: StackSettings) -> str:
+    """The cluster's Kubernetes version from the stack settings (what the provider reports at render)."""
+    from components import versions
+
+    raw = settings.config.get(f"{settings.project}:cluster")
+    try:
+        cluster = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        cluster = {}
+    return str((cluster or {}).get("kubernetesVersion") or versions.KUBERNETES_DEFAULT).lstrip("v")
+
+
+Transform = Callable[[pulumi.ResourceTransformArgs], Any]
+
+
+def apply_transforms(obj: dict[str, Any], type_token: str, name: str, transforms: list[Transform]) -> dict[str, Any]:
+    """The object after the program's resource transforms, as the engine applies them to a child the provider
+    registers: each transform gets the child's type, name and properties and may return new properties."""
+    for transform in transforms:
+        result = transform(pulumi.ResourceTransformArgs(custom=True, type_=type_token, name=name, props=obj,
+                                                        opts=pulumi.ResourceOptions()))
+        if result is not None:
+            obj = dict(result.props)
+    return obj
+
+
+def _children(resources: list[Recorded], rendered: Rendered, parent: Recorded, monitor: RecordingMonitor) -> list[Recorded]:
+    """The records the provider registers for a rendered chart or manifest, children of `parent`."""
+    qualified = parent.urn.split("::")[2]
+    project_stack = parent.urn.split("::")[:2]
+    by_urn = {r.urn: r for r in resources}
+    chain, node = [], parent
+    while node is not None:
+        chain += monitor.transform_functions(node.urn)
+        node = by_urn.get(node.parent) if node.parent else None
+    children = []
+    for index, original in enumerate(rendered.objects):
+        type_token = child_type(original)
+        name = rendered.child_name(original)
+        obj = apply_transforms(original, type_token, name, chain)
+        rendered.objects[index] = obj
+        secret_paths = frozenset(key for key in ("data", "stringData") if obj.get("kind") == "Secret" and key in obj)
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        children.append(Recorded(
+            type=type_token,
+            name=name,
+            urn="::".join([*project_stack, f"{qualified}${type_token}", name]),
+            custom=True,
+            inputs=obj,
+            secret_paths=secret_paths,
+            parent=parent.urn,
+            provider=parent.provider,
+            dependencies=(),
+            outputs=dict(obj),
+            retain_on_delete=annotations.get("helm.sh/resource-policy") == "keep",
+            rendered_by=parent.urn,
+        ))
+    return children
+
+
+def render_charts(
+    resources: list[Recorded], settings: StackSettings, monitor: RecordingMonitor
+) -> tuple[list[Recorded], dict[str, Rendered]]:
+    """Render every Chart / ConfigFile the program registered; return their children and the renders."""
+    targets = [r for r in resources if r.type in RENDERED_TYPES]
+    if not targets:
+        return [], {}
+    own = [r.inputs for r in resources if r.is_kubernetes_object]
+    renders = render_all(
+        [(r.type, r.urn, r.name, r.inputs) for r in targets], kube_version=kubernetes_version(settings), extra_objects=own
+    )
+    children: list[Recorded] = []
+    for record, rendered in zip(targets, renders, strict=True):
+        children += _children(resources, rendered, record, monitor)
+    return children, {r.urn: r for r in renders}
+
+
+def run_program(
+    settings: StackSettings, program: Callable[[], None] | None = None, *, preview: bool = False
+) -> Recording:
+    """Run the program (default: program.main) under mocks with the given stack settings, then render its
+    charts and manifests as the provider does.
 
     Configuration errors (components.config.ConfigError) propagate before anything is registered.
     """
     if program is None:
         from program import main as program
 
-    monitor = install(settings)
+    monitor = install(settings, preview)
     stack_outputs: dict[str, Any] = {}
 
     async def collect(outputs: dict[str, Any]) -> None:
@@ -210,4 +334,5 @@ def run_program(settings: StackSettings, program: Callable[[], None] | None = No
 
     pulumi.runtime.test(body)()
     resources = sorted(monitor.records.values(), key=lambda r: r.urn)
-    return Recording(settings, resources, stack_outputs)
+    children, renders = render_charts(resources, settings, monitor)
+    return Recording(settings, sorted(resources + children, key=lambda r: r.urn), stack_outputs, renders, preview)

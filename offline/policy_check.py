@@ -165,6 +165,20 @@ def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
+# Components the Kubernetes provider constructs itself (helm.v4.Chart, yaml.v2.ConfigFile): the provider
+# registers them with no inputs (provider/pkg/provider/helm/v4/chart.go: RegisterComponentResource(typ,
+# name, comp, options)), so an analyzer sees an empty component and, separately, each object it renders.
+PROVIDER_CONSTRUCTED = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigFile"})
+
+
+def _analyzed_inputs(record: Recorded, *, with_outputs: bool = False) -> dict[str, Any]:
+    """The properties the engine hands an analyzer for this record."""
+    if record.type in PROVIDER_CONSTRUCTED:
+        return {}
+    props = {**record.outputs, **record.inputs} if with_outputs else record.inputs
+    return _rewrap(props, "", record.secret_paths)
+
+
 def _provider_urn(record: Recorded) -> str | None:
     return record.provider.rsplit("::", 1)[0] if record.provider else None
 
@@ -235,7 +249,7 @@ def check_recording(
     for record in recording.resources:
         request = analyzer_pb2.AnalyzeRequest(
             type=record.type,
-            properties=_struct(_rewrap(record.inputs, "", record.secret_paths)),
+            properties=_struct(_analyzed_inputs(record)),
             urn=record.urn,
             name=record.name,
             options=_options(record),
@@ -246,7 +260,7 @@ def check_recording(
     stack_resources = [
         analyzer_pb2.AnalyzerResource(
             type=record.type,
-            properties=_struct(_rewrap({**record.outputs, **record.inputs}, "", record.secret_paths)),
+            properties=_struct(_analyzed_inputs(record, with_outputs=True)),
             urn=record.urn,
             name=record.name,
             options=_options(record),

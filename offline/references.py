@@ -1,10 +1,12 @@
 """Referential checks over the rendered Kubernetes objects, in the spirit of kube-linter's
 dangling-service / dangling-ingress / dangling-HPA / dangling-NetworkPolicy checks.
 
-Every Service selector, route backend, scale target, PDB and NetworkPolicy selector, and every Secret,
-ConfigMap, PVC and ServiceAccount a pod uses must resolve to an object the program creates, or to one
-that an operator or controller the program deploys is known to create from another object
-(`PRODUCERS`: a cert-manager Certificate produces its Secret, an ExternalSecret its target Secret, ...).
+Every Service selector, route backend, scale target, PDB and NetworkPolicy selector, webhook and
+APIService backend, Gateway listener certificate, and every Secret, ConfigMap, PVC and ServiceAccount a
+pod uses must resolve to an object the program (or one of its charts) creates, or to one that an operator
+or controller the program deploys is known to create from another object (`PRODUCERS`: a cert-manager
+Certificate produces its Secret, an ExternalSecret its target Secret, MetalLB's controller its memberlist
+Secret, ...). No object may be registered twice (two Pulumi resources fighting over one object).
 """
 
 from __future__ import annotations
@@ -12,19 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from offline.kinds import CLUSTER_SCOPED
 from offline.schemas import ObjectProblem, object_ref
 
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"})
-CLUSTER_SCOPED = frozenset({
-    "Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass", "PriorityClass", "CustomResourceDefinition",
-    "GatewayClass", "ClusterIssuer", "ClusterSecretStore", "ClusterExternalSecret", "VolumeSnapshotClass",
-    "CiliumClusterwideNetworkPolicy", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
-    "APIService", "IngressClass", "RuntimeClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
-    "ClusterPolicy", "ValidatingPolicy", "MutatingPolicy", "GeneratingPolicy", "ImageValidatingPolicy",
-    "KubeArmorClusterPolicy", "KubeArmorHostPolicy", "CiliumL2AnnouncementPolicy", "CiliumLoadBalancerIPPool",
-    "ClusterTriggerAuthentication",
-})
 
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
 
@@ -74,6 +68,22 @@ def _statefulset_claims(obj: dict[str, Any]) -> Iterable[Key]:
         yield from (("PersistentVolumeClaim", ns, f"{claim}-{name}-{i}") for i in range(replicas))
 
 
+# Controllers that create a Secret named by an environment variable of their own container (read from
+# the chart's templates): MetalLB's controller creates the speakers' memberlist key
+# (metallb chart templates/controller.yaml: METALLB_ML_SECRET_NAME, RBAC `create secrets`).
+SECRET_NAME_ENV = {"METALLB_ML_SECRET_NAME"}
+
+
+@produces("Deployment")
+def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
+    ns = _meta(obj).get("namespace", "default")
+    spec = (pod_template(obj) or {}).get("spec") or {}
+    for container in spec.get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") in SECRET_NAME_ENV and env.get("value"):
+                yield "Secret", ns, env["value"]
+
+
 # ------------------------------------------------------------------------------------------ index
 
 
@@ -92,6 +102,13 @@ class Index:
     def __init__(self, objects: Iterable[dict[str, Any]]):
         self.objects = list(objects)
         self.keys: set[Key] = {key_of(o) for o in self.objects}
+        seen: set[Key] = set()
+        self.duplicates: list[Key] = []
+        for obj in self.objects:
+            key = key_of(obj)
+            if key in seen:
+                self.duplicates.append(key)
+            seen.add(key)
         for obj in self.objects:
             producer = PRODUCERS.get(obj.get("kind", ""))
             if producer:
@@ -165,6 +182,34 @@ def _scale_target(obj: dict[str, Any], index: Index) -> Iterator[str]:
         yield f"scaleTargetRef {kind} {ns}/{ref.get('name')} does not exist"
 
 
+def _webhook_services(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    for hook in obj.get("webhooks") or []:
+        service = (hook.get("clientConfig") or {}).get("service")
+        if service and not index.exists("Service", service.get("namespace", "default"), service.get("name", "")):
+            yield f"webhook {hook.get('name')} calls Service {service.get('namespace')}/{service.get('name')}, which does not exist"
+
+
+CHECKS["ValidatingWebhookConfiguration"] = _webhook_services
+CHECKS["MutatingWebhookConfiguration"] = _webhook_services
+
+
+@check("APIService")
+def _api_service(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    service = (obj.get("spec") or {}).get("service")
+    if service and not index.exists("Service", service.get("namespace", "default"), service.get("name", "")):
+        yield f"serves through Service {service.get('namespace')}/{service.get('name')}, which does not exist"
+
+
+@check("Gateway")
+def _gateway_certificates(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    ns = _meta(obj).get("namespace", "default")
+    for listener in (obj.get("spec") or {}).get("listeners") or []:
+        for ref in (listener.get("tls") or {}).get("certificateRefs") or []:
+            if ref.get("kind", "Secret") == "Secret" and not index.exists("Secret", ref.get("namespace", ns), ref["name"]):
+                yield (f"listener {listener.get('name')} serves Secret {ref.get('namespace', ns)}/{ref['name']}, which "
+                       "neither the program nor a Certificate creates")
+
+
 CHECKS["HorizontalPodAutoscaler"] = _scale_target
 CHECKS["ScaledObject"] = _scale_target
 
@@ -234,6 +279,10 @@ def check_references(objects: Iterable[dict[str, Any]], charts: dict[str, str] |
         ObjectProblem(f"chart {release}", f"namespace {ns} is neither created by the program nor a system namespace")
         for release, ns in sorted((charts or {}).items())
         if ns not in index.namespaces
+    ]
+    problems += [
+        ObjectProblem(f"{kind} {ns + '/' if ns else ''}{name}", "is registered by two resources (they would fight over it)")
+        for kind, ns, name in index.duplicates
     ]
     for obj in index.objects:
         kind, ns, _ = key_of(obj)

@@ -7,6 +7,7 @@ snake_case in Python (`kubernetes_version`).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -48,3 +49,13 @@ class ComputeResources(Model):
             "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
             "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
         }
+
+
+def sized(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> ComputeResources:
+    """A ComputeResources default (requests, then limits)."""
+    return ComputeResources(cpu_request=cpu_request, memory_request=memory_request, cpu_limit=cpu_limit, memory_limit=memory_limit)
+
+
+def resources_field(default: ComputeResources, description: str) -> Any:
+    """A `ComputeResources` setting with its default, for the components a chart runs."""
+    return Field(default_factory=lambda: default, description=description)

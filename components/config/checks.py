@@ -67,6 +67,11 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
     if cluster.mode == "existing":
         if cfg.hosts:
             yield Problem("hosts", "must be empty when cluster.mode is 'existing' (this program does not manage those servers)")
+        if cfg.environment == "prod" and cluster.existing and cluster.existing.kubelet_serving_certificates == "self-signed":
+            yield Problem(
+                "cluster.existing.kubeletServingCertificates",
+                "'self-signed' is refused in prod: metrics-server would not verify the kubelets (sign them with the cluster CA)",
+            )
         return
     if cluster.existing is not None:
         yield Problem("cluster.existing", "only applies when cluster.mode is 'existing'")

@@ -18,6 +18,11 @@ class ExistingCluster(Model):
 
     context: str | None = Field(None, description="kubeconfig context; the secret `kubeconfig` or ~/.kube/config")
     failure_domains: int = Field(1, ge=1, le=16, description="independent failure domains the existing cluster spans")
+    kubelet_serving_certificates: Literal["signed", "self-signed"] = Field(
+        "signed",
+        description="whether the cluster's kubelets serve certificates signed by its CA (metrics-server verifies them) "
+        "or self-signed ones (kind, k3d: metrics-server then skips verification; refused in prod)",
+    )
 
 
 class Cluster(Model):

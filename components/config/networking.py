@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from components.config.base import Model
+from components.config.base import ComputeResources, Model, resources_field, sized
 from components.config.types import DnsLabel
 
 
@@ -23,7 +23,29 @@ class AddressPool(Model):
         return values
 
 
+class NetworkingResources(Model):
+    """Requests and limits of what the networking layer's charts run (per container, per replica).
+
+    Defaults: the CNI and the load balancer are on every request's path, so their memory limits leave
+    head-room over their usual footprint (Cilium's agent holds the BPF maps' user-space state, a few hundred
+    MiB on a node with a few hundred pods); lower them only after watching a week of `container_memory_working_set_bytes`.
+    """
+
+    cilium_agent: ComputeResources = resources_field(sized("200m", "512Mi", "2", "2Gi"), "Cilium agent (one per node)")
+    cilium_init: ComputeResources = resources_field(sized("10m", "32Mi", "500m", "256Mi"), "init containers of the Cilium agent pod")
+    cilium_envoy: ComputeResources = resources_field(sized("100m", "128Mi", "1", "1Gi"), "Cilium's per-node Envoy (L7 policy)")
+    cilium_operator: ComputeResources = resources_field(sized("50m", "128Mi", "1", "512Mi"), "Cilium operator")
+    hubble_relay: ComputeResources = resources_field(sized("50m", "64Mi", "500m", "256Mi"), "Hubble relay")
+    hubble_ui: ComputeResources = resources_field(sized("10m", "32Mi", "200m", "128Mi"), "each Hubble UI container (frontend, backend)")
+    hubble_certgen: ComputeResources = resources_field(sized("10m", "32Mi", "200m", "128Mi"), "Hubble certificate job")
+    metallb_controller: ComputeResources = resources_field(sized("25m", "64Mi", "500m", "256Mi"), "MetalLB controller")
+    metallb_speaker: ComputeResources = resources_field(sized("25m", "64Mi", "500m", "256Mi"), "MetalLB speaker (one per node)")
+    metrics_server: ComputeResources = resources_field(sized("100m", "200Mi", "1", "512Mi"), "metrics-server")
+    csr_approver: ComputeResources = resources_field(sized("50m", "64Mi", "500m", "128Mi"), "kubelet serving-certificate approver")
+
+
 class Networking(Model):
     load_balancer_pools: list[AddressPool] = Field(min_length=1, description="LoadBalancer address pools (MetalLB)")
     l2_interfaces: list[str] = Field(default_factory=list, description="interfaces MetalLB announces on")
     hubble_ui: bool = Field(True, description="deploy the Hubble UI")
+    resources: NetworkingResources = Field(default_factory=lambda: NetworkingResources(), description="requests and limits of the networking charts' containers")

@@ -105,7 +105,11 @@ def envoy_proxy_spec(config: StackConfig, failure_domains: int) -> dict[str, Any
     }
     kubernetes: dict[str, Any] = {
         "envoyService": service,
-        "envoyDeployment": {"replicas": replicas, "pod": {"affinity": spread}},
+        "envoyDeployment": {
+            "replicas": replicas,
+            "pod": {"affinity": spread},
+            "container": {"resources": config.edge.resources.envoy_proxy.as_k8s()},
+        },
     }
     if replicas > 1:
         kubernetes["envoyPDB"] = {"minAvailable": 1}

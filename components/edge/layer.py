@@ -21,7 +21,7 @@ from components.edge.cert_manager import (
     acme_solver,
     cert_manager_values,
 )
-from components.edge.envoy_gateway import envoy_gateway_values, gateway_crds_values
+from components.edge.envoy_gateway import control_plane_certificates, envoy_gateway_values, gateway_crds_values
 from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, shared_gateway
 from components.layer import Layer, LayerArgs, service_monitors
 from components.network_policy import namespace_isolation
@@ -38,14 +38,6 @@ class Edge(Layer):
         )
         eg_ns = kube.namespace(
             "envoy-gateway-system", ENVOY_GATEWAY_NAMESPACE, level="baseline", component="edge", opts=opts
-        )
-        self.envoy_gateway = kube.chart(
-            "envoy-gateway",
-            "envoy-gateway",
-            namespace=ENVOY_GATEWAY_NAMESPACE,
-            values=envoy_gateway_values(domains),
-            skip_crds=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, eg_ns]),
         )
         cm_ns = kube.namespace(
             "cert-manager", CERT_MANAGER_NAMESPACE, level="restricted", component="certificates", opts=opts
@@ -72,6 +64,18 @@ class Edge(Layer):
             namespace=CERT_MANAGER_NAMESPACE,
             values=cert_manager_values(config, domains),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, cm_ns]),
+        )
+        # Envoy Gateway's control-plane TLS, issued before the controller starts (the chart's certgen hook never runs).
+        certificates = control_plane_certificates(
+            ENVOY_GATEWAY_NAMESPACE, pulumi.ResourceOptions(parent=self, depends_on=[self.cert_manager, eg_ns])
+        )
+        self.envoy_gateway = kube.chart(
+            "envoy-gateway",
+            "envoy-gateway",
+            namespace=ENVOY_GATEWAY_NAMESPACE,
+            values=envoy_gateway_values(config, domains),
+            skip_crds=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, eg_ns, *certificates]),
         )
         kube.custom_object(
             "cluster-issuer",

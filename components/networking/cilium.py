@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import k8s as kube
 from components.config.model import StackConfig
 from components.layer import service_monitors
-from components.placement import replicas
+from components.placement import replicas, spread_constraints
+
+OPERATOR_LABELS = {"io.cilium/app": "operator"}
 
 
 def api_endpoint(config: StackConfig) -> tuple[str, int] | None:
@@ -29,6 +32,7 @@ def cilium_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
     monitors = service_monitors(config)
     endpoint = api_endpoint(config)
     native = config.cluster.mode == "kubeadm"
+    res = config.networking.resources
     values: dict[str, Any] = {
         "kubeProxyReplacement": endpoint is not None,
         "ipam": {"mode": "kubernetes"},
@@ -48,9 +52,20 @@ def cilium_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
         "operator": {
             "replicas": replicas(failure_domains),
             "prometheus": {"enabled": True, "serviceMonitor": {"enabled": monitors}},
+            # The chart keeps operators on different hosts (required anti-affinity); spread them over zones too.
+            "topologySpreadConstraints": spread_constraints(OPERATOR_LABELS, failure_domains),
+            "podDisruptionBudget": {"enabled": replicas(failure_domains) > 1, "maxUnavailable": 1},
+            "resources": res.cilium_operator.as_k8s(),
         },
+        "resources": res.cilium_agent.as_k8s(),
+        "initResources": res.cilium_init.as_k8s(),
+        "cni": {"resources": res.cilium_init.as_k8s()},
+        "certgen": {"resources": res.hubble_certgen.as_k8s()},
+        # The Secrets namespace the chart creates (TLS secrets for Cilium's Envoy) gets Pod Security labels;
+        # nothing runs in it.
+        "secretsNamespaceLabels": kube.pod_security_labels("restricted"),
         "prometheus": {"enabled": True, "serviceMonitor": {"enabled": monitors, "trustCRDsExist": monitors}},
-        "envoy": {"prometheus": {"enabled": True, "serviceMonitor": {"enabled": monitors}}},
+        "envoy": {"prometheus": {"enabled": True, "serviceMonitor": {"enabled": monitors}}, "resources": res.cilium_envoy.as_k8s()},
         "hubble": {
             "enabled": True,
             "metrics": {
@@ -58,8 +73,16 @@ def cilium_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
                 "enableOpenMetrics": True,
                 "serviceMonitor": {"enabled": monitors},
             },
-            "relay": {"enabled": True, "prometheus": {"enabled": True, "serviceMonitor": {"enabled": monitors}}},
-            "ui": {"enabled": config.networking.hubble_ui},
+            "relay": {
+                "enabled": True,
+                "prometheus": {"enabled": True, "serviceMonitor": {"enabled": monitors}},
+                "resources": res.hubble_relay.as_k8s(),
+            },
+            "ui": {
+                "enabled": config.networking.hubble_ui,
+                "backend": {"resources": res.hubble_ui.as_k8s()},
+                "frontend": {"resources": res.hubble_ui.as_k8s()},
+            },
             # Certificates for Hubble's mTLS from a CronJob, not regenerated on every render of the chart.
             "tls": {"auto": {"enabled": True, "method": "cronJob"}},
         },

@@ -18,8 +18,9 @@ from components.config.model import StackConfig
 from components.layer import Layer, LayerArgs
 from components.network_policy import allow_dns_clusterwide, namespace_isolation
 from components.networking.cilium import api_endpoint, cilium_values
-from components.networking.metallb import METALLB_NAMESPACE, metallb_values
-from components.networking.metrics_server import csr_approver_values, metrics_server_values
+from components.networking.metallb import METALLB_NAMESPACE, metallb_transforms, metallb_values
+from components.networking.metrics_server import CSR_APPROVER_LABELS, csr_approver_values, metrics_server_values
+from components.placement import replicas
 
 KUBE_SYSTEM = "kube-system"
 
@@ -47,16 +48,20 @@ class Networking(Layer):
             "metallb",
             namespace=METALLB_NAMESPACE,
             values=metallb_values(config),
+            transforms=metallb_transforms(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cilium, metallb_ns]),
         )
         self.pools = self._address_pools(config)
 
         metrics_deps: list[pulumi.Resource] = [self.cilium]
         if config.cluster.mode == "kubeadm":
-            metrics_deps.append(
-                kube.chart("kubelet-csr-approver", "kubelet-csr-approver", namespace=KUBE_SYSTEM,
-                           values=csr_approver_values(config), opts=after_cni)
-            )
+            approver = kube.chart("kubelet-csr-approver", "kubelet-csr-approver", namespace=KUBE_SYSTEM,
+                                  values=csr_approver_values(config, domains), opts=after_cni)
+            metrics_deps.append(approver)
+            if replicas(domains) > 1:
+                # The chart has no PodDisruptionBudget of its own.
+                kube.disruption_budget("kubelet-csr-approver-pdb", "kubelet-csr-approver", KUBE_SYSTEM, CSR_APPROVER_LABELS,
+                                       component="networking", opts=pulumi.ResourceOptions(parent=self, depends_on=[approver]))
         self.metrics_server = kube.chart(
             "metrics-server",
             "metrics-server",

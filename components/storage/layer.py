@@ -13,7 +13,13 @@ import pulumi_kubernetes as k8s
 
 from components import k8s as kube
 from components.layer import Layer, LayerArgs
-from components.storage.zfs_localpv import DRIVER, NAMESPACE, storage_class_parameters, zfs_localpv_values
+from components.storage.zfs_localpv import (
+    DRIVER,
+    NAMESPACE,
+    storage_class_parameters,
+    zfs_localpv_transforms,
+    zfs_localpv_values,
+)
 
 VELERO_SNAPSHOT_LABEL = "velero.io/csi-volumesnapshot-class"
 
@@ -30,6 +36,7 @@ class Storage(Layer):
             "zfs-localpv",
             namespace=NAMESPACE,
             values=zfs_localpv_values(config),
+            transforms=zfs_localpv_transforms(config),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
         )
         after_chart = pulumi.ResourceOptions(parent=self, depends_on=[self.chart])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
+from components import chart_patches
 from components.config.model import StackConfig
 
 NAMESPACE = "openebs"
@@ -22,7 +25,6 @@ def zfs_localpv_values(config: StackConfig) -> dict[str, Any]:
         # One controller replica: it leader-elects and runs the cluster's single snapshot-controller.
         "zfsController": {"replicas": 1},
         "analytics": {"enabled": False},
-        "backupGC": {"enabled": True},
     }
 
 
@@ -35,3 +37,14 @@ def storage_class_parameters(config: StackConfig, *, recordsize: str) -> dict[st
         "dedup": "off",
         "thinprovision": "no",
     }
+
+
+def zfs_localpv_transforms(config: StackConfig) -> list[pulumi.ResourceTransform]:
+    """Requests and limits for every LocalPV-ZFS container: chart 2.6.2 declares `zfsController.resources` and
+    `zfsNode.resources` but no template reads them, so they are set on the rendered workloads instead."""
+    res = config.storage.resources
+    containers = {"openebs-zfs-plugin": res.zfs_plugin, "*": res.zfs_sidecars}
+    return [
+        chart_patches.container_resources("Deployment", "zfs-localpv-controller", containers),
+        chart_patches.container_resources("DaemonSet", "zfs-localpv-node", containers),
+    ]

@@ -195,7 +195,7 @@ def _pdb_policy() -> StackValidationPolicy:
         budgets = _by_type(args.resources, "kubernetes:policy/v1:PodDisruptionBudget")
         for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
             ref = object_ref(workload.props, workload.urn)
-            if not ref.own or excepted(ref, args.get_config(), "workload-pdb") is not None:
+            if excepted(ref, args.get_config(), "workload-pdb") is not None:
                 continue
             if minimum_replicas(workload, args.resources) <= 1:
                 continue
@@ -209,8 +209,8 @@ def _pdb_policy() -> StackValidationPolicy:
 
     return StackValidationPolicy(
         name="workload-pdb",
-        description="Each of our Deployments and StatefulSets with more than one replica (or autoscaler minimum) has a "
-        "PodDisruptionBudget selecting its pods, so node drains (kured, upgrades) keep it available.",
+        description="Each Deployment and StatefulSet (chart-rendered ones included) with more than one replica (or "
+        "autoscaler minimum) has a PodDisruptionBudget selecting its pods, so node drains (kured, upgrades) keep it available.",
         validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=schema("workload-pdb"),
@@ -218,8 +218,51 @@ def _pdb_policy() -> StackValidationPolicy:
     )
 
 
+SPREAD_KEYS = frozenset({"kubernetes.io/hostname", "topology.kubernetes.io/zone"})
+
+
+def spreads(pod_spec: Any, labels: Mapping[str, Any]) -> bool:
+    """Whether a pod spec keeps its replicas apart: a topology spread constraint or a pod anti-affinity term over
+    hosts or zones whose selector matches the pods' own labels."""
+    constraints = get(pod_spec, "topologySpreadConstraints", default=[])
+    for constraint in constraints if is_list(constraints) else []:
+        if get(constraint, "topologyKey") in SPREAD_KEYS and selector_matches(get(constraint, "labelSelector"), labels):
+            return True
+    anti = get(pod_spec, "affinity", "podAntiAffinity", default={})
+    terms = list(get(anti, "requiredDuringSchedulingIgnoredDuringExecution", default=[]) or [])
+    terms += [get(t, "podAffinityTerm", default={}) for t in get(anti, "preferredDuringSchedulingIgnoredDuringExecution", default=[]) or []]
+    return any(get(t, "topologyKey") in SPREAD_KEYS and selector_matches(get(t, "labelSelector"), labels) for t in terms)
+
+
+def _spread_policy() -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+            ref = object_ref(workload.props, workload.urn)
+            if excepted(ref, args.get_config(), "workload-spread") is not None or minimum_replicas(workload, args.resources) <= 1:
+                continue
+            labels = get(workload.props, "spec", "template", "metadata", "labels", default={})
+            pod = get(workload.props, "spec", "template", "spec", default={})
+            if not spreads(pod, labels if is_mapping(labels) else {}):
+                report_violation(
+                    f"{ref} runs more than one replica but nothing keeps them on different hosts or zones "
+                    "(topologySpreadConstraints or podAntiAffinity over kubernetes.io/hostname or topology.kubernetes.io/zone)",
+                    workload.urn,
+                )
+
+    return StackValidationPolicy(
+        name="workload-spread",
+        description="Each Deployment and StatefulSet (chart-rendered ones included) with more than one replica spreads them "
+        "over hosts or failure domains, so that one server failing never takes every replica.",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema("workload-spread"),
+        remediation_steps="Use components.placement.spread_constraints() (or anti_affinity()) in the pod template or the chart's values.",
+    )
+
+
 POLICIES = [
     _namespaces_policy(),
+    _spread_policy(),
     _site_isolation_policy(),
     _pdb_policy(),
     _load_balancer_policy(),

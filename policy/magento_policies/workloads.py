@@ -3,10 +3,10 @@
 Scopes (see docs/policy.md):
 - host access and the restricted security context: every workload, chart-rendered ones included,
   except in the reviewed system namespaces;
-- read-only root filesystem, requests and limits, probes: our own workloads (registered by the program,
-  labelled part of the platform, or anywhere in a site namespace); a third-party chart's containers are
-  sized and probed through its values, which the layer's tests assert;
-- pinned images from allowed registries: every workload.
+- requests and limits, probes, pinned images from allowed registries: every workload, chart-rendered
+  ones included (a chart's containers are sized and probed through its values or a transform);
+- read-only root filesystem: our own workloads (registered by the program, labelled part of the
+  platform, or anywhere in a site namespace).
 Every policy also honours its reviewed `exceptions`.
 """
 
@@ -300,17 +300,17 @@ POLICIES = [
     ),
     workload_policy(
         "workload-resources",
-        "Our own containers (init containers too) declare CPU and memory requests and limits.",
+        "Every container (init containers too, chart-rendered ones included) declares CPU and memory requests and limits.",
         _resources,
-        own_only=True,
+        own_only=False,
         system_exempt=False,
         remediation="Set resources.requests and resources.limits for cpu and memory (from the site's or layer's config).",
     ),
     workload_policy(
         "workload-probes",
-        "Our own long-running containers have a livenessProbe, and a readinessProbe when they serve ports.",
+        "Every long-running container (chart-rendered ones included) has a livenessProbe, and a readinessProbe when it serves ports.",
         _probes,
-        own_only=True,
+        own_only=False,
         system_exempt=False,
         remediation="Add livenessProbe (and readinessProbe for containers with ports); Jobs and plain init containers are exempt.",
     ),
