@@ -83,7 +83,7 @@ def chart_check(recording: Recording) -> CheckResult:
     """Pins, values keys, hooks and namespace scope of every chart and manifest, as rendered."""
     problems: list[str] = []
     notes: list[str] = []
-    targets = [r for r in recording.resources if r.type in RENDERED_TYPES]
+    targets = [r for r in recording.resources if r.type in RENDERED_TYPES and r.remote]
     for record in targets:
         label = f"{record.type.split(':')[-1]} {record.name}"
         if record.type == CHART_TYPE:
@@ -97,6 +97,8 @@ def chart_check(recording: Recording) -> CheckResult:
         rendered = recording.renders.get(record.urn)
         if rendered is None:
             continue
+        if rendered.error:
+            problems.append(f"{label}: cannot be rendered as the provider would: {rendered.error}")
         if rendered.incomplete:
             notes.append(f"{label}: {rendered.incomplete}")
         for hook in rendered.hooks:

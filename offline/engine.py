@@ -76,6 +76,7 @@ class Recorded:
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
+    remote: bool = False  # a component a provider constructs (helm.v4.Chart, yaml.v2.ConfigFile)
     rendered_by: str | None = None  # the URN of the Chart / ConfigFile whose render this object is
 
     @property
@@ -154,6 +155,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             outputs=state,
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
+            remote=bool(request.remote),
         )
         with self._lock:
             self.records[response.urn] = record
@@ -294,7 +296,7 @@ def render_charts(
     resources: list[Recorded], settings: StackSettings, monitor: RecordingMonitor
 ) -> tuple[list[Recorded], dict[str, Rendered]]:
     """Render every Chart / ConfigFile the program registered; return their children and the renders."""
-    targets = [r for r in resources if r.type in RENDERED_TYPES]
+    targets = [r for r in resources if r.type in RENDERED_TYPES and r.remote]
     if not targets:
         return [], {}
     own = [r.inputs for r in resources if r.is_kubernetes_object]

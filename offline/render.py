@@ -35,8 +35,8 @@ from typing import Any
 import yaml
 
 from components import versions
-from offline.chart_cache import ensure_chart, ensure_manifest, pin_for_chart, pin_for_manifest
-from offline.helm import run_helm
+from offline.chart_cache import ChartUnavailableError, ensure_chart, ensure_manifest, pin_for_chart, pin_for_manifest
+from offline.helm import HelmError, run_helm
 from offline.kinds import Scopes
 from offline.stackfile import ROOT
 
@@ -72,6 +72,7 @@ class Rendered:
     objects: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     incomplete: str | None = None  # why nothing was rendered (unknown inputs at preview)
+    error: str | None = None  # why it could not be rendered (not a pin, not in the cache, helm failed)
     unresolved_scope: list[str] = field(default_factory=list)  # kinds whose namespace scope is unknown
     # Objects that render only once CRDs installed by the program exist (absent from a first `up`).
     capability_gated: list[str] = field(default_factory=list)
@@ -247,7 +248,19 @@ def render_resource(
     record_type: str, urn: str, resource_name: str, inputs: dict[str, Any], *,
     kube_version: str, scopes: Scopes,
 ) -> Rendered:
-    """Render one Chart or ConfigFile resource (its inputs as registered) as the provider would."""
+    """Render one Chart or ConfigFile resource (its inputs as registered) as the provider would; what cannot be
+    rendered is reported in `error` (the plan's chart check fails on it)."""
+    try:
+        return _render(record_type, urn, resource_name, inputs, kube_version=kube_version, scopes=scopes)
+    except (LookupError, ChartUnavailableError, HelmError) as exc:
+        return Rendered(urn, resource_name, f"{inputs.get('chart') or inputs.get('file')}", str(inputs.get("namespace") or "default"),
+                        error=str(exc))
+
+
+def _render(
+    record_type: str, urn: str, resource_name: str, inputs: dict[str, Any], *,
+    kube_version: str, scopes: Scopes,
+) -> Rendered:
     unknown = unknown_path(inputs)
     if record_type == CHART_TYPE:
         source_pin = pin_for_chart(str(inputs.get("chart", "")), str(inputs.get("version", "")),

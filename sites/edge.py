@@ -1,11 +1,11 @@
-"""A store at the shared edge: its certificate, routes, rate limits, admin allow-list and WAF tier.
+"""A store at the shared edge: its routes, rate limits, admin allow-list and WAF tier.
 
     Gateway listener https-<site>-<n> --HTTPRoute <site>-storefront / <site>-admin--> Service waf
         --> WAF pods (OWASP CRS) --> the store's backend Service (Varnish)
 
 The site layer creates one `SiteEdge` per store once the store's backend Service exists; the edge
-layer has already put the store's HTTPS listeners on the shared Gateway (from the same config), and
-this component issues the certificate those listeners serve.
+layer has already put the store's HTTPS listeners on the shared Gateway and issued the certificate they
+serve (both from the same config, in the `edge` namespace, which a site stack never writes to).
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import pulumi
 
 from components import k8s as kube
 from components.config.model import RateLimit, Site
-from components.edge.cert_manager import CLUSTER_ISSUER
 from components.edge.gateway import (
     EDGE_NAMESPACE,
     GATEWAY_NAME,
-    site_certificate_secret,
     site_listeners,
     site_namespace,
 )
@@ -55,21 +53,6 @@ class SiteEdge(pulumi.ComponentResource):
         labels = kube.labels("edge", **{"magento.io/site": site.name})
         child = pulumi.ResourceOptions(parent=self)
 
-        self.certificate = kube.custom_object(
-            f"{name}-certificate",
-            "cert-manager.io/v1",
-            "Certificate",
-            metadata={"name": f"site-{site.name}", "namespace": EDGE_NAMESPACE, "labels": labels},
-            fields={
-                "spec": {
-                    "secretName": site_certificate_secret(site),
-                    "dnsNames": list(site.domains),
-                    "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": CLUSTER_ISSUER},
-                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                }
-            },
-            opts=child,
-        )
         self.waf = WafTier(
             f"{name}-waf",
             WafArgs(site, ns, args.backend, args.pod_cidr, args.failure_domains),
@@ -81,7 +64,7 @@ class SiteEdge(pulumi.ComponentResource):
             for listener in site_listeners(site)
         ]
         to_waf = [{"group": "", "kind": "Service", "name": self.waf.service_name, "port": WAF_PORT}]
-        after_waf = pulumi.ResourceOptions(parent=self, depends_on=[self.waf, self.certificate])
+        after_waf = pulumi.ResourceOptions(parent=self, depends_on=[self.waf])
         admin_prefix = f"/{site.edge.admin_path}"
         self.routes = {
             rule: kube.custom_object(

@@ -73,4 +73,11 @@ def chart(rec: Recording, name: str) -> Recorded:
 
 
 def kind(rec: Recording, kind_name: str) -> list[Recorded]:
-    return [r for r in rec.kubernetes_objects() if r.inputs.get("kind") == kind_name]
+    """The program's own objects of a kind (not those its charts render)."""
+    return [r for r in rec.own_objects() if r.inputs.get("kind") == kind_name]
+
+
+def rendered(rec: Recording, chart_name: str, kind_name: str | None = None) -> list[Recorded]:
+    """The objects a chart renders, as the provider registers them (optionally of one kind)."""
+    parent = chart(rec, chart_name).urn
+    return [r for r in rec.rendered_objects() if r.rendered_by == parent and kind_name in (None, r.inputs.get("kind"))]

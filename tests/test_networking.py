@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.layer_helpers import chart, comes_after, in_layer, kind, problems, schema_problems, stack_values
+from tests.layer_helpers import chart, comes_after, in_layer, kind, problems, rendered, schema_problems, stack_values
 
 
 def test_cilium_replaces_kube_proxy_against_the_control_plane_endpoint_in_prod(prod):
@@ -73,7 +73,7 @@ def test_cni_first_then_metallb_then_pools(stack_recording):
     rec = stack_recording
     cilium = chart(rec, "cilium")
     for record in in_layer(rec, "networking"):
-        if record.custom and record is not cilium:
+        if record.custom and record is not cilium and record.rendered_by != cilium.urn:
             assert comes_after(rec, record, cilium), record.name
     metallb = chart(rec, "metallb")
     for record in kind(rec, "IPAddressPool") + kind(rec, "L2Advertisement"):
@@ -85,10 +85,23 @@ def test_cni_first_then_metallb_then_pools(stack_recording):
                 assert comes_after(rec, record, cilium), f"{layer}: {record.name}"
 
 
-def test_metrics_server_verifies_kubelet_certificates(stack_recording):
-    values = chart(stack_recording, "metrics-server").inputs["values"]
+def test_metrics_server_verifies_kubelet_certificates(prod, dev, run):
+    values = chart(prod, "metrics-server").inputs["values"]
     assert not any("insecure" in arg for arg in values["args"])
     assert "defaultArgs" not in values  # the chart's defaults carry no insecure flag either
+    (deployment,) = rendered(prod, "metrics-server", "Deployment")
+    assert not any("insecure" in a for a in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["args"])
+    # dev runs on kind, whose kubelets serve self-signed certificates: the one place verification is skipped.
+    assert chart(dev, "metrics-server").inputs["values"]["args"] == ["--kubelet-insecure-tls"]
+    signed = stack_values("dev")
+    signed["cluster"]["existing"]["kubeletServingCertificates"] = "signed"
+    assert chart(run(signed, stack="dev"), "metrics-server").inputs["values"]["args"] == []
+
+
+def test_self_signed_kubelet_certificates_are_refused_in_prod():
+    values = stack_values("dev")
+    values["environment"] = "prod"
+    assert "refused in prod" in problems(values)["cluster.existing.kubeletServingCertificates"]
 
 
 def test_kubelet_serving_certificates_approved_for_our_hosts_only(prod, dev):

@@ -86,10 +86,29 @@ def _pdb(namespace: str = SITE_NS, selector: dict | None = None) -> None:
     )
 
 
+SPREAD = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+           "labelSelector": {"matchLabels": {"app": "web"}}}]
+
+
 def test_multi_replica_deployment_without_pdb_fails_and_with_pdb_passes():
-    failing = evaluate(lambda: deployment(replicas=3))
+    failing = evaluate(lambda: deployment(replicas=3, topologySpreadConstraints=SPREAD))
     assert "Deployment site-demo/web runs more than one replica but no PodDisruptionBudget" in messages(failing, "workload-pdb")
-    assert evaluate(lambda: (deployment(replicas=3), _pdb())).violations == []
+    assert evaluate(lambda: (deployment(replicas=3, topologySpreadConstraints=SPREAD), _pdb())).violations == []
+
+
+def test_multi_replica_deployment_must_spread_over_hosts_or_zones():
+    failing = evaluate(lambda: (deployment(replicas=3), _pdb()))
+    assert "Deployment site-demo/web runs more than one replica but nothing keeps them on different hosts" in messages(
+        failing, "workload-spread"
+    )
+    # A spread constraint whose selector misses the pods does not count; an anti-affinity term does.
+    wrong = [{**SPREAD[0], "labelSelector": {"matchLabels": {"app": "other"}}}]
+    assert of_policy(evaluate(lambda: (deployment(replicas=3, topologySpreadConstraints=wrong), _pdb())), "workload-spread")
+    anti = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}}
+    ]}}
+    assert evaluate(lambda: (deployment(replicas=3, affinity=anti), _pdb())).violations == []
+    assert of_policy(evaluate(lambda: deployment(replicas=1)), "workload-spread") == []
 
 
 def test_pdb_must_select_the_pods_in_the_same_namespace():
@@ -117,7 +136,7 @@ def test_autoscaler_minimum_counts_as_replicas():
     assert of_policy(evaluate(lambda: program(1)), "workload-pdb") == []
 
 
-def test_single_replica_and_chart_workloads_need_no_pdb():
+def test_chart_workloads_with_several_replicas_need_a_pdb_too():
     def program():
         deployment(replicas=1)
         k8s.apps.v1.Deployment(
@@ -134,7 +153,8 @@ def test_single_replica_and_chart_workloads_need_no_pdb():
             opts=rendered_by_chart("cilium"),
         )
 
-    assert of_policy(evaluate(program), "workload-pdb") == []
+    assert "Deployment kube-system/cilium-operator runs more than one replica" in messages(evaluate(program), "workload-pdb")
+    assert of_policy(evaluate(lambda: deployment(replicas=1)), "workload-pdb") == []
 
 
 # ------------------------------------------------------------------------------------------ load balancers

@@ -1,4 +1,4 @@
-"""Chart, bucket and host-connection policies."""
+"""Bucket and host-connection policies (chart provenance is the plan's chart check: tests/test_chart_rendering.py)."""
 
 from __future__ import annotations
 
@@ -7,65 +7,12 @@ import json
 import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
-import pulumi_kubernetes as k8s
-import pytest
 
-from components import k8s as kube
 from components.backups import Backups, BackupsArgs
 from components.config.model import Backup
 from components.config.model import Host as HostSettings
 from hosts.layer import Host, HostArgs
 from tests.policy_support import evaluate, messages, of_policy
-
-# ------------------------------------------------------------------------------------------ charts
-
-
-@pytest.mark.parametrize("pin", ["cilium", "envoy-gateway"])  # an https and an oci repository
-def test_charts_from_the_version_table_pass(pin):
-    report = evaluate(
-        lambda: kube.chart(
-            pin, pin, namespace="kube-system", values={"image": {"pullPolicy": "IfNotPresent"}}, opts=pulumi.ResourceOptions()
-        )
-    )
-    assert of_policy(report, "chart-pinned-trusted-source") == []
-
-
-def _chart(
-    version: str | None = "1.2.3", repo: str = "https://charts.example.com", chart: str = "thing", values: dict | None = None
-):
-    return lambda: k8s.helm.v4.Chart(
-        "thing",
-        name="thing",
-        chart=chart,
-        version=version,
-        namespace="tools",
-        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repo),
-        values=values or {},
-    )
-
-
-@pytest.mark.parametrize(
-    ("program", "fragment"),
-    [
-        (_chart(version=None), "version None is not an exact version"),
-        (_chart(version="^1.2.0"), "version '^1.2.0' is not an exact version"),
-        (_chart(version="1.2.x"), "is not an exact version"),
-        (_chart(repo="http://charts.example.com"), "repository 'http://charts.example.com' is not https:// or oci://"),
-        (_chart(repo="https://charts.bitnami.com/bitnami"), "is Bitnami"),
-        (_chart(chart="oci://registry-1.docker.io/bitnamicharts/redis", repo=""), "is Bitnami"),
-        (
-            _chart(values={"redis": {"image": {"repository": "bitnami/redis"}}}),
-            "values.redis.image.repository = 'bitnami/redis' refers to Bitnami",
-        ),
-    ],
-)
-def test_unpinned_untrusted_or_bitnami_charts_fail(program, fragment):
-    report = evaluate(program)
-    found = of_policy(report, "chart-pinned-trusted-source")
-    assert found and all(v.resource_name == "thing" and v.level == "mandatory" for v in found)
-    assert fragment in messages(report, "chart-pinned-trusted-source")
-    assert "Chart tools/thing" in messages(report, "chart-pinned-trusted-source")
-
 
 # ------------------------------------------------------------------------------------------ buckets
 

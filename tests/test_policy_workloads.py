@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pulumi_kubernetes as k8s
 import pytest
 
+from components import k8s as kube
 from offline.schemas import validate_object
+from tests.conftest import recording_for
 from tests.policy_support import (
     SITE_NS,
     compliant_container,
@@ -171,73 +175,60 @@ def test_init_containers_need_resources_too():
 # ------------------------------------------------------------------------------------------ scoping
 
 
-def cilium_like_agent(namespace: str) -> None:
-    """A Cilium-agent-like DaemonSet as the cilium chart renders it: privileged, host network, BPF hostPaths, no limits."""
-    container = {
-        "name": "cilium-agent",
-        "image": "quay.io/cilium/cilium:v1.20.4@sha256:" + "b" * 64,
-        "securityContext": {"privileged": True, "capabilities": {"add": ["NET_ADMIN", "SYS_ADMIN", "BPF"]}},
-    }
-    k8s.apps.v1.DaemonSet(
-        f"{namespace}/cilium",
-        metadata={"name": "cilium", "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "Helm"}},
-        spec={
-            "selector": {"matchLabels": {"k8s-app": "cilium"}},
-            "template": {
-                "metadata": {"labels": {"k8s-app": "cilium"}},
-                "spec": {
-                    "hostNetwork": True,
-                    "containers": [container],
-                    "volumes": [{"name": "bpf-maps", "hostPath": {"path": "/sys/fs/bpf"}}],
-                },
-            },
-        },
-        opts=rendered_by_chart("cilium"),
+def rendered_object(chart: str, kind: str, name: str) -> dict:
+    """An object exactly as the chart renders it for prod (offline/render.py), as a fresh copy."""
+    found = [r.inputs for r in recording_for("prod").rendered_objects()
+             if r.name.startswith(f"{chart}:") and r.inputs["kind"] == kind and r.inputs["metadata"]["name"] == name]
+    assert len(found) == 1, f"{chart} renders {len(found)} {kind} {name}"
+    return copy.deepcopy(found[0])
+
+
+def register_rendered(chart: str, obj: dict, namespace: str | None = None) -> None:
+    """Register a rendered object as the provider does (a child of its Chart), optionally moved to `namespace`."""
+    obj = copy.deepcopy(obj)
+    if namespace:
+        obj["metadata"]["namespace"] = namespace
+    meta = obj["metadata"]
+    kube.custom_object(
+        f"{chart}:{meta['namespace']}/{meta['name']}", obj["apiVersion"], obj["kind"], metadata=meta,
+        fields={k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}, opts=rendered_by_chart(chart),
     )
 
 
 def test_chart_agents_in_reviewed_system_namespaces_pass():
-    report = evaluate(lambda: cilium_like_agent("kube-system"))
-    assert report.violations == []
+    agent = rendered_object("cilium", "DaemonSet", "cilium")
+    report = evaluate(lambda: register_rendered("cilium", agent))
+    assert report.violations == [], "\n".join(map(str, report.violations))
 
 
 def test_the_same_chart_agent_outside_system_namespaces_fails():
-    report = evaluate(lambda: cilium_like_agent("monitoring"))
+    agent = rendered_object("cilium", "DaemonSet", "cilium")
+    report = evaluate(lambda: register_rendered("cilium", agent, "monitoring"))
     host = messages(report, "workload-no-host-access")
     assert "DaemonSet monitoring/cilium" in host and "is privileged" in host and "uses hostNetwork" in host
     assert of_policy(report, "workload-restricted-security-context")
-    # sizing, probes and the read-only root of a chart's containers are the chart values' business
-    assert not {"workload-resources", "workload-probes", "workload-read-only-root-filesystem"} & {
-        v.policy for v in report.violations
-    }
+    # the read-only root is our own workloads' rule; a chart's containers are held to the rest
+    assert "workload-read-only-root-filesystem" not in {v.policy for v in report.violations}
 
 
 def test_chart_objects_in_a_site_namespace_are_held_to_every_rule():
-    report = evaluate(lambda: cilium_like_agent(SITE_NS))
+    agent = rendered_object("cilium", "DaemonSet", "cilium")
+    report = evaluate(lambda: register_rendered("cilium", agent, SITE_NS))
     assert {
         "workload-no-host-access",
         "workload-restricted-security-context",
-        "workload-resources",
-        "workload-probes",
         "workload-read-only-root-filesystem",
     } <= {v.policy for v in report.violations}
 
 
-def test_chart_deployment_without_limits_or_probes_passes_when_restricted():
-    container = compliant_container(
-        resources=None,
-        livenessProbe=None,
-        readinessProbe=None,
-        securityContext={"readOnlyRootFilesystem": None},
-        image="quay.io/jetstack/cert-manager-controller:v1.21.1",
-    )
-    manifest = deployment_manifest("cert-manager", "cert-manager", container=container, labels={"app": "cert-manager"})
-    report = evaluate(
-        lambda: k8s.apps.v1.Deployment(
-            "cm", metadata=manifest["metadata"], spec=manifest["spec"], opts=rendered_by_chart("cert-manager")
-        )
-    )
-    assert report.violations == []
+def test_chart_deployment_without_limits_or_probes_fails_resources_and_probes():
+    controller = rendered_object("cert-manager", "Deployment", "cert-manager-webhook")
+    container = controller["spec"]["template"]["spec"]["containers"][0]
+    del container["resources"], container["livenessProbe"], container["readinessProbe"]
+    controller["spec"]["replicas"] = 1  # alone (no PodDisruptionBudget needed): only sizing and probes are at stake
+    report = evaluate(lambda: register_rendered("cert-manager", controller))
+    assert {v.policy for v in report.violations} == {"workload-resources", "workload-probes"}
+    assert "container 'cert-manager-webhook' has no requests.cpu" in messages(report, "workload-resources")
 
 
 def test_chart_images_must_still_be_pinned_even_in_system_namespaces():
@@ -273,7 +264,7 @@ def test_reviewed_exception_covers_only_the_named_workload():
 
 def test_system_namespaces_are_configuration():
     report = evaluate(
-        lambda: cilium_like_agent("kube-system"),
+        lambda: register_rendered("cilium", rendered_object("cilium", "DaemonSet", "cilium")),
         config={"workload-no-host-access": {"systemNamespaces": {"openebs": "LocalPV-ZFS node plugin"}}},
     )
     assert of_policy(report, "workload-no-host-access")
@@ -292,105 +283,15 @@ def test_reviewed_exceptions_table_applies_without_any_configuration(monkeypatch
     assert of_policy(evaluate(program), "workload-read-only-root-filesystem") == []
 
 
-# What a real `pulumi preview` of prod will see from the networking, storage and edge charts (issue 4):
-# chart children shaped like the charts' default templates. (chart, namespace, kind, pod spec)
-RESTRICTED = {
-    "runAsNonRoot": True,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-CHART_CHILDREN = [
-    (
-        "metallb",
-        "metallb-system",
-        "DaemonSet",
-        {
-            "hostNetwork": True,
-            "containers": [
-                {
-                    "name": "speaker",
-                    "image": "quay.io/metallb/speaker:v0.16.1",
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]},
-                    },
-                }
-            ],
-        },
-    ),
-    (
-        "zfs-localpv",
-        "openebs",
-        "DaemonSet",
-        {
-            "hostNetwork": True,
-            "containers": [
-                {"name": "csi-node-driver-registrar", "image": "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0"},
-                {"name": "openebs-zfs-plugin", "image": "openebs/zfs-driver:2.11.1", "securityContext": {"privileged": True}},
-            ],
-            "volumes": [
-                {"name": "device-dir", "hostPath": {"path": "/dev"}},
-                {"name": "pods-mount-dir", "hostPath": {"path": "/var/lib/kubelet/"}},
-            ],
-        },
-    ),
-    (
-        "metrics-server",
-        "kube-system",
-        "Deployment",
-        {
-            "containers": [
-                {
-                    "name": "metrics-server",
-                    "image": "registry.k8s.io/metrics-server/metrics-server:v0.8.1",
-                    "securityContext": {**RESTRICTED, "readOnlyRootFilesystem": True, "runAsUser": 1000},
-                }
-            ],
-        },
-    ),
-    (
-        "envoy-gateway",
-        "envoy-gateway-system",
-        "Deployment",
-        {
-            "containers": [
-                {"name": "envoy-gateway", "image": "docker.io/envoyproxy/gateway:v1.10.0", "securityContext": RESTRICTED}
-            ],
-        },
-    ),
-    (
-        "cert-manager",
-        "cert-manager",
-        "Deployment",
-        {
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {
-                    "name": "cert-manager-controller",
-                    "image": "quay.io/jetstack/cert-manager-controller:v1.21.1",
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                        "readOnlyRootFilesystem": True,
-                    },
-                }
-            ],
-        },
-    ),
-]
+# What a real `pulumi preview` of prod sees from the networking, storage and edge charts: their rendered
+# host agents, in their reviewed system namespaces, and the same objects moved elsewhere.
+HOST_AGENTS = [("metallb", "DaemonSet", "metallb-speaker"), ("zfs-localpv", "DaemonSet", "zfs-localpv-node"),
+               ("cilium", "DaemonSet", "cilium"), ("cilium", "DaemonSet", "cilium-envoy")]
 
 
 def register_chart_children(namespace_override: str | None = None) -> None:
-    for chart, namespace, kind, pod in CHART_CHILDREN:
-        ns = namespace_override or namespace
-        labels = {"app.kubernetes.io/name": chart, "app.kubernetes.io/managed-by": "Helm"}
-        spec = {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}}
-        resource = k8s.apps.v1.DaemonSet if kind == "DaemonSet" else k8s.apps.v1.Deployment
-        resource(
-            f"{ns}/{chart}", metadata={"name": chart, "namespace": ns, "labels": labels}, spec=spec, opts=rendered_by_chart(chart)
-        )
+    for chart, kind, name in HOST_AGENTS:
+        register_rendered(chart, rendered_object(chart, kind, name), namespace_override)
 
 
 def test_networking_storage_and_edge_chart_objects_pass_in_their_namespaces():
@@ -401,6 +302,4 @@ def test_networking_storage_and_edge_chart_objects_pass_in_their_namespaces():
 def test_the_same_chart_objects_fail_when_moved_out_of_their_reviewed_namespaces():
     report = evaluate(lambda: register_chart_children("tools"))
     host = {v.resource_name for v in of_policy(report, "workload-no-host-access")}
-    assert host == {"tools/metallb", "tools/zfs-localpv"}
-    restricted = {v.resource_name for v in of_policy(report, "workload-restricted-security-context")}
-    assert restricted == {"tools/metallb", "tools/zfs-localpv"}
+    assert host == {"metallb:tools/metallb-speaker", "zfs-localpv:tools/zfs-localpv-node", "cilium:tools/cilium", "cilium:tools/cilium-envoy"}

@@ -51,7 +51,12 @@ def test_each_kubernetes_layer_waits_for_every_resource_of_the_layers_before(sta
     waits_for = set(layer(stack_recording, later).dependencies)
     for name in earlier:
         for resource in stack_recording.descendants(layer(stack_recording, name)):
-            if resource.custom:
+            if resource.rendered_by is not None:
+                # A chart's objects are registered by the provider, which finishes the Chart only once every
+                # one of them is created (helm/v4/chart.go awaits the registered resources): waiting for the
+                # Chart is waiting for them.
+                assert resource.rendered_by in waits_for, f"{later} does not wait for the chart of {resource.name}"
+            elif resource.custom:
                 assert resource.urn in waits_for, f"{later} does not wait for {resource.type} {resource.name}"
 
 

@@ -131,6 +131,29 @@ def client_traffic_spec(config: StackConfig) -> dict[str, Any]:
     return spec
 
 
+def site_certificates(config: StackConfig, cluster_issuer: str, opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:
+    """One certificate per store, for every domain it answers on, in the Secret its listeners serve."""
+    return [
+        kube.custom_object(
+            f"site-{site.name}-certificate",
+            "cert-manager.io/v1",
+            "Certificate",
+            metadata={"name": f"site-{site.name}", "namespace": EDGE_NAMESPACE,
+                      "labels": kube.labels("edge", **{"magento.io/site": site.name})},
+            fields={
+                "spec": {
+                    "secretName": site_certificate_secret(site),
+                    "dnsNames": list(site.domains),
+                    "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": cluster_issuer},
+                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                }
+            },
+            opts=opts,
+        )
+        for site in config.sites
+    ]
+
+
 def shared_gateway(
     config: StackConfig, failure_domains: int, opts: pulumi.ResourceOptions
 ) -> dict[str, pulumi.CustomResource]:

@@ -22,7 +22,7 @@ from components.edge.cert_manager import (
     cert_manager_values,
 )
 from components.edge.envoy_gateway import control_plane_certificates, envoy_gateway_values, gateway_crds_values
-from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, shared_gateway
+from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, shared_gateway, site_certificates
 from components.layer import Layer, LayerArgs, service_monitors
 from components.network_policy import namespace_isolation
 
@@ -77,7 +77,7 @@ class Edge(Layer):
             skip_crds=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, eg_ns, *certificates]),
         )
-        kube.custom_object(
+        issuer = kube.custom_object(
             "cluster-issuer",
             "cert-manager.io/v1",
             "ClusterIssuer",
@@ -102,6 +102,8 @@ class Edge(Layer):
             allow_from=[ENVOY_GATEWAY_NAMESPACE],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[edge_ns]),
         )
+        # The stores' certificates, beside the listeners that serve them (a site stack never writes here).
+        site_certificates(config, CLUSTER_ISSUER, pulumi.ResourceOptions(parent=self, depends_on=[issuer, edge_ns]))
         self.gateway = shared_gateway(
             config,
             domains,
