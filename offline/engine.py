@@ -124,16 +124,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.mocks = mocks
         self.records: dict[str, Recorded] = {}
-        self.transforms: dict[str, list[str]] = {}  # URN -> callback tokens of its resource transforms
-        self.callbacks: Any = None  # the SDK's callback servicer, holding the transform functions
+        # URN -> the program's transform functions registered on it (the engine applies them to its children).
+        self.transforms: dict[str, list[Callable[[pulumi.ResourceTransformArgs], Any]]] = {}
         self._lock = threading.Lock()
 
     def transform_functions(self, urn: str) -> list[Callable[[pulumi.ResourceTransformArgs], Any]]:
-        """The program's transform functions registered on a resource (the engine applies them to its children)."""
-        if self.callbacks is None:
-            return []
-        by_token = {token: fn for fn, token in self.callbacks._transforms.items()}
-        return [by_token[token] for token in self.transforms.get(urn, []) if token in by_token]
+        return self.transforms.get(urn, [])
+
+    @staticmethod
+    def _transform_function(token: str) -> Callable[[pulumi.ResourceTransformArgs], Any]:
+        """The function behind a transform callback token. Concurrent first registrations can each start a
+        callback servicer of their own, so every live servicer is searched."""
+        from pulumi.runtime._callbacks import _CallbackServicer
+
+        for servicer in _CallbackServicer._servicers:
+            for function, registered in servicer._transforms.items():
+                if registered == token:
+                    return function
+        raise LookupError(f"transform callback {token} is registered with no live callback servicer")
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -160,8 +168,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._lock:
             self.records[response.urn] = record
             if request.transforms:
-                self.transforms[response.urn] = [callback.token for callback in request.transforms]
-                self.callbacks = runtime_settings.SETTINGS.callbacks
+                self.transforms[response.urn] = [self._transform_function(c.token) for c in request.transforms]
         return response
 
 @dataclass

@@ -4,7 +4,9 @@ Runs the program's own `build()` under the Pulumi SDK's mocks with the stack's c
 replaced by placeholders that are never printed) and writes to `build/<stack>/`:
 
 - `manifests/<layer>/<namespace>/<kind>-<name>.yaml`: each Kubernetes object, one file per object;
-- `charts/<layer>/<namespace>-<release>.yaml`: each Helm chart with repository, version and full values;
+- `charts/<release>/`: each Helm chart and release manifest as the provider applies it: `chart.yaml`
+  (repository, version, namespace, full values, the hooks left out and what replaces them) and one file per
+  rendered object (`<kind>-<namespace>-<name>.yaml`, Secret payloads redacted);
 - `hosts/<host>/<command>.sh` (and files copied to hosts): every rendered host script;
 - `outputs.yaml`: the stack outputs (secret ones redacted);
 - `policy.md`, `policy.json`, `policy-config.json`: the CrossGuard pack evaluated offline (docs/policy.md);
@@ -33,8 +35,9 @@ from components.config import ConfigError
 from offline.checks import run_checks
 from offline.engine import Recorded, Recording, run_program
 from offline.policy_check import check_recording, print_failures, write_report
+from offline.render import RENDERED_TYPES
 from offline.stackfile import ROOT, StackSettings, load_stack
-from offline.summary import CHART_TYPES, summarize, to_markdown
+from offline.summary import summarize, to_markdown
 
 REDACTED = "<secret: redacted>"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -91,8 +94,9 @@ def _script_text(record: Recorded, key: str) -> str | None:
 
 
 def write_manifests(recording: Recording, out: Path) -> int:
+    """The program's own objects (the charts' are under charts/)."""
     count = 0
-    for record in recording.kubernetes_objects():
+    for record in recording.own_objects():
         obj = redact(record)
         meta = obj.get("metadata") or {}
         folder = out / "manifests" / recording.layer_of(record) / _safe(meta.get("namespace") or "_cluster")
@@ -102,25 +106,42 @@ def write_manifests(recording: Recording, out: Path) -> int:
 
 
 def write_charts(recording: Recording, out: Path) -> int:
+    """Each chart / manifest: its inputs, its hooks and what replaces them, and every object it renders."""
+    from offline.chart_hooks import hook_replacement
+
+    children: dict[str, list[Recorded]] = {}
+    for record in recording.rendered_objects():
+        children.setdefault(record.rendered_by or "", []).append(record)
     count = 0
     for record in recording.resources:
-        if record.type not in CHART_TYPES:
+        if record.type not in RENDERED_TYPES or not record.remote:
             continue
         inputs = redact(record)
         release = inputs.get("name") or record.name
-        namespace = inputs.get("namespace") or "default"
-        _dump(
-            out / "charts" / recording.layer_of(record) / f"{_safe(namespace)}-{_safe(release)}.yaml",
-            {
-                "release": release,
-                "repository": (inputs.get("repositoryOpts") or {}).get("repo", ""),
-                "chart": inputs.get("chart"),
-                "version": inputs.get("version"),
-                "namespace": namespace,
-                "skipCrds": inputs.get("skipCrds", False),
-                "values": _sorted(inputs.get("values") or {}),
-            },
-        )
+        rendered = recording.renders.get(record.urn)
+        folder = out / "charts" / _safe(record.name)
+        chart_name = str(inputs.get("chart") or "").rsplit("/", 1)[-1]
+        _dump(folder / "chart.yaml", {
+            "release": release,
+            "layer": recording.layer_of(record),
+            "source": rendered.source if rendered else None,
+            "repository": (inputs.get("repositoryOpts") or {}).get("repo", ""),
+            "chart": inputs.get("chart"),
+            "version": inputs.get("version"),
+            "file": inputs.get("file"),
+            "namespace": inputs.get("namespace") or "default",
+            "skipCrds": inputs.get("skipCrds", False),
+            "objects": len(children.get(record.urn, [])),
+            "hooks (never applied by the provider)": [
+                {"hook": str(hook), "what replaces it": hook_replacement(chart_name, hook)} for hook in (rendered.hooks if rendered else [])
+            ],
+            "renderedOnlyOnceTheProgramsCrdsExist": rendered.capability_gated if rendered else [],
+            "values": _sorted(inputs.get("values") or {}),
+        })
+        for child in children.get(record.urn, []):
+            obj = redact(child)
+            meta = obj.get("metadata") or {}
+            _dump(folder / f"{obj['kind'].lower()}-{_safe(meta.get('namespace') or '_cluster')}-{_safe(meta.get('name', ''))}.yaml", obj)
         count += 1
     return count
 

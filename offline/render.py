@@ -38,6 +38,7 @@ from components import versions
 from offline.chart_cache import ChartUnavailableError, ensure_chart, ensure_manifest, pin_for_chart, pin_for_manifest
 from offline.helm import HelmError, run_helm
 from offline.kinds import Scopes
+from offline.schemas import is_core
 from offline.stackfile import ROOT
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -215,10 +216,13 @@ def normalize(objects: list[dict[str, Any]], namespace: str, scopes: Scopes) -> 
         if meta.get("namespace"):
             continue
         kind = obj.get("kind", "")
-        if not scopes.knows(kind):
+        if scopes.knows(kind):
+            if not scopes.is_cluster_scoped(kind):
+                meta["namespace"] = namespace
+        elif is_core(str(obj.get("apiVersion", ""))):
+            meta["namespace"] = namespace  # a built-in kind not in the cluster-scoped table is namespaced
+        else:
             unresolved.append(f"{obj.get('apiVersion')}/{kind}")
-        elif not scopes.is_cluster_scoped(kind):
-            meta["namespace"] = namespace
     return objects, sorted(set(unresolved))
 
 

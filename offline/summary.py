@@ -1,9 +1,10 @@
 """What a recorded run amounts to: resources by layer and type, and compute per layer.
 
-Compute is summed over the pod templates of our own typed workloads: the effective request of a pod
-(the larger of the sum over its containers and the largest init container) times its replicas; a
-DaemonSet counts once per node. Charts are listed apart: what they run is rendered by Helm at deploy
-time and is not counted here.
+Compute is summed over the pod templates of every workload, the program's own and every one its charts
+render (offline/render.py): the effective request of a pod (the larger of the sum over its containers and
+the largest init container) times its replicas; a DaemonSet counts once per node. Pods that operators
+create at run time (an Envoy proxy from an EnvoyProxy, a database from its custom resource) are counted by
+the capacity model, not here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from offline.engine import Recording
 from offline.references import pod_template
 
 CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")
+RENDERED_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigFile")
 RESOURCE_NAMES = ("cpu", "memory")
 
 
@@ -79,11 +81,16 @@ def summarize(recording: Recording) -> dict[str, Any]:
     for record in recording.resources:
         layer = recording.layer_of(record)
         by_layer[layer][record.type] += 1
-        if record.type in CHART_TYPES:
+        if record.type in RENDERED_TYPES and record.remote:
             repo = (record.inputs.get("repositoryOpts") or {}).get("repo", "")
+            rendered = recording.renders.get(record.urn)
             charts.append({
-                "layer": layer, "name": record.inputs.get("name", record.name), "chart": record.inputs.get("chart"),
-                "version": record.inputs.get("version"), "repository": repo, "namespace": record.inputs.get("namespace"),
+                "layer": layer, "name": record.inputs.get("name", record.name),
+                "chart": record.inputs.get("chart") or record.inputs.get("file"),
+                "version": record.inputs.get("version") or (rendered.source.split(" ")[1] if rendered else None),
+                "repository": repo, "namespace": record.inputs.get("namespace") or "default",
+                "objects": len(rendered.objects) if rendered else 0,
+                "hooks": len(rendered.hooks) if rendered else 0,
             })
         if record.is_kubernetes_object:
             template = pod_template(record.inputs)
@@ -97,6 +104,7 @@ def summarize(recording: Recording) -> dict[str, Any]:
         "stack": recording.settings.stack,
         "nodes": nodes,
         "resources": len(recording.resources),
+        "chartObjects": len(recording.rendered_objects()),
         "layers": {
             layer: {
                 "resources": sum(by_layer[layer].values()),
@@ -122,11 +130,12 @@ def to_markdown(summary: dict[str, Any], checks: dict[str, Any]) -> str:
         "This is an offline plan: the program's own `build()` run under the Pulumi SDK's mocks. Nothing was",
         "contacted and nothing was changed; `pulumi preview` with the CLI shows the diff against real state.",
         "",
-        f"{summary['resources']} resources, {summary['nodes']} node(s).",
+        f"{summary['resources']} resources ({summary.get('chartObjects', 0)} of them objects rendered by charts and manifests), "
+        f"{summary['nodes']} node(s).",
         "",
         "## Resources and compute by layer",
         "",
-        "Compute is summed over our own typed workloads (replicas included); charts are listed below.",
+        "Compute is summed over every workload, ours and the charts' (replicas included; a DaemonSet once per node).",
         "",
         "| layer | resources | CPU requests | CPU limits | memory requests | memory limits |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -142,11 +151,14 @@ def to_markdown(summary: dict[str, Any], checks: dict[str, Any]) -> str:
         lines += [f"| {layer} | `{kind}` | {count} |" for kind, count in info["byType"].items()]
     lines += ["", "## Charts", ""]
     if summary["charts"]:
-        lines += ["| layer | release | chart | version | repository | namespace |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["| layer | release | chart | version | repository | namespace | objects | hooks left out |",
+                  "| --- | --- | --- | --- | --- | --- | ---: | ---: |"]
         lines += [
-            f"| {c['layer']} | {c['name']} | {c['chart']} | {c['version']} | {c['repository']} | {c['namespace']} |"
+            f"| {c['layer']} | {c['name']} | {c['chart']} | {c['version']} | {c['repository']} | {c['namespace']} | "
+            f"{c['objects']} | {c['hooks']} |"
             for c in summary["charts"]
         ]
+        lines += ["", "Each chart's objects, values and hooks (with what replaces them) are under `charts/<release>/`."]
     else:
         lines.append("None in this stack.")
     lines += ["", "## Checks", ""]

@@ -35,9 +35,30 @@ def test_plan_writes_one_manifest_per_kubernetes_object(planned):
     manifests = list((folder / "manifests").rglob("*.yaml"))
     from tests.conftest import recording_for
 
-    assert len(manifests) == summary["written"]["manifests"] == len(recording_for("prod").kubernetes_objects())
+    rec = recording_for("prod")
+    assert len(manifests) == summary["written"]["manifests"] == len(rec.own_objects())
     assert (folder / "manifests" / "sites" / "site-shop-fr" / "resourcequota-site-quota.yaml").exists()
     assert (folder / "manifests" / "sites" / "_cluster" / "namespace-site-shop-de.yaml").exists()
+
+
+def test_plan_writes_each_chart_as_the_provider_applies_it(planned):
+    import yaml
+
+    folder, summary = planned["prod"]
+    from tests.conftest import recording_for
+
+    rec = recording_for("prod")
+    charts = [r for r in rec.resources if r.remote]
+    assert summary["written"]["charts"] == len(charts)
+    for record in charts:
+        described = yaml.safe_load((folder / "charts" / record.name / "chart.yaml").read_text())
+        objects = sorted(p for p in (folder / "charts" / record.name).glob("*.yaml") if p.name != "chart.yaml")
+        assert described["objects"] == len(objects) == len([r for r in rec.rendered_objects() if r.rendered_by == record.urn])
+    envoy = yaml.safe_load((folder / "charts" / "envoy-gateway" / "chart.yaml").read_text())
+    hooks = envoy["hooks (never applied by the provider)"]
+    assert hooks and all("not reviewed" not in h["what replaces it"] for h in hooks)
+    assert (folder / "charts" / "envoy-gateway" / "deployment-envoy-gateway-system-envoy-gateway.yaml").exists()
+    assert summary["chartObjects"] == len(rec.rendered_objects())
 
 
 def test_plan_writes_every_host_script(planned):
