@@ -208,15 +208,19 @@ def rate_limits_conf(site: Site, *, trusted_proxies: str, limits: tuple[ClientLi
     return "\n".join(lines) + "\n"
 
 
-def init_copy_script() -> str:
-    """The init container's script: the image's configuration trees into the emptyDirs the WAF mounts over them."""
+def init_copy_script(root: str = "") -> str:
+    """The init container's script: the image's configuration trees into the emptyDirs the WAF mounts over them.
+
+    `root` prefixes every path (tests run the script on a copy of the trees in a temporary directory).
+    """
+    seed = f"{root}{SEED_ROOT}"
     lines = ["set -eu"]
     for volume, path in CONFIG_TREES.items():
-        lines.append(f"cp -a {path}/. {SEED_ROOT}/{volume}/")
+        lines.append(f"cp -a {root}{path}/. {seed}/{volume}/")
     lines += [
         # the image creates these at build time under /tmp, which is an emptyDir at run time
-        f"mkdir -p {SEED_ROOT}/tmp/modsecurity/data {SEED_ROOT}/tmp/modsecurity/upload {SEED_ROOT}/tmp/modsecurity/tmp",
-        f"mkdir -p {SEED_ROOT}/modsecurity-log/audit",
+        f"mkdir -p {seed}/tmp/modsecurity/data {seed}/tmp/modsecurity/upload {seed}/tmp/modsecurity/tmp",
+        f"mkdir -p {seed}/modsecurity-log/audit",
     ]
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,10 @@
 * `varnishd_args(memory_limit, ...)`: listeners and storage sizes below the container limit
   (`components.sizing.varnish_storage`).
 
+varnishd resolves the backend host once, when it loads the VCL: give it the nginx Service's name (its
+ClusterIP never changes while the Service exists) and create that Service before the Varnish pods, or the
+VCL fails to load until it exists.
+
 A purge must reach every replica: Magento sends one PURGE per entry of env.php `http_cache_hosts`, so the
 sites layer lists every Varnish pod there (stable per-pod names), each at `PURGE_PORT`.
 """
