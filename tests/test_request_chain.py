@@ -59,6 +59,9 @@ def test_storefront_answers_200_through_the_whole_chain_over_https_without_redir
     assert page["forwarded_proto"] == "https" and page["https"] == "on"  # Magento sees the Gateway's scheme
     assert resp.header("Location") is None
     assert page["remote_addr"] == "198.51.100.7"  # the client, not the WAF or Varnish
+    assert page["real_ip"] == "198.51.100.7"  # what Varnish's maintenance allow-list decides on
+    forged = get(chain, "/", **{"X-Real-IP": "203.0.113.5"}).json()
+    assert forged["real_ip"] == "198.51.100.7"  # a client cannot claim an allow-listed address
     # the same front controller redirects plain HTTP: the chain, not the app, is what avoids the loop
     plain = get(chain, "/", proto="http")
     assert plain.status == 301 and plain.header("Location") == "https://shop.example.com/"
@@ -167,3 +170,14 @@ def test_health_endpoints(chain: Chain) -> None:
     assert request(chain.nginx_port, "/nginx-health").status == 200
     assert request(chain.nginx_port, "/health_check.php", headers={"Host": SITE.domains[0]}).body == b"ok\n"
     assert request(chain.wafs["blocking"], "/healthz").status == 200
+
+
+def test_maintenance_at_varnish_lets_only_the_allow_list_through(chain: Chain) -> None:
+    node = chain.add_maintenance_varnish(["203.0.113.0/28"])
+    # the WAF sets X-Real-IP to the client it believed; Varnish decides on that
+    outside = request(node.http_port, "/", headers={**through_gateway(SITE), "X-Real-IP": "198.51.100.7"})
+    assert outside.status == 503 and outside.header("Retry-After") == "300"
+    assert b"back shortly" in outside.body
+    inside = request(node.http_port, "/", headers={**through_gateway(SITE), "X-Real-IP": "203.0.113.5"})
+    assert inside.status == 200 and inside.json()["forwarded_proto"] == "https"
+    assert request(node.http_port, "/health_check.php", headers={"Host": SITE.domains[0]}).status == 200

@@ -84,6 +84,7 @@ echo json_encode([
     'https' => $_SERVER['HTTPS'] ?? null,
     'remote_addr' => $_SERVER['REMOTE_ADDR'],
     'forwarded_for' => $_SERVER['HTTP_X_FORWARDED_FOR'] ?? null,
+    'real_ip' => $_SERVER['HTTP_X_REAL_IP'] ?? null,
     'memory_limit' => ini_get('memory_limit'),
     'opcache' => function_exists('opcache_get_status') && ini_get('opcache.enable') === '1',
     'served_at' => microtime(true),
@@ -140,6 +141,10 @@ class Chain:
         port = _start_waf(self, mode)
         self.wafs[mode] = port
         return port
+
+    def add_maintenance_varnish(self, allow: Sequence[str]) -> VarnishNode:
+        """Start one more Varnish with the VCL of a site in maintenance (not behind the WAFs)."""
+        return _start_varnish(self, f"varnish-maintenance-{len(self.servers)}", maintenance_allow=allow)
 
     def stop(self) -> None:
         for server in reversed(self.servers):
@@ -262,28 +267,33 @@ def _start_backend(chain: Chain, binaries: dict[str, str]) -> None:
             access_log=str(work / "nginx" / "access.log"), error_log=str(work / "nginx" / "error.log"),
         ),
     )
-    # Varnish: our VCL, backend the nginx above, purges from the allowed address only.
-    vcl = _write(
-        work / "varnish" / "default.vcl",
-        varnish.varnish_vcl(site, backend_host="127.0.0.1", backend_port=chain.nginx_port, purge_acl=[f"{ALLOWED_PURGER}/32"]),
-    )
-    nodes = [VarnishNode(f"varnish-{i}", free_port(), free_port()) for i in range(2)]
-    for node in nodes:
-        (work / node.name).mkdir()
     _own(work, user)
     chain.servers.append(_start_as("php-fpm", [binaries["php-fpm"], "-F", "-y", str(fpm_conf), "-c", str(php_ini)], work, user, chain.fpm_port))
     chain.servers.append(
         _start_as("nginx", [binaries["nginx"], "-e", "stderr", "-p", str(work / "nginx"), "-c", str(nginx_conf), "-g", "daemon off;"], work, user, chain.nginx_port)
     )
-    for node in nodes:
-        args = varnish.varnishd_args(
-            VARNISH_MEMORY_LIMIT, http_listen=f"127.0.0.1:{node.http_port}", purge_listen=f"127.0.0.1:{node.purge_port}"
-        )
-        argv = [binaries["varnishd"], "-F", "-n", str(work / node.name), "-f", str(vcl), "-T", "none", *args]
-        chain.servers.append(_start_as(node.name, argv, work, user, node.http_port))
-        chain.varnishes.append(node)
-    for node in nodes:
-        _wait_healthy(chain, node)
+    for i in range(2):
+        chain.varnishes.append(_start_varnish(chain, f"varnish-{i}"))
+
+
+def _start_varnish(chain: Chain, name: str, *, maintenance_allow: Sequence[str] | None = None) -> VarnishNode:
+    """One varnishd with our VCL and arguments, backend the chain's nginx, purges from ALLOWED_PURGER only."""
+    work = chain.workdir / name
+    work.mkdir()
+    vcl = _write(
+        work / "default.vcl",
+        varnish.varnish_vcl(
+            chain.site, backend_host="127.0.0.1", backend_port=chain.nginx_port, purge_acl=[f"{ALLOWED_PURGER}/32"],
+            maintenance=maintenance_allow is not None, maintenance_allow=maintenance_allow,
+        ),
+    )
+    _own(work, chain._user)
+    node = VarnishNode(name, free_port(), free_port())
+    args = varnish.varnishd_args(VARNISH_MEMORY_LIMIT, http_listen=f"127.0.0.1:{node.http_port}", purge_listen=f"127.0.0.1:{node.purge_port}")
+    argv = [require_binary("varnishd", "varnish"), "-F", "-n", str(work / "n"), "-f", str(vcl), "-T", "none", *args]
+    chain.servers.append(_start_as(name, argv, chain.workdir, chain._user, node.http_port))
+    _wait_healthy(chain, node)
+    return node
 
 
 def _wait_healthy(chain: Chain, node: VarnishNode, timeout: float = 20.0) -> None:
