@@ -17,6 +17,7 @@ from components.config.model import Site
 from sites import waf_config
 from sites.runtime import nginx, php_fpm, varnish
 from tests.servers import require_binary
+from tests.servers.chain import fpm_binary
 
 SITE = Site.model_validate(
     {"name": "demo", "domains": ["shop.example.com", "www.shop.example.com"], "image": {"repository": "harbor.example.com/sites/demo", "tag": "1.0.0"}}
@@ -56,7 +57,7 @@ def test_fpm_conf_and_php_ini_pass_php_fpm_t(size: str, tmp_path: Path) -> None:
     conf.write_text(php_fpm.fpm_conf(SITE, pool, error_log=str(tmp_path / "fpm.log")) + "user = nobody\n")  # root in CI
     ini = tmp_path / "php.ini"
     ini.write_text(php_fpm.php_ini(SITE, pool))
-    result = _run([require_binary("php-fpm8.2", "php-fpm"), "-t", "-y", str(conf), "-c", str(ini)])
+    result = _run([fpm_binary(), "-t", "-y", str(conf), "-c", str(ini)])
     assert result.returncode == 0, result.stderr + result.stdout
     text = conf.read_text()
     assert f"pm.max_children = {pool.max_children}" in text

@@ -183,6 +183,12 @@ def through_gateway(site: Site, client: str = "198.51.100.7", proto: str = "http
 # ---------------------------------------------------------------------------------------------------------
 
 
+def fpm_binary() -> str:
+    """Debian's php-fpm (versioned name: php-fpm8.2 on bookworm, php-fpm8.4 on trixie); fails when missing."""
+    found = sorted(Path("/usr/sbin").glob("php-fpm[0-9].[0-9]*"))
+    return str(found[-1]) if found else require_binary("php-fpm", "php-fpm")
+
+
 def _unprivileged() -> str | None:
     """Servers run as `nobody` when the tests run as root (php-fpm refuses root, nginx would drop to nobody)."""
     return "nobody" if os.geteuid() == 0 else None
@@ -229,7 +235,7 @@ def _docroot(root: Path) -> Path:
 def start_chain(site: Site, *, waf_modes: Sequence[str] = ("blocking",)) -> Chain:
     """Start FPM, nginx, two Varnish and one WAF per mode for `site`; the caller must `stop()` the chain."""
     binaries = {
-        "php-fpm": require_binary("php-fpm8.2", "php-fpm"),
+        "php-fpm": fpm_binary(),
         "nginx": require_binary("nginx", "nginx"),
         "varnishd": require_binary("varnishd", "varnish"),
     }
@@ -315,3 +321,16 @@ def running_chain(site: Site, *, waf_modes: Sequence[str] = ("blocking",)) -> It
         yield chain
     finally:
         chain.stop()
+
+
+if __name__ == "__main__":  # python -m tests.servers.chain: a running chain for load or manual checks
+    import signal
+
+    demo = Site.model_validate(
+        {"name": "demo", "domains": ["shop.example.com"], "image": {"repository": "harbor.example.com/sites/demo", "tag": "1.0.0"}}
+    )
+    with running_chain(demo, waf_modes=("blocking",)) as running:
+        print(f"WAF {running.url()}  Varnish {[n.http_port for n in running.varnishes]}  nginx {running.nginx_port}")
+        print(f"send Host: {demo.domains[0]}, X-Forwarded-Proto: https, X-Forwarded-For: <client>; Ctrl-C stops")
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
