@@ -77,6 +77,13 @@ CLIENT_LIMITS: tuple[ClientLimit, ...] = (
 )
 
 
+def trusted_proxies(pod_cidr: str, cdn_cidrs: tuple[str, ...] | list[str] = ()) -> str:
+    """The proxies whose X-Forwarded-For the WAF believes: Envoy (the pod network) and, with a CDN in front,
+    the CDN's ranges (`edge.trustedProxyCidrs`); otherwise every client behind the CDN would be the CDN's
+    address to the admin allow-list and the per-client limits."""
+    return ",".join([pod_cidr, *cdn_cidrs])
+
+
 def backend_url(service: str, namespace: str, port: int) -> str:
     return f"http://{service}.{namespace}.svc.cluster.local:{port}"
 

@@ -181,3 +181,13 @@ def test_maintenance_at_varnish_lets_only_the_allow_list_through(chain: Chain) -
     inside = request(node.http_port, "/", headers={**through_gateway(SITE), "X-Real-IP": "203.0.113.5"})
     assert inside.status == 200 and inside.json()["forwarded_proto"] == "https"
     assert request(node.http_port, "/health_check.php", headers={"Host": SITE.domains[0]}).status == 200
+
+
+def test_behind_a_cdn_the_client_is_the_address_before_the_cdn(chain: Chain) -> None:
+    port = chain.add_waf("blocking", cdn_cidrs=["192.0.2.0/24"], name="behind-cdn")
+    # the CDN (192.0.2.10) appended the shopper; Envoy appended the CDN
+    headers = {**through_gateway(SITE), "X-Forwarded-For": "203.0.113.5, 192.0.2.10"}
+    page = request(port, "/backoffice/", headers=headers)
+    assert page.status == 200 and page.json()["real_ip"] == "203.0.113.5"  # allow-listed shopper, not the CDN
+    # without the CDN's ranges trusted, the same request is the CDN's address: refused by the allow-list
+    assert request(chain.wafs["blocking"], "/backoffice/", headers=headers).status == 403
