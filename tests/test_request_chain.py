@@ -191,3 +191,21 @@ def test_behind_a_cdn_the_client_is_the_address_before_the_cdn(chain: Chain) -> 
     assert page.status == 200 and page.json()["real_ip"] == "203.0.113.5"  # allow-listed shopper, not the CDN
     # without the CDN's ranges trusted, the same request is the CDN's address: refused by the allow-list
     assert request(chain.wafs["blocking"], "/backoffice/", headers=headers).status == 403
+
+
+def test_magento_exclusions_let_rest_and_graphql_through_in_blocking_mode(chain: Chain) -> None:
+    json_headers = {**through_gateway(SITE), "Content-Type": "application/json"}
+    port = chain.wafs["blocking"]
+    # REST: JSON bodies and PUT/DELETE (exclusion 1020); the same verb elsewhere is refused by the CRS
+    body = b'{"cartItem": {"sku": "24-MB01", "qty": 1, "quote_id": "abc"}}'
+    assert request(port, "/rest/default/V1/carts/mine/items", method="PUT", body=body, headers=json_headers).status == 200
+    assert request(port, "/catalog/product/view/id/1", method="PUT", body=body, headers=json_headers).status == 403
+    # GraphQL: code-like query documents (exclusion 1030), while an injection in a normal field is still blocked
+    query = b'{"query": "{ products(search: \\"select union\\", filter: {sku: {eq: \\"24-MB01\\"}}) { items { name sku } } }"}'
+    assert request(port, "/graphql", method="POST", body=query, headers=json_headers).status == 200
+    assert get(chain, SQLI).status == 403
+    # the same requests without the exclusions are refused: the exclusions are what lets them through
+    bare = SITE.model_copy(update={"edge": SITE.edge.model_copy(update={"waf": SITE.edge.waf.model_copy(update={"exclusions": []})})})
+    strict = chain.add_waf("blocking", name="no-exclusions", site=bare)
+    assert request(strict, "/rest/default/V1/carts/mine/items", method="PUT", body=body, headers=json_headers).status == 403
+    assert request(strict, "/graphql", method="POST", body=query, headers=json_headers).status == 403

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from components.config.model import Site
 from sites import waf_config
 from tests.servers import free_port, require_binary
 from tests.servers.chain import CRS_RULES, CRS_SETUP, MODSEC_MODULE, MODSEC_RECOMMENDED, _own, _start_as, _write
@@ -108,9 +109,10 @@ http {{
 """
 
 
-def start_waf(chain: Chain, mode: str, *, key: str | None = None, cdn_cidrs: tuple[str, ...] = ()) -> int:
+def start_waf(chain: Chain, mode: str, *, key: str | None = None, cdn_cidrs: tuple[str, ...] = (), site: Site | None = None) -> int:
     """Start a WAF in `mode` in front of the chain's Varnish pair (the test client stands for Envoy on 127.0.0.1)."""
-    site = chain.site.model_copy(update={"edge": chain.site.edge.model_copy(update={"waf": chain.site.edge.waf.model_copy(update={"mode": mode})})})
+    base = site or chain.site
+    site = base.model_copy(update={"edge": base.edge.model_copy(update={"waf": base.edge.waf.model_copy(update={"mode": mode})})})
     trusted = waf_config.trusted_proxies("127.0.0.1/32", cdn_cidrs)
     env = waf_config.waf_environment(site, backend="http://varnish_service", trusted_proxies=trusted)
     work = chain.workdir / f"waf-{key or mode}"
