@@ -77,7 +77,9 @@ CHARTS: dict[str, ChartPin] = {
 }
 
 IMAGES: dict[str, ImagePin] = {
-    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line"),
+    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line (instances and Sentinel)"),
+    "redis-exporter": ImagePin("ghcr.io/oliver006/redis_exporter", "v1.79.0", "Valkey metrics exporter (chart sidecar)",
+                               seen="valkey chart 0.11.0 values.yaml metrics.exporter.image"),
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)"),
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8"),
     "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8"),
