@@ -263,3 +263,17 @@ def test_the_schema_check_really_covers_the_cluster(prod: Recording):
     bad["spec"]["pxc"]["sizee"] = 3
     found, _ = validate_objects([bad])
     assert found, "the PerconaXtraDBCluster schema must reject an unknown field"
+
+
+def test_a_memory_limit_too_small_for_the_stores_is_rejected():
+    values = stack_values("prod")
+    values["data"]["mysql"]["resources"] = {"cpuRequest": "1", "memoryRequest": "1Gi", "cpuLimit": "1", "memoryLimit": "1Gi"}
+    found = problems(values)
+    assert "data.mysql.resources.memoryLimit" in found
+    assert "raise memoryLimit" in found["data.mysql.resources.memoryLimit"]
+
+
+def test_a_restore_without_a_backup_target_is_rejected():
+    values = stack_values("dev")
+    values["data"]["mysql"]["restore"] = {"name": "r", "backupName": "b"}
+    assert "data.mysql.restore" in problems(values)
