@@ -107,6 +107,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomPassword:RandomPassword":
             length = int(args.inputs.get("length", 32))
             state["result"] = ("offline" + digest * 8)[:length]
+            # The provider's bcrypt hash of the result (a fixed-shape stand-in: no real hash of a mock value).
+            state["bcryptHash"] = "$2a$10$" + (digest * 5)[:53]
         elif args.typ == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket", args.name)
             state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")

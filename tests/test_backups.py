@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.backups.streams import PURPOSES, STREAMS, lifecycle
+from components.backups.streams import PURPOSES, STREAMS, lifecycle, stream
 from components.config.model import Backup
 from offline.engine import Recording
 from tests.layer_helpers import problems, stack_values
@@ -65,8 +65,8 @@ def _rules(rec: Recording, purpose: str) -> dict[str, dict]:
 
 def test_lifecycle_expires_what_retention_says_and_never_shared_repositories(prod: Recording):
     mysql = _rules(prod, "mysql")
-    assert mysql["expire-mysql"]["prefix"] == "full/" and mysql["expire-mysql"]["expiration"]["days"] == 35 + 1
-    assert mysql["expire-mysql-binlogs"]["prefix"] == "binlogs/" and mysql["expire-mysql-binlogs"]["expiration"]["days"] == 8 + 1
+    assert mysql["expire-mysql"]["prefix"] == "prod/full/" and mysql["expire-mysql"]["expiration"]["days"] == 35 + 1
+    assert mysql["expire-mysql-binlogs"]["prefix"] == "prod/binlogs/" and mysql["expire-mysql-binlogs"]["expiration"]["days"] == 35 + 1
     assert _rules(prod, "telemetry")["expire-telemetry"]["expiration"]["days"] == 31 + 1
     # OpenSearch and Velero repositories share blobs between backups: age-based expiry would corrupt them
     for purpose in ("opensearch", "velero", "media"):
@@ -74,9 +74,17 @@ def test_lifecycle_expires_what_retention_says_and_never_shared_repositories(pro
 
 
 def test_streams_have_distinct_prefixes_in_their_buckets():
-    seen = {(s.purpose, s.prefix) for s in STREAMS}
+    seen = {(s.purpose, s.prefix("prod")) for s in STREAMS}
     assert len(seen) == len(STREAMS)
-    assert all(s.prefix.endswith("/") for s in STREAMS)
+    assert all(s.prefix("prod").endswith("/") for s in STREAMS)
+
+
+def test_streams_are_where_the_consumers_write(prod: Recording):
+    """PXC writes to `<env>/full` and `<env>/binlogs`, OpenSearch's repository to base_path `<env>`."""
+    cluster = next(r for r in prod.own_objects() if r.inputs.get("kind") == "PerconaXtraDBCluster")
+    storages = cluster.inputs["spec"]["backup"]["storages"]
+    prefixes = {s["s3"]["prefix"] for s in storages.values()}
+    assert {stream("mysql").prefix("prod"), stream("mysql_binlogs").prefix("prod")} == {p + "/" for p in prefixes}
 
 
 def test_public_access_block_can_be_turned_off_for_an_endpoint_without_the_api(run):
@@ -89,15 +97,23 @@ def test_public_access_block_can_be_turned_off_for_an_endpoint_without_the_api(r
 
 def test_rpo_longer_than_retention_is_rejected():
     values = stack_values("prod")
-    values["backup"]["objectives"]["mysqlBinlogs"] = {"rpoHours": 500, "retentionDays": 8}
+    values["backup"]["retentionDays"] = 5
+    values["backup"]["objectives"]["mysqlBinlogs"] = {"rpoHours": 200}
     found = problems(values)
-    assert any("rpoHours is longer than its retention" in m for m in found.values()), found
+    assert any("mysqlBinlogs.rpoHours is longer than retentionDays" in m for m in found.values()), found
+
+
+def test_a_tool_may_not_keep_backups_longer_than_the_bucket():
+    values = stack_values("prod")
+    values["data"]["mysql"].setdefault("backup", {})["keepDays"] = 60
+    found = problems(values)
+    assert "data.mysql.backup.keepDays" in found and "backup.retentionDays (35)" in found["data.mysql.backup.keepDays"]
 
 
 def test_lifecycle_rules_from_settings():
     settings = Backup(endpoint="https://s3.example.net", region="gra",
                       buckets={p: f"b-{p}" for p in PURPOSES}, retention_days=10)
-    rules = {r.id: r for r in lifecycle("mysql", settings)}
+    rules = {r.id: r for r in lifecycle("mysql", settings, "dev")}
     assert rules["expire-mysql"].expire_days == 11 and rules["expire-mysql-binlogs"].expire_days == 11
     assert rules["noncurrent"].expire_days is None
 

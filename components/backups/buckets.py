@@ -80,7 +80,7 @@ class PurposeBucket(pulumi.ComponentResource):
                     noncurrent_version_expiration=aws.s3.BucketLifecycleRuleNoncurrentVersionExpirationArgs(days=rule.noncurrent_days),
                     abort_incomplete_multipart_upload_days=rule.multipart_days,
                 )
-                for rule in lifecycle(purpose, settings)
+                for rule in lifecycle(purpose, settings, environment)
             ],
             tags={"managed-by": "pulumi", "environment": environment, "purpose": purpose},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)),

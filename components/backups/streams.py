@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from components.config.model import Backup
+from components.config.model import Backup, StackConfig
 
 Purpose = Literal["velero", "mysql", "opensearch", "telemetry", "media"]
 PURPOSES: tuple[Purpose, ...] = ("velero", "mysql", "opensearch", "telemetry", "media")
@@ -30,37 +30,48 @@ class Stream:
 
     key: Literal["mysql", "mysql_binlogs", "opensearch", "velero"]  # its objective in `backup.objectives`
     purpose: Purpose
-    prefix: str  # where the consumer writes in the bucket (ends with '/')
+    path: str  # below `<environment>/` in the bucket, where the consumer writes ('' or ending with '/')
     # How objects group into one backup: "directory" (the first path part below the prefix is one backup, as
-    # PXC's `<cluster>-<time>-full/` and Velero's `backups/<name>/`), or "object" (each object is one: binlogs,
+    # PXC's `<cluster>-<time>-full/` and Velero's `<name>/`), or "object" (each object is one: binlogs,
     # OpenSearch `snap-*.dat`).
     unit: Literal["directory", "object"]
     match: str = ""  # only objects whose name below the prefix starts with this count (e.g. `snap-`)
     description: str = ""
 
+    def prefix(self, environment: str) -> str:
+        return f"{environment}/{self.path}"
 
+
+# Every consumer writes below `<environment>/` of its bucket: PXC (components/data/pxc.py, storages `full` and
+# `binlogs`), OpenSearch (snapshot repository base_path), Velero (backup storage location prefix).
 STREAMS: tuple[Stream, ...] = (
     Stream("mysql", "mysql", "full/", "directory", description="full database backups (PXC operator, xtrabackup)"),
     Stream("mysql_binlogs", "mysql", "binlogs/", "object", description="binlogs for point-in-time recovery (PXC PITR)"),
-    Stream("opensearch", "opensearch", "snapshots/", "object", match="snap-", description="search snapshots (OpenSearch snapshot policy)"),
-    Stream("velero", "velero", "cluster/backups/", "directory", description="cluster backups (Velero)"),
+    Stream("opensearch", "opensearch", "", "object", match="snap-", description="search snapshots (OpenSearch snapshot policy)"),
+    Stream("velero", "velero", "backups/", "directory", description="cluster backups (Velero, prefix <environment>)"),
 )
-
-# Prefixes the consumers are configured with (their tools add the rest of the path).
-MYSQL_FULL_PREFIX = "full"
-MYSQL_BINLOG_PREFIX = "binlogs"
-OPENSEARCH_BASE_PATH = "snapshots"
-VELERO_PREFIX = "cluster"  # Velero writes `<prefix>/backups/<name>/`
-TELEMETRY_PREFIXES = {"loki": "loki", "tempo": "tempo"}
-MEDIA_PREFIX = "sites"  # `sites/<site>/` per store
+TELEMETRY_PATHS = {"loki": "loki/", "tempo": "tempo/"}  # below <environment>/ of the telemetry bucket
 
 
-def media_prefix(site: str) -> str:
-    return f"{MEDIA_PREFIX}/{site}/"
+def media_prefix(environment: str, site: str) -> str:
+    """Where a store's media live in the media bucket."""
+    return f"{environment}/sites/{site}/"
 
 
 def stream(key: str) -> Stream:
     return next(s for s in STREAMS if s.key == key)
+
+
+def retention_days(config: StackConfig, key: str) -> int:
+    """Days the backups of a stream are kept: what its tool is told to keep (the database and search
+    sections may keep fewer days than `backup.retentionDays`, never more: config check)."""
+    assert config.backup is not None
+    default = config.backup.retention_days
+    if key in ("mysql", "mysql_binlogs"):
+        return config.data.mysql.backup.keep_days or default
+    if key == "opensearch":
+        return config.data.opensearch.snapshots.keep_days or default
+    return default
 
 
 @dataclass(frozen=True)
@@ -75,12 +86,17 @@ class LifecycleRule:
     multipart_days: int = MULTIPART_DAYS
 
 
-def lifecycle(purpose: Purpose, settings: Backup) -> list[LifecycleRule]:
-    """The bucket's lifecycle rules (where rules overlap, S3 applies the shortest expiry that matches)."""
+def lifecycle(purpose: Purpose, settings: Backup, environment: str) -> list[LifecycleRule]:
+    """The bucket's lifecycle rules (where rules overlap, S3 applies the shortest expiry that matches).
+
+    Database backups and binlogs expire a day after `backup.retentionDays`: the operator deletes the full
+    backups it no longer keeps itself (`data.mysql.backup.keepDays`, at most that long), and binlogs older
+    than the oldest full backup serve no point-in-time recovery.
+    """
     noncurrent = settings.noncurrent_version_days
     if purpose == "mysql":
         return [
-            LifecycleRule(f"expire-{s.key.replace('_', '-')}", s.prefix, settings.retention_for(s.key) + GRACE_DAYS, noncurrent)
+            LifecycleRule(f"expire-{s.key.replace('_', '-')}", s.prefix(environment), settings.retention_days + GRACE_DAYS, noncurrent)
             for s in STREAMS if s.purpose == "mysql"
         ] + [LifecycleRule("noncurrent", "", None, noncurrent)]
     if purpose == "telemetry":

@@ -20,9 +20,6 @@ class Objective(Model):
     """What the backup verifier checks for one backup stream."""
 
     rpo_hours: int = Field(ge=1, le=744, description="recovery-point objective: the newest backup is at most this old")
-    retention_days: int | None = Field(
-        None, ge=1, le=3650, description="days backups are kept (default: backup.retentionDays)"
-    )
 
 
 class Objectives(Model):
@@ -36,7 +33,11 @@ class Backup(Model):
     endpoint: str = Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", description="S3-compatible endpoint (https)")
     region: str = Field(pattern=r"^[a-z0-9-]{2,32}$", description="region of the object storage")
     buckets: BackupBuckets = Field(description="one bucket per purpose")
-    retention_days: int = Field(30, ge=1, le=3650, description="days backups are kept (each objective may override it)")
+    retention_days: int = Field(
+        30, ge=1, le=3650,
+        description="days backups are kept: the lifecycle of the database bucket, Velero's TTL, and the default of "
+        "data.mysql.backup.keepDays and data.opensearch.snapshots.keepDays (which may only be shorter)",
+    )
     telemetry_retention_days: int = Field(
         31, ge=1, le=3650, description="days logs and traces are kept in their bucket (a lifecycle rule expires older ones)"
     )
@@ -46,17 +47,12 @@ class Backup(Model):
         description="put a public access block on every bucket; false only for an endpoint without that API "
         "(the buckets stay private through their ACL)",
     )
-    objectives: Objectives = Field(Objectives(), description="recovery-point objective and retention per backup stream")
+    objectives: Objectives = Field(Objectives(), description="recovery-point objective per backup stream (the verifier's freshness check)")
 
     @model_validator(mode="after")
     def _rpo_within_retention(self) -> Backup:
-        for name in Objectives.model_fields:
+        for name, field in Objectives.model_fields.items():
             objective: Objective = getattr(self.objectives, name)
-            if objective.rpo_hours > 24 * self.retention_for(name):
-                raise ValueError(f"objectives.{name}.rpoHours is longer than its retention: no backup could ever be fresh")
+            if objective.rpo_hours > 24 * self.retention_days:
+                raise ValueError(f"objectives.{field.alias or name}.rpoHours is longer than retentionDays: no backup could ever be fresh")
         return self
-
-    def retention_for(self, stream: str) -> int:
-        """Days the backups of a stream (`mysql`, `mysql_binlogs`, `opensearch`, `velero`) are kept."""
-        objective: Objective = getattr(self.objectives, stream)
-        return objective.retention_days or self.retention_days
