@@ -96,7 +96,7 @@ set -eu
 template=/config/sentinel.conf
 conf=/data/sentinel.conf
 cp "$template" "$conf.tmp"
-for master in $(sed -n 's/^sentinel monitor \([^ ]*\) .*/\1/p' "$template"); do
+sed -n 's/^sentinel monitor \([^ ]*\) .*/\1/p' "$template" | while read -r master; do
   for peer in $PEERS; do
     [ "$peer" = "$SELF" ] && continue
     primary=$(valkey-cli -h "$peer" -p "$PORT" --raw SENTINEL get-master-addr-by-name "$master" 2>/dev/null | sed -n 1p) || primary=""
