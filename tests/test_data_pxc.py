@@ -93,6 +93,10 @@ def test_prod_runs_three_members_one_per_failure_domain(prod: Recording):
     assert {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in spec["pxc"]["tolerations"]
     assert "unsafeFlags" not in spec
     assert spec["pxc"]["podDisruptionBudget"] == {"maxUnavailable": 1}
+    # HAProxy is stateless and stays off the witness: two pods on two hosts.
+    assert spec["haproxy"]["size"] == 2
+    assert spec["haproxy"]["affinity"] == {"antiAffinityTopologyKey": "kubernetes.io/hostname"}
+    assert "tolerations" not in spec["haproxy"]
 
 
 def test_dev_runs_one_member_with_the_unsafe_flag(dev: Recording):
