@@ -77,7 +77,9 @@ CHARTS: dict[str, ChartPin] = {
 }
 
 IMAGES: dict[str, ImagePin] = {
-    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line"),
+    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line (instances and Sentinel)"),
+    "redis-exporter": ImagePin("ghcr.io/oliver006/redis_exporter", "v1.79.0", "Valkey metrics exporter (chart sidecar)",
+                               seen="valkey chart 0.11.0 values.yaml metrics.exporter.image"),
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "pxc-haproxy": ImagePin("docker.io/percona/haproxy", "2.8.18-1", "HAProxy in front of PXC (one writer)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "xtrabackup": ImagePin("docker.io/percona/percona-xtrabackup", "8.4.0-5.1", "PXC full backups and binlog uploads (PITR)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),

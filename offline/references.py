@@ -126,9 +126,18 @@ class Index:
             if _meta(workload).get("namespace", "default") != namespace:
                 continue
             labels = _meta(pod_template(workload) or {}).get("labels") or {}
-            if all(labels.get(k) == v for k, v in selector.items()):
+            if any(all({**labels, **extra}.get(k) == v for k, v in selector.items()) for extra in _controller_labels(workload)):
                 found.append(workload)
         return found
+
+
+def _controller_labels(workload: dict[str, Any]) -> list[dict[str, str]]:
+    """Labels a controller adds to each pod: a StatefulSet's pods carry their name and index (one set per pod)."""
+    if workload.get("kind") != "StatefulSet":
+        return [{}]
+    name, replicas = _meta(workload).get("name", ""), (workload.get("spec") or {}).get("replicas", 1)
+    return [{"statefulset.kubernetes.io/pod-name": f"{name}-{i}", "apps.kubernetes.io/pod-index": str(i)}
+            for i in range(int(replicas if isinstance(replicas, int) else 1))] or [{}]
 
 
 def _match_labels(selector: dict[str, Any] | None) -> dict[str, str] | None:

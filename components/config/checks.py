@@ -254,3 +254,15 @@ def mysql_fits_its_memory(cfg: StackConfig) -> Iterator[Problem]:
         yield Problem("data.mysql.resources.memoryLimit", f"{problem} (the stores open up to {connections} connections)")
     if mysql.restore is not None and cfg.backup is None:
         yield Problem("data.mysql.restore", "restores read the mysql bucket: this stack has no backup target")
+
+
+@check
+def backups_kept_within_the_bucket_retention(cfg: StackConfig) -> Iterator[Problem]:
+    """A tool never keeps backups longer than the bucket's retention (its lifecycle would expire them first)."""
+    if cfg.backup is None:
+        return
+    limit = cfg.backup.retention_days
+    for path, days in (("data.mysql.backup.keepDays", cfg.data.mysql.backup.keep_days),
+                       ("data.opensearch.snapshots.keepDays", cfg.data.opensearch.snapshots.keep_days)):
+        if days is not None and days > limit:
+            yield Problem(path, f"{days} days is longer than backup.retentionDays ({limit}): the bucket expires backups after that")
