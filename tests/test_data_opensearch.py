@@ -141,6 +141,7 @@ def test_each_site_is_limited_to_its_index_prefix(prod: Recording):
     for site, role in roles.items():
         (permission,) = role["indexPermissions"]
         assert permission["indexPatterns"] == [f"{site.removeprefix('site-')}_*"]
+        assert "cluster_monitor" not in role["clusterPermissions"] and "cluster_all" not in role["clusterPermissions"]
     # Magento's index names of one store never match another store's pattern, even with shared prefixes.
     patterns = {site: role["indexPermissions"][0]["indexPatterns"][0] for site, role in roles.items()}
     for index in ("shop-fr_product_1", "shop-fr_product_1_v3", "shop-de_catalogsearch_fulltext_2"):

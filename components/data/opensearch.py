@@ -171,10 +171,12 @@ def snapshot_policy_spec(config: StackConfig, keep_days: int) -> dict[str, Any]:
 
 
 def site_role_spec(site: Site) -> dict[str, Any]:
-    """What a store may do: everything on its own indices and aliases, cluster health and bulk requests, nothing else."""
+    """What a store may do: everything on its own indices and aliases; at cluster level only ping, health and
+    the multi-index requests (bulk, msearch, scroll), which are checked again per index. Not `cluster_monitor`:
+    it includes the cluster state, which lists every store's indices and mappings."""
     return {
         "opensearchCluster": CLUSTER_REF,
-        "clusterPermissions": ["cluster_composite_ops", "cluster_monitor"],
+        "clusterPermissions": ["cluster_composite_ops", "cluster:monitor/main", "cluster:monitor/health"],
         "indexPermissions": [{"indexPatterns": [f"{index_prefix(site)}_*"], "allowedActions": ["indices_all"]}],
     }
 
