@@ -21,9 +21,12 @@ def cluster(rec: Recording) -> dict:
     return cr.inputs
 
 
+def pools(rec: Recording) -> dict[str, dict]:
+    return {p["component"]: p for p in cluster(rec)["spec"]["nodePools"]}
+
+
 def pool(rec: Recording) -> dict:
-    (nodes,) = cluster(rec)["spec"]["nodePools"]
-    return nodes
+    return pools(rec)["nodes"]
 
 
 def test_heap_is_half_the_memory_limit():
@@ -39,16 +42,36 @@ def test_prod_heap_and_resources_follow_the_config(prod: Recording):
     assert nodes["diskSize"] == "100Gi"
 
 
-def test_prod_runs_three_nodes_one_per_failure_domain(prod: Recording):
+def test_prod_runs_two_data_nodes_and_a_manager_on_the_witness(prod: Recording):
+    # Pulumi.prod.yaml: two servers with ZFS pools (rbx-a, rbx-b) and a witness without one (gra-w).
+    assert set(pools(prod)) == {"nodes", "witness"}
     nodes = pool(prod)
-    assert nodes["replicas"] == 3
+    assert nodes["replicas"] == 2
     assert set(nodes["roles"]) >= {"cluster_manager", "data"}
+    assert "tolerations" not in nodes  # data needs a ZFS volume: never on the witness
     terms = nodes["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
     zone = [c for c in nodes["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
     assert zone and zone[0]["whenUnsatisfiable"] == "DoNotSchedule"
     assert zone[0]["labelSelector"]["matchLabels"] == {"opster.io/opensearch-cluster": "opensearch", "opster.io/opensearch-nodepool": "nodes"}
     assert nodes["pdb"] == {"enable": True, "maxUnavailable": 1}
+    witness = pools(prod)["witness"]
+    assert witness["replicas"] == 1 and witness["roles"] == ["cluster_manager"]  # the third vote, no shards
+    assert witness["nodeSelector"] == {"magento.io/witness": "true"}
+    assert {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in witness["tolerations"]
+    assert "emptyDir" in witness["persistence"] and witness["resources"]["limits"]["memory"] == "1Gi"
+    assert witness["jvm"] == "-Xms512m -Xmx512m"
+    managers = sum(p["replicas"] for p in pools(prod).values() if "cluster_manager" in p["roles"])
+    assert managers == 3
+
+
+def test_three_storage_domains_run_three_data_nodes(run):
+    values = stack_values("prod")
+    witness = next(h for h in values["hosts"] if "witness" in h["roles"])
+    witness["roles"] = ["control-plane", "worker"]
+    witness["zfs"] = {"pool": "tank", "disks": [{"id": "/dev/disk/by-id/nvme-W1"}, {"id": "/dev/disk/by-id/nvme-W2"}]}
+    found = {p["component"]: p for p in cluster(run(values, stack="prod"))["spec"]["nodePools"]}
+    assert set(found) == {"nodes"} and found["nodes"]["replicas"] == 3
 
 
 def test_dev_runs_one_node(dev: Recording):
