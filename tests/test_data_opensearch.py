@@ -188,7 +188,8 @@ def test_site_users_have_own_passwords_and_bindings(prod: Recording):
 
 def test_every_search_resource_is_schema_valid_and_the_check_is_real(prod: Recording):
     objects = [r.inputs for r in prod.own_objects() if r.inputs.get("apiVersion", "").startswith("opensearch.opster.io")]
-    assert {o["kind"] for o in objects} == {"OpenSearchCluster", "OpensearchRole", "OpensearchUser", "OpensearchUserRoleBinding", "OpensearchSnapshotPolicy"}
+    assert {o["kind"] for o in objects} == {"OpenSearchCluster", "OpensearchRole", "OpensearchUser", "OpensearchUserRoleBinding",
+                                            "OpensearchSnapshotPolicy", "OpensearchIndexTemplate"}
     found, skipped = validate_objects(objects)
     assert found == [] and skipped == 0
     bad = copy.deepcopy(cluster(prod))
@@ -200,3 +201,11 @@ def test_bad_snapshot_time_is_rejected():
     values = stack_values("prod")
     values["data"]["opensearch"]["snapshots"] = {"time": "3am"}
     assert "data.opensearch.snapshots.time" in problems(values)
+
+
+def test_every_store_index_gets_a_replica_where_there_is_a_second_data_node(prod: Recording):
+    templates = {t.inputs["metadata"]["name"]: t.inputs["spec"] for t in kind(prod, "OpensearchIndexTemplate")}
+    assert set(templates) == {"site-shop-fr", "site-shop-de"}
+    for name, spec in templates.items():
+        assert spec["indexPatterns"] == [f"{name.removeprefix('site-')}_*"]
+        assert spec["template"]["settings"] == {"index.auto_expand_replicas": "0-1"}

@@ -296,6 +296,16 @@ class OpenSearch(pulumi.ComponentResource):
             "passwordFrom": {"name": f"{object_name}-search", "key": "password"},
             "backendRoles": [],
         }}, opts=with_secret)
+        # A replica of every shard on another data node, whatever Magento asks when it creates an index
+        # (auto-expand: none on one node, one from two nodes on).
+        kube.custom_object(f"{name}-{site.name}-index-template", "opensearch.opster.io/v1", "OpensearchIndexTemplate",
+                           metadata=meta, fields={"spec": {
+                               "opensearchCluster": CLUSTER_REF,
+                               "name": object_name,
+                               "indexPatterns": [f"{index_prefix(site)}_*"],
+                               "priority": 10,
+                               "template": {"settings": {"index.auto_expand_replicas": "0-1"}},
+                           }}, opts=after_cluster)
         kube.custom_object(f"{name}-{site.name}-binding", "opensearch.opster.io/v1", "OpensearchUserRoleBinding",
                            metadata=meta, fields={"spec": {"opensearchCluster": CLUSTER_REF, "users": [object_name], "roles": [object_name]}},
                            opts=after_cluster)
