@@ -12,8 +12,8 @@ import pulumi_random as random
 
 from components import versions
 from components.config.model import Site
-from components.data import opensearch, pxc, valkey
-from components.data.tenancy import Credential, DatabaseTenancy, SearchTenancy, SiteDataTenancy, ValkeyStore
+from components.data import opensearch, pxc, rabbitmq, valkey
+from components.data.tenancy import Credential, DatabaseTenancy, QueueTenancy, SearchTenancy, SiteDataTenancy, ValkeyStore
 from components.data.tenancy_sql import TenancyJobArgs, database_name, tenancy_job, user_name
 from components.layer import Layer, LayerArgs
 from components.sizing import site_database_connections
@@ -46,6 +46,8 @@ class DataServices(Layer):
         )
         self.kv = valkey.ValkeyService("valkey", valkey.ValkeyServiceArgs(config, args.failure_domains), self.child_opts)
         self.valkey_tenancy: dict[str, dict[str, ValkeyStore]] = self.kv.stores
+        self.queue = rabbitmq.RabbitMQ("rabbitmq", rabbitmq.RabbitMQArgs(config, args.failure_domains), self.child_opts)
+        self.queue_tenancy: dict[str, QueueTenancy] = self.queue.queues
         for site in config.sites:
             self.database_tenancy[site.name] = self._database(site, connections[site.name])
             self.search_tenancy[site.name] = SearchTenancy(
@@ -57,6 +59,8 @@ class DataServices(Layer):
                       "maxConnections": self.mysql.sizing.max_connections, "bufferPoolBytes": self.mysql.sizing.buffer_pool},
             "opensearch": {"endpoint": f"https://{opensearch.HOST}:{opensearch.PORT}",
                            "nodes": config.replicas_for(config.data.opensearch)},
+            "rabbitmq": {"endpoint": f"amqp://{rabbitmq.HOST}:{rabbitmq.AMQP_PORT}",
+                         "members": config.replicas_for(config.data.rabbitmq)},
             "valkey": {"instances": sorted(f"{site}-{p}" for site, stores in self.kv.stores.items() for p in stores),
                        "failover": valkey.failover(config)},
         }
