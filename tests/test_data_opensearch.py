@@ -21,9 +21,12 @@ def cluster(rec: Recording) -> dict:
     return cr.inputs
 
 
+def pools(rec: Recording) -> dict[str, dict]:
+    return {p["component"]: p for p in cluster(rec)["spec"]["nodePools"]}
+
+
 def pool(rec: Recording) -> dict:
-    (nodes,) = cluster(rec)["spec"]["nodePools"]
-    return nodes
+    return pools(rec)["nodes"]
 
 
 def test_heap_is_half_the_memory_limit():
@@ -39,16 +42,36 @@ def test_prod_heap_and_resources_follow_the_config(prod: Recording):
     assert nodes["diskSize"] == "100Gi"
 
 
-def test_prod_runs_three_nodes_one_per_failure_domain(prod: Recording):
+def test_prod_runs_two_data_nodes_and_a_manager_on_the_witness(prod: Recording):
+    # Pulumi.prod.yaml: two servers with ZFS pools (rbx-a, rbx-b) and a witness without one (gra-w).
+    assert set(pools(prod)) == {"nodes", "witness"}
     nodes = pool(prod)
-    assert nodes["replicas"] == 3
+    assert nodes["replicas"] == 2
     assert set(nodes["roles"]) >= {"cluster_manager", "data"}
+    assert "tolerations" not in nodes  # data needs a ZFS volume: never on the witness
     terms = nodes["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
     zone = [c for c in nodes["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
     assert zone and zone[0]["whenUnsatisfiable"] == "DoNotSchedule"
     assert zone[0]["labelSelector"]["matchLabels"] == {"opster.io/opensearch-cluster": "opensearch", "opster.io/opensearch-nodepool": "nodes"}
     assert nodes["pdb"] == {"enable": True, "maxUnavailable": 1}
+    witness = pools(prod)["witness"]
+    assert witness["replicas"] == 1 and witness["roles"] == ["cluster_manager"]  # the third vote, no shards
+    assert witness["nodeSelector"] == {"magento.io/witness": "true"}
+    assert {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in witness["tolerations"]
+    assert "emptyDir" in witness["persistence"] and witness["resources"]["limits"]["memory"] == "1Gi"
+    assert witness["jvm"] == "-Xms512m -Xmx512m"
+    managers = sum(p["replicas"] for p in pools(prod).values() if "cluster_manager" in p["roles"])
+    assert managers == 3
+
+
+def test_three_storage_domains_run_three_data_nodes(run):
+    values = stack_values("prod")
+    witness = next(h for h in values["hosts"] if "witness" in h["roles"])
+    witness["roles"] = ["control-plane", "worker"]
+    witness["zfs"] = {"pool": "tank", "disks": [{"id": "/dev/disk/by-id/nvme-W1"}, {"id": "/dev/disk/by-id/nvme-W2"}]}
+    found = {p["component"]: p for p in cluster(run(values, stack="prod"))["spec"]["nodePools"]}
+    assert set(found) == {"nodes"} and found["nodes"]["replicas"] == 3
 
 
 def test_dev_runs_one_node(dev: Recording):
@@ -141,6 +164,7 @@ def test_each_site_is_limited_to_its_index_prefix(prod: Recording):
     for site, role in roles.items():
         (permission,) = role["indexPermissions"]
         assert permission["indexPatterns"] == [f"{site.removeprefix('site-')}_*"]
+        assert "cluster_monitor" not in role["clusterPermissions"] and "cluster_all" not in role["clusterPermissions"]
     # Magento's index names of one store never match another store's pattern, even with shared prefixes.
     patterns = {site: role["indexPermissions"][0]["indexPatterns"][0] for site, role in roles.items()}
     for index in ("shop-fr_product_1", "shop-fr_product_1_v3", "shop-de_catalogsearch_fulltext_2"):
@@ -164,7 +188,8 @@ def test_site_users_have_own_passwords_and_bindings(prod: Recording):
 
 def test_every_search_resource_is_schema_valid_and_the_check_is_real(prod: Recording):
     objects = [r.inputs for r in prod.own_objects() if r.inputs.get("apiVersion", "").startswith("opensearch.opster.io")]
-    assert {o["kind"] for o in objects} == {"OpenSearchCluster", "OpensearchRole", "OpensearchUser", "OpensearchUserRoleBinding", "OpensearchSnapshotPolicy"}
+    assert {o["kind"] for o in objects} == {"OpenSearchCluster", "OpensearchRole", "OpensearchUser", "OpensearchUserRoleBinding",
+                                            "OpensearchSnapshotPolicy", "OpensearchIndexTemplate"}
     found, skipped = validate_objects(objects)
     assert found == [] and skipped == 0
     bad = copy.deepcopy(cluster(prod))
@@ -176,3 +201,11 @@ def test_bad_snapshot_time_is_rejected():
     values = stack_values("prod")
     values["data"]["opensearch"]["snapshots"] = {"time": "3am"}
     assert "data.opensearch.snapshots.time" in problems(values)
+
+
+def test_every_store_index_gets_a_replica_where_there_is_a_second_data_node(prod: Recording):
+    templates = {t.inputs["metadata"]["name"]: t.inputs["spec"] for t in kind(prod, "OpensearchIndexTemplate")}
+    assert set(templates) == {"site-shop-fr", "site-shop-de"}
+    for name, spec in templates.items():
+        assert spec["indexPatterns"] == [f"{name.removeprefix('site-')}_*"]
+        assert spec["template"]["settings"] == {"index.auto_expand_replicas": "0-1"}

@@ -93,6 +93,10 @@ def test_prod_runs_three_members_one_per_failure_domain(prod: Recording):
     assert {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in spec["pxc"]["tolerations"]
     assert "unsafeFlags" not in spec
     assert spec["pxc"]["podDisruptionBudget"] == {"maxUnavailable": 1}
+    # HAProxy is stateless and stays off the witness: two pods on two hosts.
+    assert spec["haproxy"]["size"] == 2
+    assert spec["haproxy"]["affinity"] == {"antiAffinityTopologyKey": "kubernetes.io/hostname"}
+    assert "tolerations" not in spec["haproxy"]
 
 
 def test_dev_runs_one_member_with_the_unsafe_flag(dev: Recording):
@@ -277,3 +281,19 @@ def test_a_restore_without_a_backup_target_is_rejected():
     values = stack_values("dev")
     values["data"]["mysql"]["restore"] = {"name": "r", "backupName": "b"}
     assert "data.mysql.restore" in problems(values)
+
+
+def test_a_changed_connection_limit_reruns_the_job_without_leaking_the_password():
+    from components.data.tenancy_sql import fingerprint
+
+    assert fingerprint("shop-fr", 42) == fingerprint("shop-fr", 42)
+    assert fingerprint("shop-fr", 42) != fingerprint("shop-fr", 60)
+    assert fingerprint("shop-fr", 42) != fingerprint("shop-de", 42)
+
+
+def test_sites_get_distinct_database_credentials(prod: Recording):
+    sqls = {site: prod.named(f"{site}-mysql-tenancy-sql").inputs["stringData"]["tenancy.sql"] for site in ("shop-fr", "shop-de")}
+    passwords = {site: sql.split("IDENTIFIED BY '", 1)[1].split("'", 1)[0] for site, sql in sqls.items()}
+    assert len(set(passwords.values())) == 2 and all(len(p) == 32 for p in passwords.values())
+    system = set(prod.named("mysql-system-users").inputs["stringData"].values())
+    assert not system & set(passwords.values())

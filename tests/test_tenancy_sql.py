@@ -176,3 +176,54 @@ def test_grant_does_not_reach_a_look_alike_schema(db: MariaDB):
     result = as_site(db, "shop-fr", "SELECT * FROM magentoXshopXfr.t")
     assert result.returncode != 0 and "denied" in result.stderr.lower()
     assert as_site(db, "shop-fr", "CREATE TABLE IF NOT EXISTS magento_shop_fr.t (id INT PRIMARY KEY)").returncode == 0
+
+
+# ------------------------------------------------------------------------------------ the Job's script
+
+
+ROOT_PASSWORD = password()
+
+
+def job_script(db: MariaDB, tmp_path: Path, *, root_password: str, port: int | None = None, **env: str):
+    """Run the tenancy Job's script as the Job runs it (bash -ec, the client on PATH), against the test server."""
+    import os
+    import subprocess
+
+    from components.data.tenancy_sql import TENANCY_SCRIPT
+
+    sql = tmp_path / "tenancy.sql"
+    sql.write_text(render("shop-it", password(), 20))
+    environment = {**os.environ, "SITE": "shop-it", "DB_HOST": "127.0.0.1", "DB_PORT": str(port or db.port),
+                   "MYSQL_PWD": root_password, "SQL_FILE": str(sql), "HOME": str(tmp_path), **env}
+    return subprocess.run(["bash", "-ec", TENANCY_SCRIPT], env=environment, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def tcp_root(db: MariaDB) -> str:
+    """A root login over TCP, as the operator's root user is for the Job (the socket root is the test's own)."""
+    db.query(f"CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '{ROOT_PASSWORD}';"
+             "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;")
+    return ROOT_PASSWORD
+
+
+def test_the_job_script_applies_the_sql(db: MariaDB, tcp_root: str, tmp_path: Path):
+    result = job_script(db, tmp_path, root_password=tcp_root)
+    assert result.returncode == 0, result.stderr
+    assert "tenancy of shop-it applied" in result.stdout
+    assert db.query("SELECT schema_name FROM information_schema.schemata WHERE schema_name = 'magento_shop_it'") == [["magento_shop_it"]]
+    again = job_script(db, tmp_path, root_password=tcp_root)
+    assert again.returncode == 0, again.stderr
+
+
+def test_the_job_script_fails_fast_on_a_wrong_root_password(db: MariaDB, tcp_root: str, tmp_path: Path):
+    result = job_script(db, tmp_path, root_password="wrong" + tcp_root, WAIT_SECONDS="5")
+    assert result.returncode == 1
+    assert "root cannot log in" in result.stderr and "waiting for" not in result.stdout
+
+
+def test_the_job_script_waits_then_fails_when_nothing_answers(db: MariaDB, tmp_path: Path):
+    from tests.servers import free_port
+
+    result = job_script(db, tmp_path, root_password="x", port=free_port(), WAIT_ATTEMPTS="3", WAIT_SECONDS="0")
+    assert result.returncode != 0
+    assert result.stdout.count("waiting for") == 3

@@ -1,8 +1,12 @@
 """OpenSearch 2.19: the operator chart (2.8.2, stable operator 2.8.0), the cluster as a typed custom resource,
 S3 snapshots with a retention policy, and per-store users and roles limited to the store's index prefix.
 
-* **Nodes**: 1, or 3 cluster-manager-eligible data nodes, one per failure domain (required host
-  anti-affinity, zone spread), tolerating the witness taint like the other quorum members.
+* **Nodes**: 1, or 3 cluster-manager-eligible nodes, one per failure domain (required host anti-affinity,
+  zone spread). Data nodes need a ZFS volume, so they run only where a host has a pool. When two failure
+  domains have one and the third is a witness without storage (prod's two servers and a witness), the
+  third cluster manager is a small manager-only node on the witness (pool `witness`, on an emptyDir: it
+  keeps no shards and re-reads the cluster state from the other two when it restarts): losing any one
+  domain keeps 2 of 3 votes, and the two data nodes hold a replica of every shard between them.
 * **Heap**: half the memory limit (`-Xms` = `-Xmx`), capped at 31 GiB to keep compressed pointers;
   the rest is Lucene's page cache.
 * **vm.max_map_count**: set to 262144 on every host by the hosts layer (hosts/scripts/10-baseline.sh), so
@@ -40,8 +44,11 @@ from components.network_policy import namespace_isolation
 from components.placement import anti_affinity, spread_constraints
 
 NAMESPACE = "opensearch"
+WITNESS_LABEL = "magento.io/witness"  # hosts/kubeadm.py labels the witness node
 CLUSTER = "opensearch"
 NODE_POOL = "nodes"
+WITNESS_POOL = "witness"
+WITNESS_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}
 HOST = f"{CLUSTER}.{NAMESPACE}.svc.cluster.local"
 PORT = 9200
 ADMIN_SECRET = f"{CLUSTER}-admin-credentials"
@@ -54,9 +61,23 @@ MIN_SNAPSHOTS = 3
 CLUSTER_REF = {"name": CLUSTER}
 
 
-def pod_labels() -> dict[str, str]:
-    """The labels the operator gives the node pool's pods."""
-    return {"opster.io/opensearch-cluster": CLUSTER, "opster.io/opensearch-nodepool": NODE_POOL}
+def pod_labels(pool: str = NODE_POOL) -> dict[str, str]:
+    """The labels the operator gives a node pool's pods."""
+    return {"opster.io/opensearch-cluster": CLUSTER, "opster.io/opensearch-nodepool": pool}
+
+
+def storage_domains(config: StackConfig) -> int:
+    """Failure domains with a host that can hold a data node's volume (a worker with a ZFS pool)."""
+    if config.cluster.mode == "existing":
+        return config.failure_domains
+    return len({h.domain for h in config.hosts if "witness" not in h.roles and h.zfs is not None})
+
+
+def witness_manager(config: StackConfig) -> bool:
+    """Three cluster managers wanted, two domains with storage and a third domain that only has a witness."""
+    nodes = config.replicas_for(config.data.opensearch)
+    witness_domains = {h.domain for h in config.hosts if "witness" in h.roles}
+    return nodes == 3 and storage_domains(config) == 2 and bool(witness_domains) and config.failure_domains >= 3
 
 
 def heap_mib(memory_limit: str) -> int:
@@ -131,20 +152,33 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
         general["snapshotRepositories"] = [{
             "name": REPOSITORY, "type": "s3", "settings": {"bucket": target.bucket, "base_path": config.environment},
         }]
+    witness = witness_manager(config)
+    data_nodes = nodes - 1 if witness else nodes
     pool: dict[str, Any] = {
         "component": NODE_POOL,
-        "replicas": nodes,
+        "replicas": data_nodes,
         "roles": ["cluster_manager", "data", "ingest"],
         "diskSize": search.storage,
         "jvm": f"-Xms{heap}m -Xmx{heap}m",
         "resources": search.resources.as_k8s(),
         "persistence": {"pvc": {"storageClass": config.storage.default_class, "accessModes": ["ReadWriteOnce"]}},
-        "tolerations": [WITNESS_TOLERATION],
     }
-    if nodes > 1:
+    if data_nodes > 1:
         pool["affinity"] = anti_affinity(pod_labels(), required=True)
         pool["topologySpreadConstraints"] = spread_constraints(pod_labels(), failure_domains)
         pool["pdb"] = {"enable": True, "maxUnavailable": 1}
+    pools = [pool]
+    if witness:
+        pools.append({
+            "component": WITNESS_POOL,
+            "replicas": 1,
+            "roles": ["cluster_manager"],
+            "jvm": "-Xms512m -Xmx512m",
+            "resources": WITNESS_RESOURCES,
+            "persistence": {"emptyDir": {"sizeLimit": "1Gi"}},
+            "nodeSelector": {WITNESS_LABEL: "true"},
+            "tolerations": [WITNESS_TOLERATION],
+        })
     return {
         "general": general,
         "security": {
@@ -152,7 +186,7 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
             "tls": {"transport": {"generate": True, "perNode": True}, "http": {"generate": True}},
         },
         "dashboards": {"enable": False, "version": versions.image("opensearch").tag, "replicas": 0},
-        "nodePools": [pool],
+        "nodePools": pools,
     }
 
 
@@ -171,10 +205,12 @@ def snapshot_policy_spec(config: StackConfig, keep_days: int) -> dict[str, Any]:
 
 
 def site_role_spec(site: Site) -> dict[str, Any]:
-    """What a store may do: everything on its own indices and aliases, cluster health and bulk requests, nothing else."""
+    """What a store may do: everything on its own indices and aliases; at cluster level only ping, health and
+    the multi-index requests (bulk, msearch, scroll), which are checked again per index. Not `cluster_monitor`:
+    it includes the cluster state, which lists every store's indices and mappings."""
     return {
         "opensearchCluster": CLUSTER_REF,
-        "clusterPermissions": ["cluster_composite_ops", "cluster_monitor"],
+        "clusterPermissions": ["cluster_composite_ops", "cluster:monitor/main", "cluster:monitor/health"],
         "indexPermissions": [{"indexPatterns": [f"{index_prefix(site)}_*"], "allowedActions": ["indices_all"]}],
     }
 
@@ -260,6 +296,16 @@ class OpenSearch(pulumi.ComponentResource):
             "passwordFrom": {"name": f"{object_name}-search", "key": "password"},
             "backendRoles": [],
         }}, opts=with_secret)
+        # A replica of every shard on another data node, whatever Magento asks when it creates an index
+        # (auto-expand: none on one node, one from two nodes on).
+        kube.custom_object(f"{name}-{site.name}-index-template", "opensearch.opster.io/v1", "OpensearchIndexTemplate",
+                           metadata=meta, fields={"spec": {
+                               "opensearchCluster": CLUSTER_REF,
+                               "name": object_name,
+                               "indexPatterns": [f"{index_prefix(site)}_*"],
+                               "priority": 10,
+                               "template": {"settings": {"index.auto_expand_replicas": "0-1"}},
+                           }}, opts=after_cluster)
         kube.custom_object(f"{name}-{site.name}-binding", "opensearch.opster.io/v1", "OpensearchUserRoleBinding",
                            metadata=meta, fields={"spec": {"opensearchCluster": CLUSTER_REF, "users": [object_name], "roles": [object_name]}},
                            opts=after_cluster)

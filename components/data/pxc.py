@@ -63,8 +63,9 @@ def operator_values(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def _placement(component: str, members: int, failure_domains: int) -> dict[str, Any]:
-    zone_each = members > 1 and failure_domains >= members
+def _placement(component: str, members: int, failure_domains: int, *, quorum: bool) -> dict[str, Any]:
+    """Quorum members go one per failure domain (the witness's included); HAProxy pods one per host."""
+    zone_each = quorum and members > 1 and failure_domains >= members
     return {
         "affinity": {"antiAffinityTopologyKey": ZONE_KEY if zone_each else (HOST_KEY if members > 1 else "none")},
         "topologySpreadConstraints": spread_constraints(pod_labels(component), failure_domains) if members > 1 else [],
@@ -113,7 +114,8 @@ def cluster_spec(config: StackConfig, failure_domains: int, my_cnf: str, backup:
     """The PerconaXtraDBCluster spec (schema: pxc.percona.com/perconaxtradbcluster_v1)."""
     mysql = config.data.mysql
     members = config.replicas_for(mysql)
-    proxies = 1 if failure_domains < 2 or members == 1 else 2 if failure_domains == 2 else 3
+    # Two HAProxy pods on two hosts once there are two (stateless, they do not run on the witness).
+    proxies = 1 if failure_domains < 2 or members == 1 else 2
     spec: dict[str, Any] = {
         "crVersion": CR_VERSION,
         "secretsName": SYSTEM_USERS_SECRET,
@@ -134,7 +136,7 @@ def cluster_spec(config: StackConfig, failure_domains: int, my_cnf: str, backup:
             }},
             "tolerations": [WITNESS_TOLERATION],
             "gracePeriod": 600,
-            **_placement("pxc", members, failure_domains),
+            **_placement("pxc", members, failure_domains, quorum=True),
         },
         "haproxy": {
             "enabled": True,
@@ -143,7 +145,7 @@ def cluster_spec(config: StackConfig, failure_domains: int, my_cnf: str, backup:
             "resources": mysql.haproxy.as_k8s(),
             "replicasServiceEnabled": False,
             "gracePeriod": 30,
-            **_placement("haproxy", proxies, failure_domains),
+            **_placement("haproxy", proxies, failure_domains, quorum=False),
         },
         "proxysql": {"enabled": False},
         "logcollector": {"enabled": False},  # mysqld logs to the container's stdout, which Alloy collects

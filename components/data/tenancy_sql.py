@@ -70,11 +70,15 @@ def render(site: str, password: str, max_connections: int) -> str:
 # ------------------------------------------------------------------------------------------ the Job
 
 TENANCY_SCRIPT = """\
-for attempt in $(seq 1 120); do
-  if mysql --host="$DB_HOST" --port="$DB_PORT" --user=root --execute='SELECT 1' >/dev/null 2>&1; then break; fi
-  echo "waiting for $DB_HOST:$DB_PORT (attempt $attempt)"; sleep 10
+sql="${SQL_FILE:-/sql/tenancy.sql}"
+for attempt in $(seq 1 "${WAIT_ATTEMPTS:-120}"); do
+  if out="$(mysql --host="$DB_HOST" --port="$DB_PORT" --user=root --execute='SELECT 1' 2>&1 >/dev/null)"; then break; fi
+  case "$out" in
+    *"Access denied"*) echo "root cannot log in to $DB_HOST:$DB_PORT: $out" >&2; exit 1 ;;
+  esac
+  echo "waiting for $DB_HOST:$DB_PORT (attempt $attempt)"; sleep "${WAIT_SECONDS:-10}"
 done
-mysql --host="$DB_HOST" --port="$DB_PORT" --user=root --batch < /sql/tenancy.sql
+mysql --host="$DB_HOST" --port="$DB_PORT" --user=root --batch < "$sql"
 echo "tenancy of $SITE applied"
 """
 
