@@ -137,6 +137,7 @@ class Backups(pulumi.ComponentResource):
                                    provider=self.provider, opts=pulumi.ResourceOptions(parent=self))
             self.buckets[purpose] = holder.bucket
         self._settings = settings
+        self.environment = args.environment
         # One key pair for every consumer: OVH creates S3 users and their policies through its own API, which
         # the S3 API (and so pulumi-aws) cannot reach. docs/backups.md says how to give a consumer its own key.
         self._credentials = (pulumi.Output.secret(args.access_key_id), pulumi.Output.secret(args.secret_access_key))

@@ -11,9 +11,19 @@ import pulumi
 import pulumi_random as random
 
 from components import versions
+from components.backups import Backups
+from components.backups.streams import media_prefix
 from components.config.model import Site
 from components.data import opensearch, pxc, rabbitmq, valkey
-from components.data.tenancy import Credential, DatabaseTenancy, QueueTenancy, SearchTenancy, SiteDataTenancy, ValkeyStore
+from components.data.tenancy import (
+    Credential,
+    DatabaseTenancy,
+    MediaTenancy,
+    QueueTenancy,
+    SearchTenancy,
+    SiteDataTenancy,
+    ValkeyStore,
+)
 from components.data.tenancy_sql import TenancyJobArgs, database_name, tenancy_job, user_name
 from components.layer import Layer, LayerArgs
 from components.sizing import site_database_connections
@@ -54,6 +64,14 @@ class DataServices(Layer):
                 host=opensearch.HOST, port=opensearch.PORT, scheme="https", index_prefix=opensearch.index_prefix(site),
                 credential=Credential(user=f"site-{site.name}", password=self.search.passwords[site.name]),
             )
+            self.tenancy[site.name] = SiteDataTenancy(
+                site=site.name,
+                database=self.database_tenancy[site.name],
+                search=self.search_tenancy[site.name],
+                queue=self.queue_tenancy[site.name],
+                valkey=dict(self.valkey_tenancy[site.name]),  # type: ignore[arg-type]
+                media=self._media(site, backups) if backups else None,
+            )
         return {
             "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),
                       "maxConnections": self.mysql.sizing.max_connections, "bufferPoolBytes": self.mysql.sizing.buffer_pool},
@@ -64,6 +82,13 @@ class DataServices(Layer):
             "valkey": {"instances": sorted(f"{site}-{p}" for site, stores in self.kv.stores.items() for p in stores),
                        "failover": valkey.failover(config)},
         }
+
+    @staticmethod
+    def _media(site: Site, backups: Backups) -> MediaTenancy:
+        """The store's prefix in the media bucket (Magento's AWS S3 remote storage)."""
+        target = backups.target("media", prefix=media_prefix(backups.environment, site.name))
+        return MediaTenancy(endpoint=target.endpoint, region=target.region, bucket=target.bucket, prefix=target.prefix,
+                            access_key_id=target.access_key_id, secret_access_key=target.secret_access_key)
 
     def _database(self, site: Site, max_connections: int) -> DatabaseTenancy:
         """The store's schema and user, created by its tenancy Job once the cluster answers."""
