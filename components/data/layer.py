@@ -11,9 +11,18 @@ import pulumi
 import pulumi_random as random
 
 from components import versions
+from components.backups.streams import media_prefix
 from components.config.model import Site
 from components.data import opensearch, pxc, rabbitmq, valkey
-from components.data.tenancy import Credential, DatabaseTenancy, QueueTenancy, SearchTenancy, SiteDataTenancy, ValkeyStore
+from components.data.tenancy import (
+    Credential,
+    DatabaseTenancy,
+    MediaTenancy,
+    QueueTenancy,
+    SearchTenancy,
+    SiteDataTenancy,
+    ValkeyStore,
+)
 from components.data.tenancy_sql import TenancyJobArgs, database_name, tenancy_job, user_name
 from components.layer import Layer, LayerArgs
 from components.sizing import site_database_connections
@@ -54,6 +63,15 @@ class DataServices(Layer):
                 host=opensearch.HOST, port=opensearch.PORT, scheme="https", index_prefix=opensearch.index_prefix(site),
                 credential=Credential(user=f"site-{site.name}", password=self.search.passwords[site.name]),
             )
+        for site in config.sites:
+            self.tenancy[site.name] = SiteDataTenancy(
+                site=site.name,
+                database=self.database_tenancy[site.name],
+                search=self.search_tenancy[site.name],
+                queue=self.queue_tenancy[site.name],
+                valkey=self.valkey_tenancy[site.name],
+                media=self._media(args, site),
+            )
         return {
             "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),
                       "maxConnections": self.mysql.sizing.max_connections, "bufferPoolBytes": self.mysql.sizing.buffer_pool},
@@ -80,4 +98,15 @@ class DataServices(Layer):
         return DatabaseTenancy(
             host=pxc.WRITER_HOST, port=pxc.PORT, name=database_name(site.name),
             credential=Credential(user=user_name(site.name), password=secret),
+        )
+
+    @staticmethod
+    def _media(args: LayerArgs, site: Site) -> MediaTenancy | None:
+        """The store's prefix in the media bucket (none without a backup target: dev keeps media local)."""
+        if args.backups is None:
+            return None
+        target = args.backups.target("media", media_prefix(args.config.environment, site.name))
+        return MediaTenancy(
+            endpoint=target.endpoint, region=target.region, bucket=target.bucket, prefix=target.prefix,
+            access_key_id=target.access_key_id, secret_access_key=target.secret_access_key,
         )
