@@ -11,13 +11,11 @@ import pulumi
 import pulumi_random as random
 
 from components import versions
-from components.backups.streams import media_prefix
 from components.config.model import Site
 from components.data import opensearch, pxc, rabbitmq, valkey
 from components.data.tenancy import (
     Credential,
     DatabaseTenancy,
-    MediaTenancy,
     QueueTenancy,
     SearchTenancy,
     SiteDataTenancy,
@@ -70,7 +68,10 @@ class DataServices(Layer):
                 search=self.search_tenancy[site.name],
                 queue=self.queue_tenancy[site.name],
                 valkey=self.valkey_tenancy[site.name],
-                media=self._media(args, site),
+                # No media credentials yet: the only S3 keys the program has are the platform's, which can read
+                # and delete every bucket (database backups included); a store gets its own keys (an S3 user
+                # limited to its prefix, which pulumi-aws cannot create at OVH) before it gets media here.
+                media=None,
             )
         return {
             "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),
@@ -98,15 +99,4 @@ class DataServices(Layer):
         return DatabaseTenancy(
             host=pxc.WRITER_HOST, port=pxc.PORT, name=database_name(site.name),
             credential=Credential(user=user_name(site.name), password=secret),
-        )
-
-    @staticmethod
-    def _media(args: LayerArgs, site: Site) -> MediaTenancy | None:
-        """The store's prefix in the media bucket (none without a backup target: dev keeps media local)."""
-        if args.backups is None:
-            return None
-        target = args.backups.target("media", media_prefix(args.config.environment, site.name))
-        return MediaTenancy(
-            endpoint=target.endpoint, region=target.region, bucket=target.bucket, prefix=target.prefix,
-            access_key_id=target.access_key_id, secret_access_key=target.secret_access_key,
         )
