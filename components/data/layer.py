@@ -11,14 +11,11 @@ import pulumi
 import pulumi_random as random
 
 from components import versions
-from components.backups import Backups
-from components.backups.streams import media_prefix
 from components.config.model import Site
 from components.data import opensearch, pxc, rabbitmq, valkey
 from components.data.tenancy import (
     Credential,
     DatabaseTenancy,
-    MediaTenancy,
     QueueTenancy,
     SearchTenancy,
     SiteDataTenancy,
@@ -64,13 +61,17 @@ class DataServices(Layer):
                 host=opensearch.HOST, port=opensearch.PORT, scheme="https", index_prefix=opensearch.index_prefix(site),
                 credential=Credential(user=f"site-{site.name}", password=self.search.passwords[site.name]),
             )
+        for site in config.sites:
             self.tenancy[site.name] = SiteDataTenancy(
                 site=site.name,
                 database=self.database_tenancy[site.name],
                 search=self.search_tenancy[site.name],
                 queue=self.queue_tenancy[site.name],
-                valkey=dict(self.valkey_tenancy[site.name]),  # type: ignore[arg-type]
-                media=self._media(site, backups) if backups else None,
+                valkey=self.valkey_tenancy[site.name],
+                # No media credentials yet: the only S3 keys the program has are the platform's, which can read
+                # and delete every bucket (database backups included); a store gets its own keys (an S3 user
+                # limited to its prefix, which pulumi-aws cannot create at OVH) before it gets media here.
+                media=None,
             )
         return {
             "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),
@@ -82,13 +83,6 @@ class DataServices(Layer):
             "valkey": {"instances": sorted(f"{site}-{p}" for site, stores in self.kv.stores.items() for p in stores),
                        "failover": valkey.failover(config)},
         }
-
-    @staticmethod
-    def _media(site: Site, backups: Backups) -> MediaTenancy:
-        """The store's prefix in the media bucket (Magento's AWS S3 remote storage)."""
-        target = backups.target("media", prefix=media_prefix(backups.environment, site.name))
-        return MediaTenancy(endpoint=target.endpoint, region=target.region, bucket=target.bucket, prefix=target.prefix,
-                            access_key_id=target.access_key_id, secret_access_key=target.secret_access_key)
 
     def _database(self, site: Site, max_connections: int) -> DatabaseTenancy:
         """The store's schema and user, created by its tenancy Job once the cluster answers."""
