@@ -27,6 +27,7 @@ import pulumi_aws as aws
 from components.backups.streams import PURPOSES, Purpose, lifecycle
 from components.config.model import Backup as BackupSettings
 
+NO_PUBLIC_ACCESS_BLOCK_TAG = "public-access-block"
 PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
     "velero": "cluster backups",
     "mysql": "database backups",
@@ -82,7 +83,9 @@ class PurposeBucket(pulumi.ComponentResource):
                 )
                 for rule in lifecycle(purpose, settings, environment)
             ],
-            tags={"managed-by": "pulumi", "environment": environment, "purpose": purpose},
+            tags={"managed-by": "pulumi", "environment": environment, "purpose": purpose,
+                  # the policy pack accepts a private bucket without a public access block only with this tag
+                  **({} if settings.public_access_block else {NO_PUBLIC_ACCESS_BLOCK_TAG: "unsupported-by-endpoint"})},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
