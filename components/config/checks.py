@@ -238,3 +238,11 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
     registries = ((f"cluster.registryMirrors[{i}].registry", m.registry) for i, m in enumerate(cluster.registry_mirrors))
     for path, registry, first in repeats(registries):
         yield Problem(path, f"{registry} already has a mirror at {first.removesuffix('.registry')}")
+
+
+@check
+def growth_names_sites(cfg: StackConfig) -> Iterator[Problem]:
+    sites = {site.name for site in cfg.sites}
+    for index, growth in enumerate(cfg.capacity.growth):
+        if growth.site not in sites:
+            yield Problem(f"capacity.growth[{index}].site", f"{growth.site!r} is not a configured site")
