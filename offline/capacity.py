@@ -107,7 +107,7 @@ def nodes_of(config: StackConfig) -> tuple[list[Node], list[str]]:
             cpu, memory = parse_quantity(existing.node_cpu), parse_quantity(existing.node_memory)
             nodes.append(Node(
                 name=f"node-{index + 1}", node_class="existing", cpu=cpu, memory=memory, capacity_cpu=cpu,
-                capacity_memory=memory, reserved={}, taints=[], labels={HOST_KEY: f"node-{index + 1}", ZONE_KEY: f"zone-{index + 1}"},
+                capacity_memory=memory, reserved={}, taints=[], labels={HOST_KEY: f"node-{index + 1}", ZONE_KEY: f"zone-{index + 1}", "kubernetes.io/os": "linux"},
                 pool=None, has_pool=True,
             ))
         return nodes, missing

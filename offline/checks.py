@@ -8,7 +8,9 @@ Recording holds both, `offline/render.py`):
   ConfigMaps and ServiceAccounts pods use all resolve; no object is registered twice;
 - charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
   nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
-  for (`offline/chart_hooks.py`) and every object's namespace scope is known.
+  for (`offline/chart_hooks.py`) and every object's namespace scope is known;
+- capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
+  pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
 
 The plan and the tests run this same list; the policy pack is evaluated beside it by
 `offline.policy_check` (it writes its own report).
@@ -20,6 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from offline.capacity_report import capacity_check
 from offline.chart_cache import ensure_chart, pin_for_chart, pin_for_manifest
 from offline.chart_hooks import NOT_REVIEWED, hook_replacement
 from offline.engine import Recording
@@ -117,6 +120,7 @@ CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "schema": schema_check,
     "references": reference_check,
     "charts": chart_check,
+    "capacity": capacity_check,
 }
 
 
