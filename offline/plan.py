@@ -76,9 +76,14 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+# libyaml's emitter when PyYAML has it: the same documents (only long quoted strings fold differently),
+# six times faster than the pure-Python one, which was a third of the plan's time at 50 sites.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _dump(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=120))
+    path.write_text(yaml.dump(document, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, width=120))
 
 
 def _host_of(recording: Recording, record: Recorded) -> str:
