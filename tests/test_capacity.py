@@ -11,9 +11,15 @@ from offline.capacity_pods import Workload
 from offline.capacity_report import capacity_check, capacity_of, capacity_summary, console_lines, markdown
 from offline.checks import CHECKS
 from offline.summary import summarize
-from tests.layer_helpers import problems, stack_values
+from tests.layer_helpers import problems
+from tests.layer_helpers import stack_values as _stack_values
 
 GI, MI = Decimal(2**30), Decimal(2**20)
+
+def stack_values(stack: str) -> dict:
+    """The stack file's `magento:*` settings (un-namespaced), to modify and run."""
+    return {k: v for k, v in _stack_values(stack).items() if k != "disable-default-providers"}
+
 
 
 def _nodes(recording):

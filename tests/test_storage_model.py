@@ -10,10 +10,15 @@ from offline import capacity_storage as cs
 from offline.capacity import nodes_of, place
 from offline.capacity_pods import Workload
 from offline.capacity_report import capacity_check, capacity_of, capacity_summary
-from tests.layer_helpers import stack_values
+from tests.layer_helpers import stack_values as _stack_values
 
 GI, KI, MI = Decimal(2**30), Decimal(2**10), Decimal(2**20)
 DISK = Decimal(3840755982336)  # Pulumi.prod.yaml zfs.diskSize
+
+def stack_values(stack: str) -> dict:
+    """The stack file's `magento:*` settings (un-namespaced), to modify and run."""
+    return {k: v for k, v in _stack_values(stack).items() if k != "disable-default-providers"}
+
 
 
 def test_pool_usable_is_one_disk_of_the_mirror_less_slop(prod):
