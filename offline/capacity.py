@@ -308,6 +308,7 @@ class CapacityModel:
     rest: Placement
     maximum: Placement
     missing: list[str]
+    node_loss: dict[str, list[str]] = field(default_factory=dict)  # node -> what no longer fits at rest without it
 
     @property
     def problems(self) -> list[str]:
@@ -324,7 +325,25 @@ def model(recording: Recording) -> CapacityModel:
     at_rest = [Workload(**{**w.__dict__, "maximum": w.replicas}) for w in groups]
     rest = place(nodes_of(config)[0], at_rest)
     maximum = place(nodes, groups)
-    return CapacityModel(config, nodes, groups, unmounted, rest, maximum, missing)
+    return CapacityModel(config, nodes, groups, unmounted, rest, maximum, missing, node_loss(config, at_rest, rest))
+
+
+SHORT_OF_ROOM = "requests exceed the free allocatable"
+
+
+def node_loss(config: StackConfig, at_rest: list[Workload], rest: Placement) -> dict[str, list[str]]:
+    """For each node that runs workloads: the replicas at rest that find no room on the others while it is
+    gone (a kured reboot drains it; a failure loses it). Replicas that cannot go elsewhere because of their
+    anti-affinity or spread (quorum members) are the degradation the data services are sized for, and are
+    not listed; pods short of CPU or memory are."""
+    if rest.problems or sum(1 for n in rest.nodes if not n.taints) < 2:
+        return {}
+    out: dict[str, list[str]] = {}
+    for gone in (n.name for n in rest.nodes if any(n.pods.get(w.label) for w in at_rest if not w.daemon)):
+        nodes = [n for n in nodes_of(config)[0] if n.name != gone]
+        placement = place(nodes, at_rest)
+        out[gone] = [p for p in placement.problems if SHORT_OF_ROOM in p]
+    return out
 
 
 def safe_model(recording: Recording) -> CapacityModel | None:

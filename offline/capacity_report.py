@@ -150,7 +150,15 @@ def capacity_summary(recording: Recording) -> dict[str, Any]:
             "warnings": storage.warnings,
         },
         "operatorPods": sorted({w.source for w in cap.groups if w.source.startswith("operator")}),
+        "nodeLoss": {node: ("everything at rest fits on the other nodes" if not lost else f"{len(lost)} workload(s) short of room")
+                     for node, lost in cap.node_loss.items()},
+        "warnings": loss_warnings(cap),
     }
+
+
+def loss_warnings(cap: CapacityModel) -> list[str]:
+    return [f"capacity: without {node} (a kured reboot or a failure), {lost[0]}" + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
+            for node, lost in cap.node_loss.items() if lost]
 
 
 def capacity_check(recording: Recording) -> dict[str, Any]:
@@ -162,7 +170,7 @@ def capacity_check(recording: Recording) -> dict[str, Any]:
     sites = _totals(cap.groups, cap, "site")
     problems = cap.problems + _quota_problems(cap, sites) + storage.problems
     return {"checked": len(cap.groups) + len(storage.pools) + len(storage.projections), "problems": problems,
-            "note": "; ".join(storage.warnings) or None}
+            "note": "; ".join(loss_warnings(cap) + storage.warnings) or None}
 
 
 def console_lines(summary: dict[str, Any]) -> list[str]:
@@ -177,7 +185,9 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
     lines.append("    more stores that fit: " + ", ".join(f"{v['more']} {k} ({v['boundBy']})" for k, v in more.items()))
     for name, pool in summary["storage"]["pools"].items():
         lines.append(f"    ZFS pool {name}: {pool['claimed']} of {pool['usable']} claimed ({pool['percent']})")
-    lines += [f"    warning: {w}" for w in summary["storage"]["warnings"]]
+    for node, verdict in summary["nodeLoss"].items():
+        lines.append(f"    without {node}: {verdict}")
+    lines += [f"    warning: {w}" for w in summary["warnings"] + summary["storage"]["warnings"]]
     return lines
 
 
@@ -201,6 +211,12 @@ def markdown(summary: dict[str, Any]) -> list[str]:
                          f"{r['cpuAtMaximum']} | {r['memoryAtMaximum']} | {r['claims']} |" + (f" {r['quota']} |" if extra else ""))
         if not rows:
             lines.append(f"| (no {title} runs pods) |" + " |" * (9 if extra else 8))
+    if summary["nodeLoss"]:
+        lines += ["", "### Losing a node", "", "What runs at rest, placed again without each node (a kured drain or a failure); "
+                  "quorum members that cannot double up are expected to wait and are not counted.", "",
+                  "| without | result |", "| --- | --- |"]
+        lines += [f"| {node} | {verdict} |" for node, verdict in summary["nodeLoss"].items()]
+        lines += [""] + [f"- warning: {w}" for w in summary["warnings"]]
     lines += ["", "### More stores that fit", "", "| size class | quota | more that fit | bound by | catalog | expected throughput | rests on |",
               "| --- | --- | ---: | --- | --- | --- | --- |"]
     for name, r in summary["moreStores"].items():

@@ -115,6 +115,20 @@ def test_over_full_stack_fails_naming_the_biggest_consumers(run):
     assert "biggest consumers there:" in text
 
 
+def test_losing_a_worker_warns_when_the_other_cannot_take_its_pods(run, prod):
+    assert capacity_summary(prod)["nodeLoss"] == {
+        "node-a": "everything at rest fits on the other nodes", "node-b": "everything at rest fits on the other nodes"}
+    values = stack_values("prod")
+    for host in values["hosts"][:2]:
+        host["cpus"] = 3  # 1.5 CPU allocatable each: 3 CPU hold the ~2.2 CPU at rest, one worker alone does not
+    recording = run(values, stack="prod")
+    result = capacity_check(recording)
+    assert result["problems"] == []
+    assert "capacity: without node-a (a kured reboot or a failure), " in result["note"]
+    assert "requests exceed the free allocatable" in result["note"]
+    assert capacity_summary(recording)["nodeLoss"]["node-b"].endswith("workload(s) short of room")
+
+
 def test_pod_larger_than_any_node_fails(run):
     values = stack_values("prod")
     values["edge"]["resources"] = {"envoyProxy": {"cpuRequest": "40", "memoryRequest": "1Gi", "cpuLimit": "40", "memoryLimit": "1Gi"}}
