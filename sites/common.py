@@ -27,6 +27,13 @@ RELEASE_SCRIPTS = "magento-release-scripts"
 CONFIG_DIR = "/etc/magento"
 SCRIPTS_DIR = "/etc/magento/scripts"
 MEDIA_PVC = "media"
+# Each php.ini in its own scan directory (`PHP_INI_SCAN_DIR=:/etc/magento/php/<kind>`), the FPM file beside them.
+PHP_CONFIG_ITEMS = [
+    {"key": "php-fpm.conf", "path": "php-fpm.conf"},
+    {"key": "web.ini", "path": "web/zz-magento.ini"},
+    {"key": "cli.ini", "path": "cli/zz-magento.ini"},
+    {"key": "release.ini", "path": "release/zz-magento.ini"},
+]
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ def magento_volumes(ctx: SiteContext) -> list[dict[str, Any]]:
     media = ctx.site.media
     volumes = [
         {"name": "env-php", "secret": {"secretName": ENV_PHP_SECRET, "defaultMode": 0o440}},
-        {"name": "php-config", "configMap": {"name": PHP_CONFIG}},
+        {"name": "php-config", "configMap": {"name": PHP_CONFIG, "items": PHP_CONFIG_ITEMS}},
         empty_dir("var", "2Gi"),
         empty_dir("tmp", "1Gi"),
     ]

@@ -113,7 +113,7 @@ def settings(ctx: SiteContext, secrets: Mapping[str, str]) -> dict[str, Any]:
         "driver_options": {"1014": False},  # PDO::MYSQL_ATTR_SSL_VERIFY_SERVER_CERT off inside the cluster
     }
     session_store = tenancy.valkey["session"]
-    server, port, extra = _valkey_server(session_store)
+    server, _, extra = _valkey_server(session_store)
     session_redis: dict[str, Any] = {
         "host": server if session_store.sentinel is None else session_store.host,
         "port": str(session_store.port),
