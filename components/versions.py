@@ -81,7 +81,23 @@ IMAGES: dict[str, ImagePin] = {
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)"),
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8"),
     "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8"),
-    "modsecurity-crs": ImagePin("docker.io/owasp/modsecurity-crs", "4.28.0-nginx-alpine-202607160307", "WAF tier: OWASP CRS 4.28 on ModSecurity v3 + nginx (read-only root variant)"),
+    "nginx": ImagePin(
+        "docker.io/nginxinc/nginx-unprivileged", "1.28.0-alpine",
+        "the stores' nginx tier (nginx 1.28, Magento 2.4.8-p2+; runs as UID 101, our nginx.conf mounted)",
+        seen="public Dockerfiles building FROM nginxinc/nginx-unprivileged:1.28.0-alpine (digest c97ff0bf...) and :1.28.0-alpine-slim",
+    ),
+    "varnish": ImagePin(
+        "docker.io/library/varnish", "7.6.1",
+        "the stores' full-page cache (Varnish 7.6, Magento 2.4.8 GA; our VCL mounted)",
+        seen="Docker Hub library/varnish image layers: ARG VARNISH_VERSION=7.6.1 (varnish-modules 0.25.0, bookworm)",
+    ),
+    "modsecurity-crs": ImagePin(
+        "docker.io/owasp/modsecurity-crs", "4.28.0-nginx-202607160307",
+        "WAF tier: OWASP CRS 4.28.0 on ModSecurity 3.0.16 + nginx (Debian; the writable variant, the only one published)",
+        seen="pulled by a public WAF benchmark adapter (DEFAULT_IMAGE owasp/modsecurity-crs:4.28.0-nginx-202607160307); "
+        "the stamp is docker-bake formatdate YYYYMMDDHHMM = year, month, day, 12-hour hour, month: 03 pm on 2026-07-16, "
+        "after release/20260716 (15:57 UTC) was published; same scheme as the digest-pinned 4.26.0-nginx-202605200705",
+    ),
 }
 
 PACKAGES: dict[str, PackagePin] = {

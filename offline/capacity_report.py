@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from components.config.capacity import SIZE_CLASSES
+from components.config.capacity import size_classes
 from components.config.types import parse_quantity
 from offline.capacity import CapacityModel, Node, model
 from offline.capacity_pods import Workload
@@ -89,12 +89,14 @@ def fits(cap: CapacityModel, storage: StorageReport) -> dict[str, dict[str, Any]
     pools = [p for p in storage.pools if p.node in names]
     free_disk = sum((max(p.usable * storage.warn_percent / 100 - p.claimed, Decimal(0)) for p in pools), Decimal(0)) if pools else None
     out = {}
-    for name, size in SIZE_CLASSES.items():
-        limits = {"CPU": int(free_cpu // parse_quantity(size.cpu)), "memory": int(free_memory // parse_quantity(size.memory))}
+    for name, size in size_classes().items():
+        limits = {"CPU": int(free_cpu // size.cpu_max), "memory": int(free_memory // size.memory_max)}
         if free_disk is not None:
             limits["storage"] = int(free_disk // parse_quantity(size.storage))
         binding = min(limits, key=lambda k: limits[k])
-        out[name] = {"more": limits[binding], "boundBy": binding, "quota": f"{size.cpu} CPU / {size.memory} / {size.storage}",
+        out[name] = {"more": limits[binding], "boundBy": binding,
+                     "atRest": f"{format_cpu(size.cpu_rest)} CPU / {format_memory(size.memory_rest)}",
+                     "atMaximum": f"{format_cpu(size.cpu_max)} CPU / {format_memory(size.memory_max)} / {size.storage}",
                      "throughput": size.throughput, "basis": size.basis, "catalog": size.catalog}
     return out
 
@@ -217,10 +219,14 @@ def markdown(summary: dict[str, Any]) -> list[str]:
                   "| without | result |", "| --- | --- |"]
         lines += [f"| {node} | {verdict} |" for node, verdict in summary["nodeLoss"].items()]
         lines += [""] + [f"- warning: {w}" for w in summary["warnings"]]
-    lines += ["", "### More stores that fit", "", "| size class | quota | more that fit | bound by | catalog | expected throughput | rests on |",
-              "| --- | --- | ---: | --- | --- | --- | --- |"]
+    lines += ["", "### More stores that fit", "",
+              "Each class as `sites[].size` sizes a store's tiers (components/config/site_tiers.py); a store counts at its autoscalers' "
+              "maxima and its default volume quota.", "",
+              "| size class | requests at rest | at maximum (CPU / memory / volumes) | more that fit | bound by | catalog | "
+              "expected throughput | rests on |", "| --- | ---: | ---: | ---: | --- | --- | --- | --- |"]
     for name, r in summary["moreStores"].items():
-        lines.append(f"| {name} | {r['quota']} | {r['more']} | {r['boundBy']} | {r['catalog']} | {r['throughput']} | {r['basis']} |")
+        lines.append(f"| {name} | {r['atRest']} | {r['atMaximum']} | {r['more']} | {r['boundBy']} | {r['catalog']} | "
+                     f"{r['throughput']} | {r['basis']} |")
     storage = summary["storage"]
     lines += ["", "### Storage", "", f"Projected {storage['horizonDays']} days ahead; warning past {storage['warnPercent']}%.", "",
               "| ZFS pool | usable | claimed | claimed % |", "| --- | ---: | ---: | ---: |"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from components.config.capacity import SIZE_CLASSES
+from components.config.capacity import size_classes
+from components.config.site_tiers import default_consumers
 from offline.capacity import Node, eligible, place
 from offline.capacity_pods import Workload
 from offline.capacity_report import capacity_check, capacity_of, capacity_summary, console_lines, markdown
@@ -76,13 +77,19 @@ def test_prod_tables_and_stores_that_fit(prod):
     _, top = _nodes(prod)
     free = sum(top[n].cpu - top[n].used_cpu for n in ("node-a", "node-b"))
     free_memory = sum(top[n].memory - top[n].used_memory for n in ("node-a", "node-b"))
-    for name, size in SIZE_CLASSES.items():
-        expected = min(int(free // Decimal(size.cpu)), int(free_memory // (Decimal(size.memory[:-2]) * GI)))
+    for name, size in size_classes().items():
+        expected = min(int(free // size.cpu_max), int(free_memory // size.memory_max))
         assert summary["moreStores"][name]["more"] == expected
-    assert summary["moreStores"]["small"]["more"] == 14  # (61 - 2.245) CPU / 4 CPU per small store
+    # A small store at its maxima, by hand from the small tiers (components/config/site_tiers.py): nginx 4 x 100m,
+    # PHP-FPM 4 x 500m, Varnish 2 x 250m, WAF 6 x 250m, one cron run and every consumer at its maximum x 100m,
+    # the release Job 500m.
+    cli = 1 + sum(group.max_replicas for group in default_consumers())
+    small = Decimal("0.4") + Decimal("2") + Decimal("0.5") + Decimal("1.5") + cli * Decimal("0.1") + Decimal("0.5")
+    assert size_classes()["small"].cpu_max == small
+    assert summary["moreStores"]["small"]["more"] == int((Decimal(61) - Decimal("2.245")) // small)
     assert {"edge", "networking", "storage"} <= set(summary["layers"])
     lines = console_lines(summary)
-    assert any(line.strip().startswith("more stores that fit: 14 small") for line in lines)
+    assert any(line.strip().startswith(f"more stores that fit: {summary['moreStores']['small']['more']} small") for line in lines)
     text = "\n".join(markdown(summary))
     assert "| control-plane+worker | node-a, node-b | 64 CPU / 250Gi |" in text
     assert "### More stores that fit" in text and "performance-toolkit small profile" in text
@@ -98,7 +105,8 @@ def test_dev_table_from_the_existing_cluster_allocatable(dev):
     assert model.problems == []
     assert node.used_cpu == sum(w.cpu * (1 if w.daemon else w.replicas) for w in model.groups)
     free = node.cpu - node.used_cpu
-    assert summary["moreStores"]["small"]["more"] == int(free // 4)
+    assert summary["moreStores"]["small"]["more"] == min(int(free // size_classes()["small"].cpu_max),
+                                                         int((node.memory - node.used_memory) // size_classes()["small"].memory_max))
 
 
 def test_capacity_is_a_plan_check():

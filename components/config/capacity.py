@@ -6,19 +6,20 @@ and the data services' volumes against the data the stores are expected to hold 
 The growth of each store is an estimate its owner writes down here; docs/capacity.md says what each figure
 turns into (bytes per order, per product and store view, per customer) and where those figures come from.
 
-Size classes (`SIZE_CLASSES`) are the yardstick the plan counts free room in: "how many more small stores
-fit". Each states the quota a store of that class holds, what throughput it is expected to serve and what
-that expectation rests on.
+Size classes are the sites' own (`sites[].size`, tiers in components/config/site_tiers.py); `size_classes()`
+gives the yardstick the plan counts free room in ("how many more small stores fit"): what a store of the
+class requests at rest and at its maxima, the throughput it is expected to serve and what that rests on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pydantic import Field, field_validator
 
 from components.config.base import Model
-from components.config.types import DnsLabel
+from components.config.types import DnsLabel, parse_quantity
 
 
 class SiteGrowth(Model):
@@ -50,44 +51,69 @@ class Capacity(Model):
 
 
 @dataclass(frozen=True)
+class SizeExpectation:
+    """What a store of a size class is expected to hold and serve, and the per-request costs that rest on."""
+
+    catalog: str
+    page_seconds: Decimal  # CPU-seconds of PHP per uncached storefront page
+    basis: str
+
+
+# The catalog column follows Magento's performance-toolkit profiles (setup/performance-toolkit/profiles/ce/*.xml:
+# small 800 simple products, medium 24,000, large 300,000). The per-page costs are estimates, not measurements
+# (a warm Magento 2.4 storefront with OPcache; larger catalogs cost more per category page through layered
+# navigation): measure a real build with loadtest/ against a staging store and correct them.
+EXPECTATIONS: dict[str, SizeExpectation] = {
+    "small": SizeExpectation("up to ~1,000 products, 1 store view (performance-toolkit small profile)", Decimal("0.25"),
+                             "~250 ms of one PHP core per uncached page"),
+    "medium": SizeExpectation("up to ~25,000 products, up to 3 store views (performance-toolkit medium profile)", Decimal("0.30"),
+                              "~300 ms per uncached page (layered navigation over the larger catalog)"),
+    "large": SizeExpectation("up to ~300,000 products, up to 5 store views (performance-toolkit large profile)", Decimal("0.35"),
+                             "~350 ms per uncached page; checkout bound by Galera's certification of each order write"),
+}
+WAF_SECONDS_PER_REQUEST = Decimal("0.0015")  # CRS at paranoia 1 on ModSecurity v3: ~1-2 ms of CPU per request
+CHECKOUT_CPU_SECONDS = Decimal("3")  # one order: ~6 uncached requests (cart, checkout, shipping, payment, place) of ~0.5 s
+CHECKOUT_SHARE = Decimal("0.2")  # of the PHP tier's CPU spent on checkout at peak
+
+
+@dataclass(frozen=True)
 class SizeClass:
-    """A store size: the quota it holds (what it may request at its autoscalers' maxima), what it serves, and why."""
+    """A store size class: what a store of it requests (at rest and at its autoscalers' maxima, from the tiers of
+    components/config/site_tiers.py), what it is expected to serve, and what that rests on."""
 
     name: str
-    cpu: str
-    memory: str
+    cpu_rest: Decimal
+    memory_rest: Decimal
+    cpu_max: Decimal
+    memory_max: Decimal
     storage: str
-    pods: int
     catalog: str
     throughput: str
     basis: str
 
 
-# The quota figures are the namespace quota a store of the class is given (components/config/sites.py SiteQuota);
-# the catalog column follows Magento's performance-toolkit profiles (setup/performance-toolkit/profiles/ce/*.xml:
-# small 800 simple products, medium 24,000, large 300,000). Throughput is an estimate, not a measurement: the
-# loopback load profile (benchmarks/, loadtest/) measures the request chain's own overhead, not Magento's.
-SIZE_CLASSES: dict[str, SizeClass] = {
-    "small": SizeClass(
-        name="small", cpu="4", memory="8Gi", storage="20Gi", pods=40,
-        catalog="up to ~1,000 products, 1 store view (performance-toolkit small profile)",
-        throughput="~14 uncached page views/s, ~500 cached/s, ~5 orders/min",
-        basis="~3.5 of its 4 CPU go to PHP-FPM at the autoscaler maximum; an uncached storefront page costs ~250 ms of "
-        "one PHP core (Magento 2.4, OPcache warm): 3.5 / 0.25 = 14/s. Cached pages cost Varnish ~1 ms and the WAF "
-        "(CRS at paranoia 1) ~1-2 ms of CPU each, so the store's WAF replicas bound cache hits at ~500/s",
-    ),
-    "medium": SizeClass(
-        name="medium", cpu="8", memory="16Gi", storage="50Gi", pods=60,
-        catalog="up to ~25,000 products, up to 3 store views (performance-toolkit medium profile)",
-        throughput="~23 uncached page views/s, ~1,500 cached/s, ~20 orders/min",
-        basis="~7 CPU of PHP-FPM at the maximum and ~300 ms per uncached page (layered navigation over the larger "
-        "catalog): 7 / 0.3 = 23/s; more WAF replicas for cache hits",
-    ),
-    "large": SizeClass(
-        name="large", cpu="16", memory="32Gi", storage="100Gi", pods=80,
-        catalog="up to ~300,000 products, up to 5 store views (performance-toolkit large profile)",
-        throughput="~40 uncached page views/s, ~3,000 cached/s, ~60 orders/min",
-        basis="~14 CPU of PHP-FPM and ~350 ms per uncached page: 14 / 0.35 = 40/s; checkout is bound by the "
-        "database (Galera certifies every order write on all members) rather than by PHP",
-    ),
-}
+def size_class(name: str) -> SizeClass:
+    from components.config.sites import Site, SiteQuota  # the site model imports this package's base
+
+    site = Site(name="sizing", domains=["sizing.example.com"], image={"repository": "registry.example.com/sizing", "tag": "1"},
+                size=name)
+    rest, top = site.compute("min"), site.compute("max")
+    php, waf, expectation = site.tiers.php_fpm, site.edge.waf, EXPECTATIONS[name]
+    guaranteed = Decimal(str(parse_quantity(php.resources.cpu_request))) * php.max_replicas
+    burst = Decimal(str(parse_quantity(php.resources.cpu_limit))) * php.max_replicas
+    cached = Decimal(str(parse_quantity(waf.resources.cpu_request))) * waf.max_replicas / WAF_SECONDS_PER_REQUEST
+    orders = guaranteed * CHECKOUT_SHARE * 60 / CHECKOUT_CPU_SECONDS
+    return SizeClass(
+        name=name, cpu_rest=rest["requests.cpu"], memory_rest=rest["requests.memory"], cpu_max=top["requests.cpu"],
+        memory_max=top["requests.memory"], storage=SiteQuota().storage, catalog=expectation.catalog,
+        throughput=f"~{guaranteed / expectation.page_seconds:.0f} uncached page views/s (~{burst / expectation.page_seconds:.0f} "
+        f"bursting to CPU limits), ~{cached:.0f} cached/s, ~{orders:.0f} orders/min",
+        basis=f"PHP-FPM at its maximum {php.max_replicas} x {php.resources.cpu_request} CPU requested "
+        f"({php.resources.cpu_limit} limit) at {expectation.basis}; cache hits bound by the WAF ({waf.max_replicas} x "
+        f"{waf.resources.cpu_request} CPU at ~{WAF_SECONDS_PER_REQUEST * 1000:.1f} ms each); orders at {CHECKOUT_SHARE * 100:.0f}% of "
+        f"the PHP CPU, ~{CHECKOUT_CPU_SECONDS} CPU-s per order",
+    )
+
+
+def size_classes() -> dict[str, SizeClass]:
+    return {name: size_class(name) for name in EXPECTATIONS}

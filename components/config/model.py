@@ -32,14 +32,16 @@ from components.config.hosts import (
 )
 from components.config.networking import AddressPool, Networking
 from components.config.platform import Observability, Platform
+from components.config.site_tiers import ConsumerGroup, Cron, Egress, Media, Release, StoreView, Tiers
 from components.config.sites import RateLimit, Site, SiteEdge, SiteImage, SiteQuota, SiteWaf
 from components.config.storage import Storage
 
 __all__ = [
-    "Acme", "AddressPool", "Backup", "BackupBuckets", "Capacity", "Cluster", "ComputeResources", "DataService", "DataServices",
-    "Edge", "ExistingCluster", "Firewall", "Host", "HostOs", "JumpHost", "KubeletReservations", "Model", "Networking",
-    "Observability", "Platform", "RateLimit", "RegistryMirror", "Role", "Site", "SiteEdge", "SiteGrowth", "SiteImage",
-    "SiteQuota", "SiteWaf", "SshConnection", "StackConfig", "Storage", "Zfs", "ZfsDisk",
+    "Acme", "AddressPool", "Backup", "BackupBuckets", "Capacity", "Cluster", "ComputeResources", "ConsumerGroup",
+    "Cron", "DataService", "DataServices", "Edge", "Egress", "ExistingCluster", "Firewall", "Host", "HostOs",
+    "JumpHost", "KubeletReservations", "Media", "Model", "Networking", "Observability", "Platform", "RateLimit",
+    "RegistryMirror", "Release", "Role", "Site", "SiteEdge", "SiteGrowth", "SiteImage", "SiteQuota", "SiteWaf",
+    "SshConnection", "StackConfig", "Storage", "StoreView", "Tiers", "Zfs", "ZfsDisk",
 ]
 
 
