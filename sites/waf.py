@@ -68,7 +68,7 @@ class WafTier(pulumi.ComponentResource):
             backend=waf_config.backend_url(backend.name, backend.namespace, backend.port),
             trusted_proxies=args.trusted_proxy_cidr,
         )
-        files = {waf_config.RULES_FILE: waf_config.exclusion_rules(site), waf_config.LIMITS_FILE: waf_config.rate_limits_conf(site)}
+        files = {waf_config.RULES_FILE: waf_config.exclusion_rules(site), waf_config.LIMITS_FILE: waf_config.rate_limits_conf(site, trusted_proxies=args.trusted_proxy_cidr)}
         settings = k8s.core.v1.ConfigMap(f"{name}-settings", metadata=meta("waf-settings"), data=env, opts=child)
         rules = k8s.core.v1.ConfigMap(f"{name}-files", metadata=meta("waf-files"), data=files, opts=child)
 

@@ -127,8 +127,9 @@ def test_site_database_connections_follow_tier_limits() -> None:
     site = SimpleNamespace(
         tiers=SimpleNamespace(php_fpm=fpm),
         cron=SimpleNamespace(separate_processes=["index"]),
-        consumers=[SimpleNamespace(max_replicas=2), SimpleNamespace(max_replicas=3)],
+        consumers=[SimpleNamespace(max_replicas=2, consumers=["a", "b"]), SimpleNamespace(max_replicas=3, consumers=["c"])],
     )
     children = sizing.fpm_pool(fpm.resources, 160).max_children
     assert children == 16  # 4 cores x 4 (memory would allow (3686 - 32 - 512 - 32) // 160 = 19)
-    assert sizing.site_database_connections(site) == 6 * 16 + 2 * 2 + 5 + 2
+    # 6 x 16 FPM + 2 cron processes x 2 + (2 x 2 + 3 x 1) consumer processes + 2 release
+    assert sizing.site_database_connections(site) == 6 * 16 + 2 * 2 + 7 + 2
