@@ -155,6 +155,7 @@ def capacity_summary(recording: Recording) -> dict[str, Any]:
         "nodeLoss": {node: ("everything at rest fits on the other nodes" if not lost else f"{len(lost)} workload(s) short of room")
                      for node, lost in cap.node_loss.items()},
         "warnings": loss_warnings(cap),
+        "accepted": [n for n in (capacity_check(recording)["note"] or "").split("; ") if n.startswith("accepted (")],
     }
 
 
@@ -170,9 +171,19 @@ def capacity_check(recording: Recording) -> dict[str, Any]:
         return {"checked": 0, "problems": [],
                 "note": "capacity not modelled: set " + "; ".join(cap.missing) + " (docs/capacity.md)"}
     sites = _totals(cap.groups, cap, "site")
-    problems = cap.problems + _quota_problems(cap, sites) + storage.problems
+    problems, notes = [], []
+    accepted = {a.workload: a.reason for a in cap.config.capacity.accepted}
+    used: set[str] = set()
+    for problem in cap.problems + _quota_problems(cap, sites) + storage.problems:
+        match = next((w for w in accepted if problem.startswith(f"{w} (")), None)
+        if match is None:
+            problems.append(problem)
+        else:
+            used.add(match)
+            notes.append(f"accepted ({accepted[match]}): {problem}")
+    problems += [f"capacity.accepted: {w!r} matches no capacity problem any more: remove it" for w in accepted if w not in used]
     return {"checked": len(cap.groups) + len(storage.pools) + len(storage.projections), "problems": problems,
-            "note": "; ".join(loss_warnings(cap) + storage.warnings) or None}
+            "note": "; ".join(notes + loss_warnings(cap) + storage.warnings) or None}
 
 
 def console_lines(summary: dict[str, Any]) -> list[str]:
@@ -190,6 +201,7 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
     for node, verdict in summary["nodeLoss"].items():
         lines.append(f"    without {node}: {verdict}")
     lines += [f"    warning: {w}" for w in summary["warnings"] + summary["storage"]["warnings"]]
+    lines += [f"    {a}" for a in summary["accepted"]]
     return lines
 
 
@@ -235,6 +247,8 @@ def markdown(summary: dict[str, Any]) -> list[str]:
               "| --- | ---: | ---: | ---: | ---: | --- |"]
     lines += [f"| {k} | {v['volume']} | {v['now']} | {v['later']} | {v['percent']} | {v['basis']} |" for k, v in storage["dataVolumes"].items()]
     lines += [""] + [f"- warning: {w}" for w in storage["warnings"]]
+    if summary.get("accepted"):
+        lines += ["", "### Accepted problems (capacity.accepted)", ""] + [f"- {a}" for a in summary["accepted"]]
     if summary.get("operatorPods"):
         lines += ["", "Operator-created pods counted: " + "; ".join(summary["operatorPods"]) + "."]
     return [*lines, ""]

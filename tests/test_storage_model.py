@@ -31,7 +31,7 @@ def test_pool_usable_is_one_disk_of_the_mirror_less_slop(prod):
 
 def _with_growth(growth: list[dict], **data) -> dict:
     values = stack_values("prod")
-    values["capacity"] = {"horizonDays": 365, "storageWarnPercent": 80, "growth": growth}
+    values["capacity"] = {**values.get("capacity", {}), "horizonDays": 365, "storageWarnPercent": 80, "growth": growth}
     for service, storage in data.items():
         values["data"][service]["storage"] = storage
     return values
@@ -70,21 +70,28 @@ def test_outgrown_within_the_horizon_warns_and_too_small_today_fails(run):
 
 
 def test_claims_beyond_a_pool_fail_and_near_full_warns(prod):
-    model, _ = capacity_of(prod)
+    model, storage = capacity_of(prod)
+    # What the stack's own volumes already claim on each pool (the data services' members, by placement).
+    base = {p.node: p.claimed for p in storage.pools}
+    assert base["node-a"] > 0 and base["node-b"] > 0
     database = Workload(layer="data", kind="StatefulSet", namespace="data", name="db", source="program", cpu=Decimal(1),
                         memory=GI, cpu_limit=Decimal(1), memory_limit=GI, replicas=2, maximum=2,
-                        anti_affinity_keys=["kubernetes.io/hostname"], claims=[("data", 3000 * GI, "zfs-db")])
+                        anti_affinity_keys=["kubernetes.io/hostname"], claims=[("data", 2500 * GI, "zfs-db")])
     nodes, _ = nodes_of(model.config)
     rest = place(nodes, [*model.groups, database])
     near = cs.storage_report(dataclasses.replace(model, nodes=nodes, rest=rest, groups=[*model.groups, database]))
     assert near.problems == []
-    assert any("ZFS pool of node-a would be 87% claimed" in w for w in near.warnings)  # 3000 / 3465.2
+    usable = DISK - DISK / 32
+    for node in ("node-a", "node-b"):  # one replica per node (required anti-affinity), 2500Gi each
+        percent = (base[node] + 2500 * GI) * 100 / usable
+        assert percent > 80
+        assert f"the ZFS pool of {node} would be {percent:.0f}% claimed, past the 80% warning threshold" in "\n".join(near.warnings)
     big = dataclasses.replace(database, name="db-big", claims=[("data", 3500 * GI, "zfs-db")])
     nodes, _ = nodes_of(model.config)
     rest = place(nodes, [*model.groups, big])
     full = cs.storage_report(dataclasses.replace(model, nodes=nodes, rest=rest, groups=[*model.groups, big]))
     assert len(full.problems) == 2
-    assert "claim 3500Gi, more than its ZFS pool's usable 3465.2Gi" in full.problems[0]
+    assert "more than its ZFS pool's usable 3465.2Gi (thinprovision: no reserves each claim)" in full.problems[0]
     assert "StatefulSet data/db-big data-0 3500Gi" in full.problems[0] or "data-1" in full.problems[0]
 
 

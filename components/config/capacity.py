@@ -34,12 +34,22 @@ class SiteGrowth(Model):
     customers_per_day: int = Field(0, ge=0, le=10_000_000, description="customers registering per day")
 
 
+class AcceptedProblem(Model):
+    """A capacity problem the team has reviewed and accepts for now: reported as a note, not a failure."""
+
+    workload: str = Field(min_length=3, description="the workload the problem names, as the plan prints it (e.g. 'Pod mysql/mysql-pxc')")
+    reason: str = Field(min_length=20, description="why it is accepted and what resolves it")
+
+
 class Capacity(Model):
     horizon_days: int = Field(365, ge=1, le=3650, description="how far ahead the storage model projects growth")
     storage_warn_percent: int = Field(
         80, ge=10, le=95, description="warn when a pool or a data volume would be fuller than this (ZFS slows past ~80%)"
     )
     growth: list[SiteGrowth] = Field(default_factory=list, description="expected data per store (absent stores count as empty)")
+    accepted: list[AcceptedProblem] = Field(
+        default_factory=list, description="reviewed capacity problems reported as notes; one that matches nothing fails the plan"
+    )
 
     @field_validator("growth")
     @classmethod
