@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components import versions
 from sites.common import SiteContext, checksum, container_security, empty_dir, pod_spec
+from sites.maintenance import maintenance_vcl
 from sites.runtime import varnish as runtime
 from sites.runtime.nginx import HTTP_PORT as NGINX_PORT
 
@@ -40,9 +41,10 @@ class VarnishTier(pulumi.ComponentResource):
         vcl = runtime.varnish_vcl(
             site, backend_host=ctx.host(NGINX_NAME), backend_port=NGINX_PORT, purge_acl=[ctx.pod_cidr]
         )
-        config = k8s.core.v1.ConfigMap(
-            f"{name}-vcl", metadata=ctx.meta(VCL_CONFIG, VARNISH_NAME), data={"default.vcl": vcl}, opts=child
-        )
+        files = {"magento.vcl": vcl}
+        # In maintenance the main VCL answers 503 outside the allowed networks, then includes Magento's.
+        files["default.vcl"] = maintenance_vcl(site, "/etc/varnish/magento.vcl") if site.release.maintenance else vcl
+        config = k8s.core.v1.ConfigMap(f"{name}-vcl", metadata=ctx.meta(VCL_CONFIG, VARNISH_NAME), data=files, opts=child)
         selector = ctx.pod_labels(VARNISH_NAME)
 
         def probe(period: int, failures: int) -> dict[str, Any]:
@@ -101,7 +103,7 @@ class VarnishTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 "updateStrategy": {"type": "RollingUpdate"},
                 "template": {
-                    "metadata": {"labels": ctx.labels(VARNISH_NAME), "annotations": {"magento.io/config-checksum": checksum(vcl)}},
+                    "metadata": {"labels": ctx.labels(VARNISH_NAME), "annotations": {"magento.io/config-checksum": checksum(*files.values())}},
                     "spec": pod_spec(ctx, [container], volumes, uid=VARNISH_UID, component=VARNISH_NAME),
                 },
             },
