@@ -99,6 +99,7 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         "storageClass": config.storage.default_class,
         "protectStateful": config.protect_stateful,
         "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
+        "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
     }
     return outputs
 

@@ -91,7 +91,8 @@ async def _build(config: SiteStackConfig) -> str:
     built = MagentoSite(
         site.name,
         MagentoSiteArgs(site, tenancy, int(domains.value or domains.secret_value or 1), placement["podCidr"],
-                        placement.get("storageClass"), bool(placement.get("protectStateful", True))),
+                        placement.get("storageClass"), bool(placement.get("protectStateful", True)),
+                        tuple(placement.get("trustedProxyCidrs") or ())),
         pulumi.ResourceOptions(providers={"kubernetes": provider}),
     )
     pulumi.export("release", site.release_name)

@@ -20,7 +20,6 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components import versions
 from sites.common import SiteContext, checksum, container_security, empty_dir, pod_spec
-from sites.maintenance import maintenance_vcl
 from sites.runtime import varnish as runtime
 from sites.runtime.nginx import HTTP_PORT as NGINX_PORT
 
@@ -41,9 +40,8 @@ class VarnishTier(pulumi.ComponentResource):
         vcl = runtime.varnish_vcl(
             site, backend_host=ctx.host(NGINX_NAME), backend_port=NGINX_PORT, purge_acl=[ctx.pod_cidr]
         )
-        files = {"magento.vcl": vcl}
-        # In maintenance the main VCL answers 503 outside the allowed networks, then includes Magento's.
-        files["default.vcl"] = maintenance_vcl(site, "/etc/varnish/magento.vcl") if site.release.maintenance else vcl
+        # Maintenance (release.maintenance) is part of the VCL: 503 outside the allow-list (sites/runtime/varnish.py).
+        files = {"default.vcl": vcl}
         config = k8s.core.v1.ConfigMap(f"{name}-vcl", metadata=ctx.meta(VCL_CONFIG, VARNISH_NAME), data=files, opts=child)
         selector = ctx.pod_labels(VARNISH_NAME)
 

@@ -61,6 +61,7 @@ def sites_program() -> None:
         MagentoSite(
             site.name,
             MagentoSiteArgs(site, tenancy_for(site, media=site.media.backend == "s3"), config.failure_domains,
-                            config.cluster.pod_cidr, config.storage.default_class, config.protect_stateful),
+                            config.cluster.pod_cidr, config.storage.default_class, config.protect_stateful,
+                            tuple(config.edge.trusted_proxy_cidrs)),
             pulumi.ResourceOptions(providers={"kubernetes": provider}),
         )

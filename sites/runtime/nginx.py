@@ -3,8 +3,9 @@
 `nginx_conf(site, fpm_address=..., resources=..., trusted_cidrs=...)` returns the whole file (a complete
 `nginx -c` configuration, not an include). Differences from the sample, each deliberate:
 
-* unprivileged: no `user` directive, listens on `HTTP_PORT` (8080), pid and temp paths under /tmp (the
-  root filesystem is read-only; /tmp is an emptyDir), logs to stdout/stderr;
+* unprivileged: no `user` directive, listens on `HTTP_PORT` (8080), pid and temp paths directly in /tmp
+  (the root filesystem is read-only; /tmp is an emptyDir, which nginx finds empty), logs to stdout/stderr;
+  the file is mounted at `NGINX_CONF_MOUNT`;
 * static files are served by nginx alone: no `static.php` fallback (static content is deployed at build
   time, a missing file is a 404 rather than PHP writing into a read-only pub/static); media still falls
   back to `get.php` (remote storage fetches into the writable pub/media cache);
@@ -24,6 +25,7 @@ from components.config.base import ComputeResources
 from components.config.model import Site
 
 HTTP_PORT = 8080
+NGINX_CONF_MOUNT = "/etc/nginx/nginx.conf"
 MAGE_ROOT = "/var/www/html"  # where the site image keeps Magento (the FPM tier uses the same path)
 NGINX_HEALTH_PATH = "/nginx-health"
 CLIENT_MAX_BODY = "64m"  # admin product imports and image uploads
@@ -40,7 +42,7 @@ def nginx_conf(
     trusted_cidrs: Sequence[str],
     listen: str = f"{HTTP_PORT}",
     mage_root: str = MAGE_ROOT,
-    temp_dir: str = "/tmp/nginx",
+    temp_dir: str = "/tmp",
     access_log: str = "/dev/stdout",
     error_log: str = "/dev/stderr",
 ) -> str:

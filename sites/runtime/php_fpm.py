@@ -18,6 +18,9 @@ from components import sizing
 from components.config.model import Site
 
 FPM_PORT = 9000
+# Where the site image (docker/Dockerfile.php-fpm, official php image layout) reads them.
+FPM_CONF_MOUNT = "/usr/local/etc/php-fpm.conf"
+PHP_INI_MOUNT = "/usr/local/etc/php/php.ini"
 FPM_PING_PATH = "/fpm-ping"
 FPM_STATUS_PATH = "/fpm-status"
 POOL_NAME = "magento"
