@@ -37,7 +37,7 @@ def tenancy_for(site: Site, *, sentinel: bool = True, media: bool = True) -> Sit
             credential=Credential(f"{name}-{purpose}", secret(f"pw-valkey-{name}-{purpose}")),
             sentinel=Sentinel(("valkey-sentinel.valkey.svc.cluster.local:26379",), f"{name}-{purpose}") if sentinel else None,
         )
-        for purpose in ("cache", "page_cache", "session")
+        for purpose in ("cache", "session")  # the data layer's stores (Varnish is the full-page cache)
     }
     return SiteDataTenancy(
         site=name,

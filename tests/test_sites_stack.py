@@ -87,7 +87,7 @@ def platform_outputs(site: str) -> dict[str, Any]:
         purpose: {"purpose": purpose, "host": f"valkey-{site}-{purpose}.valkey.svc.cluster.local", "port": 6379, "database": 0,
                   "credential": cred(f"{site}-{purpose}", f"pw-{purpose}"),
                   "sentinel": {"hosts": ["valkey-sentinel.valkey.svc.cluster.local:26379"], "master": f"{site}-{purpose}"}}
-        for purpose in ("cache", "page_cache", "session")
+        for purpose in ("cache", "session")
     }
     tenancy = {
         "site": site,
