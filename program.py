@@ -94,6 +94,15 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     outputs["siteTenancy"] = {site: to_output(tenancy) for site, tenancy in data.tenancy.items()}
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
+    # What a store's own stack (<env>-site-<name>, sites/stack.py) reads through its StackReference.
+    outputs["siteTenancy"] = {name: to_output(tenancy) for name, tenancy in data.tenancy.items()}
+    outputs["sitePlatform"] = {
+        "podCidr": config.cluster.pod_cidr,
+        "storageClass": config.storage.default_class,
+        "protectStateful": config.protect_stateful,
+        "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
+        "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
+    }
     return outputs
 
 

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from components.config.checks import Problem, run_checks
 from components.config.model import StackConfig
+from components.config.site_files import site_files
 
 PROJECT = "magento"
 
@@ -141,6 +142,8 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
                 problems.append(Problem(key, "must be a YAML object or list in the stack file, not a plain string"))
         else:
             raw[key] = value
+    # Stores onboarded as files (sites/stores/<environment>/<name>.yaml) join the stack's own list.
+    raw["sites"] = list(raw.get("sites") or []) + site_files(raw.get("environment"))
     try:
         config = validate(raw, cross_field=not problems)
     except ConfigError as error:
