@@ -30,7 +30,7 @@ EXPORTERS: dict[str, Exporter] = {
         "collector/zfs_linux.go reads /proc/spl/kstat/zfs/arcstats and <pool>/state)",
         "kube-prometheus-stack (prometheus-node-exporter 4.56.1)",
         ("image", "quay.io/prometheus/node-exporter"),
-        _m("node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes", "node_load1",
+        _m("node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes",
            "node_load15", "node_filesystem_avail_bytes", "node_filesystem_size_bytes", "node_network_receive_bytes_total",
            "node_network_transmit_bytes_total", "node_disk_io_time_seconds_total", "node_zfs_zpool_state",
            "node_zfs_arc_size", "node_zfs_arc_c_max", "node_zfs_arc_hits", "node_zfs_arc_misses"),
@@ -76,7 +76,7 @@ EXPORTERS: dict[str, Exporter] = {
         "(upstream_rq_<code> with the envoy_response_code tag)",
         "Envoy Gateway's proxies (edge layer), the edge layer's PodMonitor",
         ("PodMonitor", "envoy-proxy"),
-        _m("envoy_cluster_upstream_rq", "envoy_cluster_upstream_rq_total"),
+        _m("envoy_cluster_upstream_rq"),
     ),
     "mysqld-exporter": Exporter(
         "https://github.com/prometheus/mysqld_exporter (global status and variables: mysql_global_status_*)",
@@ -118,7 +118,7 @@ EXPORTERS: dict[str, Exporter] = {
         "https://github.com/hipages/php-fpm_exporter#metrics-collected",
         "the sites layer's PHP-FPM pods (exporter sidecar on the status page)",
         ("image", "*php-fpm_exporter*"),
-        _m("phpfpm_up", "phpfpm_active_processes", "phpfpm_total_processes", "phpfpm_max_children_reached",
+        _m("phpfpm_active_processes", "phpfpm_total_processes", "phpfpm_max_children_reached",
            "phpfpm_listen_queue", "phpfpm_slow_requests"),
     ),
     "nginx-exporter": Exporter(
@@ -131,7 +131,7 @@ EXPORTERS: dict[str, Exporter] = {
         "https://velero.io/docs/main/ (server metrics: velero_backup_*; pkg/metrics/metrics.go)",
         "the platform layer's Velero (services)",
         ("image", "*velero/velero:*"),
-        _m("velero_backup_last_successful_timestamp", "velero_backup_failure_total", "velero_backup_success_total"),
+        _m("velero_backup_last_successful_timestamp", "velero_backup_failure_total"),
     ),
 }
 
