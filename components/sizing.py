@@ -242,8 +242,9 @@ def site_processes(site: Any) -> SiteProcesses:
     """The processes of one site from its config.
 
     Reads `site.tiers.php_fpm` (`resources`, `max_replicas`, `child_memory_mb`), `site.cron`
-    (`separate_processes`: groups run as own processes) and `site.consumers` (each with `max_replicas`);
-    a key the model does not have yet is taken from the small size class above.
+    (`separate_processes`: cron groups run as their own processes; none by default, cron runs with
+    use_separate_process=0) and `site.consumers` (groups, each with `max_replicas` and the `consumers` its
+    pod runs, one process each); a key the model does not have yet is taken from the small size class above.
     """
     fpm = _get(site, "tiers", "php_fpm")
     resources = _get(fpm, "resources") or SMALL_FPM
@@ -251,8 +252,11 @@ def site_processes(site: Any) -> SiteProcesses:
     replicas = _get(fpm, "max_replicas") or SMALL_FPM_MAX_REPLICAS
     cron_processes = 1 + (len(_get(site, "cron", "separate_processes") or ()))
     consumers = _get(site, "consumers")
+    # a consumer group's pod runs one process per consumer it lists
     consumer_replicas = (
-        sum(int(c.max_replicas) for c in consumers) if consumers is not None else SMALL_CONSUMER_MAX_REPLICAS
+        sum(int(c.max_replicas) * len(getattr(c, "consumers", None) or [None]) for c in consumers)
+        if consumers is not None
+        else SMALL_CONSUMER_MAX_REPLICAS
     )
     return SiteProcesses(
         fpm_max_replicas=int(replicas),

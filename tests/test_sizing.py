@@ -118,8 +118,11 @@ def _site() -> Site:
 
 
 def test_site_database_connections_of_a_site_from_config() -> None:
-    # a site without per-tier sizes is the small class: 4 FPM pods x 8 children + 1 cron x 2 + 6 consumers + 2
-    assert sizing.site_database_connections(_site()) == 4 * 8 + 2 + 6 + 2
+    site = _site()
+    # the small class: 4 FPM pods x 8 children (2 cores x 4; 2Gi holds 11), cron:run opens 2, the release Job 2
+    groups = getattr(site, "consumers", None)
+    consumer_processes = sum(g.max_replicas * len(g.consumers) for g in groups) if groups is not None else 6
+    assert sizing.site_database_connections(site) == 4 * 8 + 2 + consumer_processes + 2
 
 
 def test_site_database_connections_follow_tier_limits() -> None:
@@ -127,8 +130,9 @@ def test_site_database_connections_follow_tier_limits() -> None:
     site = SimpleNamespace(
         tiers=SimpleNamespace(php_fpm=fpm),
         cron=SimpleNamespace(separate_processes=["index"]),
-        consumers=[SimpleNamespace(max_replicas=2), SimpleNamespace(max_replicas=3)],
+        consumers=[SimpleNamespace(max_replicas=2, consumers=["a", "b"]), SimpleNamespace(max_replicas=3, consumers=["c"])],
     )
     children = sizing.fpm_pool(fpm.resources, 160).max_children
     assert children == 16  # 4 cores x 4 (memory would allow (3686 - 32 - 512 - 32) // 160 = 19)
-    assert sizing.site_database_connections(site) == 6 * 16 + 2 * 2 + 5 + 2
+    # 6 x 16 FPM + 2 cron processes x 2 + (2 x 2 + 3 x 1) consumer processes + 2 release
+    assert sizing.site_database_connections(site) == 6 * 16 + 2 * 2 + 7 + 2
