@@ -14,9 +14,9 @@ from offline.stackfile import ROOT
 
 
 def stack_values(stack: str) -> dict[str, Any]:
-    """The stack file's settings without the `magento:` prefix (a fresh copy to modify)."""
+    """The stack file's `magento:` settings without the prefix (a fresh copy to modify; `pulumi:` keys left out)."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items()})
+    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith("magento:")})
 
 
 def problems(values: dict[str, Any]) -> dict[str, str]:

@@ -143,7 +143,7 @@ def test_replicas_default_to_three_with_three_failure_domains():
     from components.config.model import DataService
 
     values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    config = validate({key.split(":", 1)[1]: value for key, value in values.items()})
+    config = validate({key.split(":", 1)[1]: value for key, value in values.items() if key.startswith("magento:")})
     service = DataService.model_validate(
         {"storage": "1Gi", "resources": {"cpuRequest": "1", "memoryRequest": "1Gi", "cpuLimit": "1", "memoryLimit": "1Gi"}}
     )

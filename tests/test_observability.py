@@ -117,7 +117,7 @@ def test_loki_and_tempo_with_the_telemetry_bucket_keep_keys_out_of_their_configu
     keys only as ${AWS_*} expanded from the credentials Secret at start."""
     from components.config import validate
 
-    settings = validate({k: v for k, v in stack_values("prod").items() if k != "disable-default-providers"})
+    settings = validate(stack_values("prod"))
     store = ObjectStore("magento-prod-telemetry", "https://s3.gra.io.cloud.ovh.net", "gra")
     loki = _render("loki", loki_values(settings, store))
     (loki_config,) = [o for o in loki if o["kind"] == "ConfigMap" and "config.yaml" in (o.get("data") or {})]
