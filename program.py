@@ -17,6 +17,7 @@ from components.backups import Backups, BackupsArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import Secrets, StackConfig, load_from_pulumi
 from components.data import DataServices
+from components.data.tenancy import to_output
 from components.edge import Edge
 from components.layer import Layer, LayerArgs
 from components.networking import Networking
@@ -94,8 +95,19 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     assert isinstance(data, DataServices)
     # The sites layer reads the data services only through the per-site tenancy the data layer built.
     layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy))
+    # What a site stack reads through its StackReference (components/data/tenancy.py: from_output), secret.
+    outputs["siteTenancy"] = {site: to_output(tenancy) for site, tenancy in data.tenancy.items()}
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
+    # What a store's own stack (<env>-site-<name>, sites/stack.py) reads through its StackReference.
+    outputs["siteTenancy"] = {name: to_output(tenancy) for name, tenancy in data.tenancy.items()}
+    outputs["sitePlatform"] = {
+        "podCidr": config.cluster.pod_cidr,
+        "storageClass": config.storage.default_class,
+        "protectStateful": config.protect_stateful,
+        "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
+        "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
+    }
     return outputs
 
 

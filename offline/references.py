@@ -128,6 +128,23 @@ def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _rabbitmq_cluster(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The RabbitMQ cluster operator's StatefulSet `<name>-server`, pods labelled with the cluster's name."""
+    meta = _meta(obj)
+    labels = {"app.kubernetes.io/name": meta.get("name", ""), "app.kubernetes.io/component": "rabbitmq",
+              "app.kubernetes.io/part-of": "rabbitmq"}
+    return [{"kind": "StatefulSet", "metadata": {"name": f"{meta.get('name')}-server", "namespace": meta.get("namespace", "default")},
+             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1), "template": {"metadata": {"labels": labels}}}}]
+
+
+OPERATOR_WORKLOADS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {"RabbitmqCluster": _rabbitmq_cluster}
+
+
+# An object two release manifests both contain: the copy that is not the owner's carries this annotation
+# (components/data/rabbitmq.py), is applied with the same content and retained on delete.
+SHARED_COPY = "magento.io/owned-by"
+
+
 class Index:
     def __init__(self, objects: Iterable[dict[str, Any]]):
         self.objects = list(objects)
@@ -136,6 +153,8 @@ class Index:
         self.duplicates: list[Key] = []
         for obj in self.objects:
             key = key_of(obj)
+            if SHARED_COPY in (_meta(obj).get("annotations") or {}):
+                continue  # a copy marked as another resource's object (applied alike, retained on delete)
             if key in seen:
                 self.duplicates.append(key)
             seen.add(key)
@@ -146,6 +165,8 @@ class Index:
         self.namespaces = set(SYSTEM_NAMESPACES)
         self.namespaces |= {name for kind, _, name in self.keys if kind == "Namespace"}
         self.workloads = [o for o in self.objects if pod_template(o) is not None]
+        for obj in self.objects:  # workloads an operator the program deploys creates from a custom resource
+            self.workloads.extend(OPERATOR_WORKLOADS.get(obj.get("kind", ""), lambda _: [])(obj))
         operated = [("kube-system", labels) for labels in KUBEADM_POD_LABELS]
         for obj in self.objects:
             operated += list(OPERATED_PODS.get(obj.get("kind", ""), lambda _: [])(obj))
@@ -160,9 +181,18 @@ class Index:
             if _meta(workload).get("namespace", "default") != namespace:
                 continue
             labels = _meta(pod_template(workload) or {}).get("labels") or {}
-            if all(labels.get(k) == v for k, v in selector.items()):
+            if any(all({**labels, **extra}.get(k) == v for k, v in selector.items()) for extra in _controller_labels(workload)):
                 found.append(workload)
         return found
+
+
+def _controller_labels(workload: dict[str, Any]) -> list[dict[str, str]]:
+    """Labels a controller adds to each pod: a StatefulSet's pods carry their name and index (one set per pod)."""
+    if workload.get("kind") != "StatefulSet":
+        return [{}]
+    name, replicas = _meta(workload).get("name", ""), (workload.get("spec") or {}).get("replicas", 1)
+    return [{"statefulset.kubernetes.io/pod-name": f"{name}-{i}", "apps.kubernetes.io/pod-index": str(i)}
+            for i in range(int(replicas if isinstance(replicas, int) else 1))] or [{}]
 
 
 def _match_labels(selector: dict[str, Any] | None) -> dict[str, str] | None:

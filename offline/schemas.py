@@ -9,14 +9,16 @@ MAGENTO_CRD_SCHEMAS to read them from elsewhere.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
+import referencing
 
 KUBERNETES_SCHEMA_VERSION = "1.36"
 CRD_SCHEMAS = Path(os.environ.get("MAGENTO_CRD_SCHEMAS", Path(__file__).resolve().parent.parent.parent / "shared" / "schemas" / "crds"))
@@ -56,6 +58,31 @@ def crd_schema_path(api_version: str, kind: str) -> Path:
     return CRD_SCHEMAS / group / f"{kind.lower()}_{version}.json"
 
 
+def _kubernetes_schema(name: str) -> Any:
+    ref = importlib.resources.files("kubernetes_validate").joinpath(
+        f"kubernetes-json-schema/v{KUBERNETES_SCHEMA_VERSION}.0-local-strict/{name}"
+    )
+    return json.loads(ref.read_text())
+
+
+@functools.cache
+def _core_definitions() -> referencing.Registry:
+    return referencing.Resource.from_contents(_kubernetes_schema("_definitions.json")) @ referencing.Registry()
+
+
+@functools.cache
+def _core_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    """The strict Kubernetes schema of a kind, resolved once per process.
+
+    The same files, registry and draft `kubernetes_validate.validate(obj, version, strict=True)` uses; that
+    function reads and parses the schema and its ~1 MB of definitions again for every object, which was
+    the plan's largest single cost (benchmarks/plan_scaling.py)."""
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema = _kubernetes_schema(f"{kind.lower()}-{group_version}.json")
+    registry = referencing.Resource.from_contents(schema) @ _core_definitions()
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
 @functools.cache
 def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
     schema = json.loads(path.read_text())
@@ -86,13 +113,14 @@ def validate_object(obj: dict[str, Any], installed: dict[tuple[str, str], dict[s
         return [ObjectProblem(ref, "metadata.name is missing (every object is named explicitly)")]
     if is_core(api_version):
         try:
-            kubernetes_validate.validate(obj, KUBERNETES_SCHEMA_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            path = ".".join(str(p) for p in exc.path)
-            return [ObjectProblem(ref, f"{path}: {exc.message}" if path else exc.message)]
-        except kubernetes_validate.SchemaNotFoundError:
+            validator = _core_validator(api_version, kind)
+        except FileNotFoundError:
             return [ObjectProblem(ref, f"no Kubernetes {KUBERNETES_SCHEMA_VERSION} schema for {api_version} {kind}")]
-        return []
+        error = next(iter(validator.iter_errors(obj)), None)  # the first error, as Validator.validate raises it
+        if error is None:
+            return []
+        path = ".".join(str(p) for p in error.path)
+        return [ObjectProblem(ref, f"{path}: {error.message}" if path else error.message)]
     path = crd_schema_path(api_version, kind)
     if path.exists():
         validator = _crd_validator(path)

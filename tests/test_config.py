@@ -155,7 +155,7 @@ def _prod_raw() -> dict:
     import yaml
 
     values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    return {key.split(":", 1)[1]: value for key, value in values.items()}
+    return {key.split(":", 1)[1]: value for key, value in values.items() if key.startswith("magento:")}
 
 
 def _set(raw: dict, path: str, value: object) -> None:

@@ -18,12 +18,13 @@ from pydantic_core import ErrorDetails
 
 from components.config.checks import Problem, run_checks
 from components.config.model import StackConfig
+from components.config.site_files import site_files
 
 PROJECT = "magento"
 
 # Settings that hold structured YAML in the stack files (read with require_object); the rest are scalars
 # declared with type and description in Pulumi.yaml.
-STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites")
+STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites", "capacity")
 SCALARS = ("environment", "protectStateful")
 
 # Secret settings: set with `pulumi config set --secret <key>`; never declared with a default, never printed.
@@ -152,6 +153,8 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
                 problems.append(Problem(key, "must be a YAML object or list in the stack file, not a plain string"))
         else:
             raw[key] = value
+    # Stores onboarded as files (sites/stores/<environment>/<name>.yaml) join the stack's own list.
+    raw["sites"] = list(raw.get("sites") or []) + site_files(raw.get("environment"))
     try:
         config = validate(raw, cross_field=not problems)
     except ConfigError as error:
