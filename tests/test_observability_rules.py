@@ -223,6 +223,14 @@ def test_the_table_lists_only_metrics_a_rule_or_a_dashboard_uses(prod):
     assert listed - used == set()
 
 
+def test_queue_depth_per_queue_is_scraped(prod):
+    """rabbitmq_detailed_queue_* exist only on /metrics/detailed with the queue families: the data layer's
+    ServiceMonitor asks for them."""
+    monitors = [r.inputs for r in prod.resources if r.is_kubernetes_object and r.inputs.get("kind") == "ServiceMonitor"]
+    endpoints = [e for m in monitors for e in m["spec"]["endpoints"] if e.get("path") == "/metrics/detailed"]
+    assert endpoints and {"queue_coarse_metrics", "queue_consumer_count"} <= set(endpoints[0]["params"]["family"])
+
+
 # ------------------------------------------------------------------------------------------ dashboards
 
 
