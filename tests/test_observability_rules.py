@@ -271,3 +271,14 @@ def test_dashboard_queries_parse_with_promtool(prod, tmp_path):
         {"record": f"dashboard:query_{i}:value", "expr": expr} for i, expr in enumerate(queries.values())]}]}))
     result = run([tool("promtool"), "check", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_runbook_link_has_its_section():
+    from offline.stackfile import ROOT
+
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", line[4:].strip().lower()).replace(" ", "-") for line in doc.splitlines()
+               if line.startswith("### ")}
+    linked = {rule["annotations"]["runbook_url"].split("#", 1)[1] for content in rules.rule_files().values()
+              for group in content["groups"] for rule in group["rules"]}
+    assert linked and linked <= anchors, sorted(linked - anchors)
