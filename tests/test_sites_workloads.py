@@ -330,3 +330,10 @@ def test_a_new_image_tag_is_a_new_release():
     assert names == {"release-2-4-8-p4-2027-01-10", "resume-2-4-8-p4-2027-01-10"}
     env = env_php(rec2, "shop-de")
     assert env["cache"]["frontend"]["default"]["id_prefix"] == "shop-de_2-4-8-p4-2027-01-10_"
+
+
+def test_the_policy_pack_passes_on_both_stores(rec):
+    from offline.policy_check import check_recording
+
+    report = check_recording(rec)
+    assert [str(v) for v in report.violations] == []
