@@ -44,6 +44,9 @@ CONFIG_TREES = {
 SCRATCH_PATHS = {
     "tmp": "/tmp",
     "modsecurity-log": "/var/log/modsecurity",
+    # nginx's compiled-in temp paths (client bodies above the buffer, proxied responses): the image's
+    # nginx.conf template sets none, so large admin uploads are buffered here
+    "nginx-cache": "/var/cache/nginx",
 }
 SEED_ROOT = "/seed"  # where the init container sees the emptyDirs
 

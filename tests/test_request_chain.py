@@ -84,6 +84,12 @@ def test_varnish_caches_cacheable_pages_and_passes_checkout_and_customer(chain: 
         # HTTP and HTTPS never share an object: X-Forwarded-Proto is in the hash
         other = request(node.http_port, "/cms/about", headers=through_gateway(SITE, proto="http"))
         assert other.status == 301 and other.header("X-Magento-Cache-Debug") != "HIT"
+    # a customer context (Magento's X-Magento-Vary cookie) is its own object: groups never see each other's page
+    node = chain.varnishes[0]
+    for vary in ("group-a", "group-b"):
+        cookie = through_gateway(SITE, Cookie=f"X-Magento-Vary={vary}; PHPSESSID=x")
+        assert request(node.http_port, "/cms/vary", headers=cookie).header("X-Magento-Cache-Debug") == "MISS"
+        assert request(node.http_port, "/cms/vary", headers=cookie).header("X-Magento-Cache-Debug") == "HIT"
     for path in ("/checkout/cart/", "/customer/account/"):
         before = len(chain.php_hits())
         answers = [get(chain, path) for _ in range(3)]
