@@ -25,7 +25,7 @@ from components.platform import PlatformServices
 from components.platform.observability import PrometheusOperatorCrds
 from components.storage import Storage
 from hosts.layer import Hosts, HostsArgs
-from sites.layer import Sites
+from sites.layer import Sites, media_location
 from sites.tenancy import namespace_name
 
 # Layer order; each layer depends on the one before it (tests and docs read this).
@@ -107,6 +107,8 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         "protectStateful": config.protect_stateful,
         "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
         "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
+        "mediaLocations": {site.name: dataclasses.asdict(location) for site in config.sites
+                           if (location := media_location(config, site.name)) is not None},
     }
     return outputs
 
