@@ -141,6 +141,7 @@ class WafTier(pulumi.ComponentResource):
             topology_key="kubernetes.io/hostname",
             when_unsatisfiable="DoNotSchedule" if args.failure_domains >= 2 else "ScheduleAnyway",
             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            node_taints_policy="Honor",  # a tainted witness is not a host the WAF must spread onto
         )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
