@@ -117,11 +117,10 @@ def empty_dir(name: str, size: str) -> dict[str, Any]:
 
 def spread(ctx: SiteContext, component: str) -> list[dict[str, Any]]:
     """Replicas over failure domains (hard when there are several) and hosts (soft), counting only the nodes
-    the pods may run on: a tainted witness is not a domain they must fill (nodeTaintsPolicy Honor), else
-    the hard zone spread would stop at two replicas on a two-server-plus-witness cluster."""
+    the pods may run on (components/placement.py: a tainted witness is not a domain they must fill)."""
     from components.placement import spread_constraints
 
-    return [{**constraint, "nodeTaintsPolicy": "Honor"} for constraint in spread_constraints(ctx.pod_labels(component), ctx.failure_domains)]
+    return spread_constraints(ctx.pod_labels(component), ctx.failure_domains)
 
 
 def magento_volumes(ctx: SiteContext) -> list[dict[str, Any]]:
