@@ -31,6 +31,8 @@ DOCUMENTED_KEYS: dict[str, dict[str, str]] = {
                                         "templates/pvc.yaml reads it",
     },
     "tempo": {
+        "tempo.storage.trace.s3*": "values.yaml documents the S3 backend commented out (`# backend: s3`, `# s3:` with bucket, "
+                                   "endpoint, access_key, ...); the config template copies tempo.storage whole (toYaml)",
         "persistence.storageClassName": "values.yaml documents it commented out (`# storageClassName: local-path`); "
                                         "templates/statefulset.yaml reads it",
         "tempo.storage.trace.s3": "values.yaml documents it commented out under tempo.storage.trace (`# s3:` with "
