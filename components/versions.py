@@ -87,11 +87,6 @@ IMAGES: dict[str, ImagePin] = {
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8", seen="public compose files and tests pinning opensearchproject/opensearch:2.19.3 (one records digest sha256:e96cc6ae1500a073...), via find_string"),
     "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8",
                          seen="public compose files and a chart changelog (docker.io/rabbitmq:4.1.4-management digest update), via find_string"),
-    "nginx": ImagePin(
-        "docker.io/nginxinc/nginx-unprivileged", "1.28.0-alpine",
-        "the stores' nginx tier (nginx 1.28, Magento 2.4.8-p2+; runs as UID 101, our nginx.conf mounted)",
-        seen="public Dockerfiles building FROM nginxinc/nginx-unprivileged:1.28.0-alpine (digest c97ff0bf...) and :1.28.0-alpine-slim",
-    ),
     "modsecurity-crs": ImagePin(
         "docker.io/owasp/modsecurity-crs", "4.28.0-nginx-202607160307",
         "WAF tier: OWASP CRS 4.28.0 on ModSecurity 3.0.16 + nginx (Debian; the writable variant, the only one published)",
