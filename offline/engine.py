@@ -107,6 +107,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomPassword:RandomPassword":
             length = int(args.inputs.get("length", 32))
             state["result"] = ("offline" + digest * 8)[:length]
+            state["bcryptHash"] = "$2a$10$" + (digest * 5)[:53]  # the provider's bcrypt of result (shape only)
         elif args.typ == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket", args.name)
             state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")

@@ -33,6 +33,8 @@ SECRET_SETTINGS: dict[str, str] = {
     "acmeDnsApiToken": "DNS provider API token for ACME DNS-01; required when edge.acme.solver is dns01",
     "backupAccessKeyId": "access key id of the S3-compatible backup target; required when backup is set",
     "backupSecretAccessKey": "secret access key of the S3-compatible backup target; required when backup is set",
+    "secretsStoreToken": "OpenBao/Vault token (policy magento-writer) the program writes generated site secrets with; "
+    "unset until the store is initialised (docs/runbooks/openbao-unseal.md): then no secret is written",
 }
 
 
@@ -53,6 +55,7 @@ class Secrets:
     acme_dns_api_token: pulumi.Output[str] | None = None
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
+    secrets_store_token: pulumi.Output[str] | None = None  # OpenBao/Vault token the program writes site secrets with
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -157,5 +160,6 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
         acme_dns_api_token=cfg.get_secret("acmeDnsApiToken"),
         backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
         backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
+        secrets_store_token=cfg.get_secret("secretsStoreToken"),
     )
     return config, secrets

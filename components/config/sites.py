@@ -144,6 +144,11 @@ class Site(Model):
     image: SiteImage = Field(description="the store's image")
     quota: SiteQuota = Field(SiteQuota(), description="namespace quota")
     edge: SiteEdge = Field(default_factory=SiteEdge, description="routing, rate limits and WAF at the shared edge")
+    delivery: Literal["direct", "gitops"] = Field(
+        "direct",
+        description="direct: Pulumi applies the site's objects; gitops: they are rendered to tenants/<site>/ of "
+        "platform.gitops and an Argo CD Application syncs them (no Secret is ever rendered)",
+    )
 
     @field_validator("name")
     @classmethod
