@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import pulumi
+import pulumi_command as command
 
 from components.backups import Backups, BackupsArgs
 from components.cluster import Cluster, ClusterArgs
@@ -40,9 +41,16 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     hosts = None
     if config.cluster.mode == "kubeadm":
         assert secrets.ssh_private_key is not None  # the loader requires it in kubeadm mode
+        # Default providers are disabled for command, kubernetes and aws (Pulumi.<stack>.yaml): every
+        # resource names its provider, so none can pick up ambient settings from the operator's shell.
+        ssh = command.Provider("command")
         # Once Harbor serves, containerd on every host pulls through its proxy-cache projects (components/platform/registry.py).
         cluster_settings = config.cluster.model_copy(update={"registry_mirrors": [*config.cluster.registry_mirrors, *harbor_mirrors(config)]})
-        hosts = Hosts("hosts", HostsArgs(config.hosts, cluster_settings, secrets.ssh_private_key))
+        hosts = Hosts(
+            "hosts",
+            HostsArgs(config.hosts, cluster_settings, secrets.ssh_private_key),
+            pulumi.ResourceOptions(providers={"command": ssh}),
+        )
         kubeconfig = hosts.kubeconfig
         failure_domains = hosts.failure_domains
         outputs["kubeconfig"] = hosts.kubeconfig
