@@ -74,6 +74,12 @@ def _statefulset_claims(obj: dict[str, Any]) -> Iterable[Key]:
 SECRET_NAME_ENV = {"METALLB_ML_SECRET_NAME"}
 
 
+# Controllers that create a Secret named by an argument of their own container: KEDA's operator generates its
+# webhook and metrics-server certificates when `--enable-cert-rotation=true` (keda chart
+# templates/manager/deployment.yaml: `--cert-secret-name`, RBAC `create secrets`).
+SECRET_NAME_ARGS = {"--cert-secret-name": "--enable-cert-rotation=true"}
+
+
 @produces("Deployment")
 def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
     ns = _meta(obj).get("namespace", "default")
@@ -82,6 +88,11 @@ def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
         for env in container.get("env") or []:
             if env.get("name") in SECRET_NAME_ENV and env.get("value"):
                 yield "Secret", ns, env["value"]
+        args = [str(a) for a in (container.get("args") or [])]
+        for flag, enabled in SECRET_NAME_ARGS.items():
+            for arg in args:
+                if arg.startswith(f"{flag}=") and enabled in args:
+                    yield "Secret", ns, arg.split("=", 1)[1]
 
 
 # ------------------------------------------------------------------------------------------ index

@@ -134,7 +134,12 @@ def kyverno_values(config: StackConfig, domains: int) -> dict[str, Any]:
         # Hook Jobs (never run by helm.v4.Chart) still name a pinned tag, not the chart's `latest` default.
         "webhooksCleanup": {"enabled": False, "image": {"tag": KYVERNO_TAG}},
         "test": {"image": {"tag": KYVERNO_TAG}},
-        "features": {"policyExceptions": {"enabled": False}},  # no namespace may exempt itself from the site policies
+        "features": {"policyExceptions": {"enabled": False}},
+        # The CRD migration is a post-upgrade hook (never run by helm.v4.Chart): docs/platform.md says when to run it.
+        "crds": {"migration": {"enabled": False}},
+        # Kyverno's images are published on ghcr.io as well as reg.kyverno.io (the chart's default, which
+        # platform.allowedRegistries does not list); the chart's own readiness-checker default is ghcr.io/kyverno.
+        "global": {"image": {"registry": "ghcr.io"}},  # no namespace may exempt itself from the site policies
     }
 
 

@@ -21,6 +21,7 @@ from components.placement import replicas, spread_constraints
 from components.platform.common import generated_secret, opaque_secret, service_namespace
 
 ARGOCD_NAMESPACE = "argocd"
+REDIS_TAG = "8.2.3-alpine"  # argo-cd-10.1.1.source.json default_images: ecr-public.aws.com/docker/library/redis:8.2.3-alpine
 IN_CLUSTER = "https://kubernetes.default.svc"
 # Kinds a site's Argo CD project may never create: the guard rails Pulumi owns, and Secrets (External Secrets owns them).
 PROJECT_DENIED_KINDS = [
@@ -57,11 +58,14 @@ def argocd_values(config: StackConfig, domains: int) -> dict[str, Any]:
         "dex": {"enabled": False},  # no SSO configured: the admin account and per-project roles only
         # The secret-init Job is a hook, which helm.v4.Chart never runs: Secret argocd-redis is ours.
         "redisSecretInit": {"enabled": False},
-        "redis": {"resources": sizes.small.as_k8s()},
+        # The official image from Docker Hub (the chart's default is its ecr-public mirror of docker/library).
+        "redis": {"resources": sizes.small.as_k8s(), "image": {"repository": "docker.io/library/redis", "tag": REDIS_TAG},
+                  "readinessProbe": {"enabled": True}, "livenessProbe": {"enabled": True}},
         "controller": {"replicas": 1, "resources": sizes.controller.as_k8s()},  # one shard: HA by restart
         "server": _replicated(config, domains, "server", sizes.server.as_k8s()),
         "repoServer": _replicated(config, domains, "repo-server", sizes.repo_server.as_k8s()),
-        "applicationSet": _replicated(config, domains, "applicationset-controller", sizes.small.as_k8s()),
+        "applicationSet": {**_replicated(config, domains, "applicationset-controller", sizes.small.as_k8s()),
+                           "readinessProbe": {"enabled": True}, "livenessProbe": {"enabled": True}},
         "notifications": {"enabled": False},
         "configs": {"params": {"server.insecure": True}},  # TLS ends at the shared Gateway
     }

@@ -29,6 +29,7 @@ from components.edge.gateway import ENVOY_GATEWAY_NAMESPACE
 from components.platform.common import generated_secret, opaque_secret, service_namespace
 
 HARBOR_NAMESPACE = "harbor"
+SMALL = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
 REGISTRY_USER = "harbor_registry_user"
 # Upstream registry -> (the Harbor provider's provider_name, endpoint URL). The Terraform Harbor provider maps
 # `github` to Harbor's `github-ghcr` adapter; any other registry is a plain `docker-registry` endpoint.
@@ -96,7 +97,8 @@ def harbor_values(config: StackConfig) -> dict[str, Any]:
             "credentials": {"existingSecret": "harbor-registry-credentials"},
         },
         "trivy": {"enabled": True, "replicas": 1, "resources": resources},
-        "database": {"type": "internal", "internal": {"resources": resources}},
+        "database": {"type": "internal", "internal": {"resources": resources, "initContainer": {
+            "migrator": {"resources": SMALL}, "permissions": {"resources": SMALL}}}},
         "redis": {"type": "internal", "internal": {"resources": resources}},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": config.platform.observability.service_monitors},
                     "exporter": {}},

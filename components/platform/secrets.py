@@ -78,6 +78,10 @@ def store_values(config: StackConfig, domains: int) -> dict[str, Any]:
         "affinity": anti_affinity(labels, required=False),
         "topologySpreadConstraints": soft_spread(labels),
         "tolerations": WITNESS_TOLERATIONS,
+        # The chart's pod context (non-root uid 100, fsGroup 1000) is kept; the container drops every capability.
+        "statefulSet": {"securityContext": {"container": {
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        }}},
     }
     if ha(domains):
         server["standalone"] = {"enabled": False}
