@@ -98,7 +98,7 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     sites = layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy, site_providers=platform.render_providers))
     # Per-site platform objects that need the site's namespace and tenancy: runtime policies, secrets in the store.
     SitePlatformObjects(
-        "site-platform", config, secrets, data.tenancy,
+        "site-platform", config, secrets, data.tenancy, platform.render_providers,
         pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[sites, platform]),
     )
 

@@ -211,8 +211,15 @@ def test_gitops_delivery_renders_to_the_tenant_directory_and_never_a_secret(run)
     assert schema_problems([application]) == []
     (provider,) = [p for p in rec.of_type("pulumi:providers:kubernetes") if p.name == "gitops-demo"]
     assert provider.inputs["renderYamlToDirectory"] == "gitops/tenants/demo"
-    rendered_with_it = [r for r in rec.resources if r.provider and r.provider.startswith(provider.urn)]
+    rendered_with_it = [r for r in rec.resources if r.provider and r.provider.startswith(provider.urn + "::")]
+    # The site's credentials reach it as ExternalSecrets written to the tenant directory; no Secret is ever written.
+    external = {r.inputs["metadata"]["name"]: r for r in rendered_with_it if r.inputs.get("kind") == "ExternalSecret"}
+    assert {"database-credentials", "search-credentials", "queue-credentials"} <= set(external)
+    assert external["database-credentials"].inputs["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "site-demo"}
+    assert schema_problems(list(external.values())) == []
     assert [r.name for r in rendered_with_it if r.inputs.get("kind") == "Secret"] == []
+    # A direct site gets none: its workloads are applied by Pulumi.
+    assert kind(recording_for("dev"), "ExternalSecret") == []
 
 
 def test_platform_configuration_problems_name_the_key():
