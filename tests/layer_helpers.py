@@ -14,15 +14,18 @@ from offline.stackfile import ROOT
 
 
 def stack_values(stack: str) -> dict[str, Any]:
-    """The stack file's settings without the `magento:` prefix (a fresh copy to modify)."""
+    """The stack file's settings without the `magento:` prefix (a fresh copy to modify); other namespaces'
+    settings (`pulumi:disable-default-providers`) keep their full key."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items()})
+    return copy.deepcopy(
+        {key.split(":", 1)[1] if key.startswith("magento:") else key: value for key, value in document["config"].items()}
+    )
 
 
 def problems(values: dict[str, Any]) -> dict[str, str]:
     """The configuration problems of `values`, path -> message (empty when valid)."""
     try:
-        validate(values)
+        validate({key: value for key, value in values.items() if ":" not in key})  # project settings only
     except ConfigError as exc:
         return {p.path: p.message for p in exc.problems}
     return {}

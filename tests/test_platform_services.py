@@ -74,20 +74,11 @@ def test_one_cluster_secret_store_per_site_usable_only_from_its_namespace(prod):
     assert schema_problems(kind(prod, "ClusterSecretStore")) == []
 
 
-def test_site_secrets_are_written_per_site_and_service_with_a_policy_each(prod):
-    secrets = {r.inputs["name"]: r for r in prod.of_type("vault:kv/secretV2:SecretV2")}
-    for site in ("shop-fr", "shop-de"):
-        for service in ("database", "search", "queue"):
-            assert f"sites/{site}/{service}" in secrets
-    entry = secrets["sites/shop-fr/database"]
-    assert entry.is_secret("dataJson")
-    policies = {r.inputs["name"]: r.inputs["policy"] for r in prod.of_type("vault:index/policy:Policy")}
-    assert 'path "magento/data/sites/shop-fr/*"' in policies["site-shop-fr"]
-    assert "shop-de" not in policies["site-shop-fr"]
-    roles = {r.inputs["roleName"]: r.inputs for r in prod.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")}
-    assert roles["site-shop-fr"]["boundServiceAccountNamespaces"] == ["external-secrets"]
-    (provider,) = prod.of_type("pulumi:providers:vault")
-    assert provider.is_secret("token")
+def test_the_program_writes_site_secrets_once_the_store_token_is_set(prod):
+    # The offline plan sets every secret setting (secretsStoreToken included) to a placeholder.
+    (component,) = prod.of_type("magento:platform:SiteSecrets")
+    assert prod.of_type("pulumi:providers:vault")
+    assert prod.of_type("vault:index/mount:Mount") and component
 
 
 def test_kyverno_policies_are_schema_valid_deny_and_target_site_namespaces(stack_recording):
@@ -115,7 +106,10 @@ def test_kubearmor_images_are_all_pinned_and_policies_audit_by_default(prod, run
     images = [v["image"] for k, v in config.inputs["spec"].items() if k.endswith("Image")]
     assert images and all(image.endswith(":v1.7.4") for image in images)
     (deployment,) = rendered(prod, "kubearmor-operator", "Deployment")
-    assert deployment.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/kubearmor/kubearmor-operator:v1.7.4"
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "docker.io/kubearmor/kubearmor-operator:v1.7.4"
+    related = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("RELATED_IMAGE_")}
+    assert len(related) == 5 and all(v.startswith("docker.io/kubearmor/") and v.endswith(":v1.7.4") for v in related.values())
     policies = {p.inputs["metadata"]["namespace"]: p.inputs for p in kind(prod, "KubeArmorPolicy")}
     assert set(policies) == {"site-shop-fr", "site-shop-de"}
     assert {p["spec"]["action"] for p in policies.values()} == {"Audit"}
@@ -253,3 +247,62 @@ def test_every_platform_image_is_pinned(stack_recording):
             for container in pod.get("containers", []) + pod.get("initContainers", []):
                 image = container["image"]
                 assert ":" in image.rsplit("/", 1)[-1] and not image.endswith((":latest", ":stable")), f"{name}: {image}"
+
+
+def _tenancy(site: str):
+    import pulumi
+
+    from components.data.tenancy import (
+        Credential,
+        DatabaseTenancy,
+        MediaTenancy,
+        QueueTenancy,
+        SearchTenancy,
+        SiteDataTenancy,
+        ValkeyStore,
+    )
+
+    def cred(user: str) -> Credential:
+        return Credential(user, pulumi.Output.secret(f"pw-{user}"))
+
+    return SiteDataTenancy(
+        site=site,
+        database=DatabaseTenancy("pxc-haproxy.data.svc", 3306, f"magento_{site}", cred(f"db-{site}")),
+        search=SearchTenancy("opensearch.data.svc", 9200, "https", f"{site}_", cred(f"search-{site}")),
+        queue=QueueTenancy("rabbitmq.data.svc", 5672, f"/{site}", cred(f"queue-{site}")),
+        valkey={p: ValkeyStore(p, "valkey.data.svc", 6379, i, cred(f"{p}-{site}")) for i, p in enumerate(("cache", "page_cache", "session"))},
+        media=MediaTenancy("https://s3.example", "gra", "media", f"{site}/", pulumi.Output.secret("AK"), pulumi.Output.secret("SK")),
+    )
+
+
+def test_site_secrets_are_written_per_site_and_service_with_a_policy_each():
+    """SiteSecrets with a tenancy for two sites (the data layer hands the real one; on main it is still empty)."""
+    import pulumi
+
+    from components.config import validate
+    from components.platform.site_secrets import SiteSecrets, site_services
+    from offline.engine import run_program
+    from offline.stackfile import load_stack
+
+    config = validate({key: value for key, value in stack_values("prod").items() if ":" not in key})
+
+    def program() -> None:
+        SiteSecrets("site-secrets", config, pulumi.Output.secret("token"), {s: _tenancy(s) for s in ("shop-fr", "shop-de")})
+
+    rec = run_program(load_stack("prod"), program=program)
+    secrets = {r.inputs["name"]: r for r in rec.of_type("vault:kv/secretV2:SecretV2")}
+    assert set(secrets) == {f"sites/{site}/{service}" for site in ("shop-fr", "shop-de") for service in site_services(config)}
+    entry = secrets["sites/shop-fr/database"]
+    assert entry.is_secret("dataJson")
+    assert json.loads(entry.inputs["dataJson"]) == {
+        "dbname": "magento_shop-fr", "host": "pxc-haproxy.data.svc", "password": "pw-db-shop-fr", "port": "3306", "username": "db-shop-fr",
+    }
+    policies = {r.inputs["name"]: r.inputs["policy"] for r in rec.of_type("vault:index/policy:Policy")}
+    assert 'path "magento/data/sites/shop-fr/*"' in policies["site-shop-fr"] and "shop-de" not in policies["site-shop-fr"]
+    roles = {r.inputs["roleName"]: r.inputs for r in rec.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")}
+    assert roles["site-shop-fr"]["boundServiceAccountNamespaces"] == ["external-secrets"]
+    assert roles["site-shop-fr"]["tokenPolicies"] == ["site-shop-fr"]
+    (provider,) = rec.of_type("pulumi:providers:vault")
+    assert provider.is_secret("token") and provider.inputs["address"] == "http://127.0.0.1:8200"
+    (mount,) = rec.of_type("vault:index/mount:Mount")
+    assert (mount.inputs["path"], mount.inputs["options"]) == ("magento", {"version": "2"})

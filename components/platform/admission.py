@@ -116,7 +116,8 @@ def kyverno_values(config: StackConfig, domains: int) -> dict[str, Any]:
         labels = {"app.kubernetes.io/component": name, "app.kubernetes.io/instance": "kyverno"}
         return {
             "replicas": count,
-            "podDisruptionBudget": {"enabled": count > 1, "minAvailable": None, "maxUnavailable": 1},
+            # The chart refuses minAvailable and maxUnavailable together: minAvailable = replicas - 1 lets one go.
+            "podDisruptionBudget": {"enabled": count > 1, "minAvailable": max(count - 1, 1)},
             "topologySpreadConstraints": spread_constraints(labels, domains),
             "resources": resources,
         }

@@ -47,7 +47,7 @@ def kubearmor_values(config: StackConfig) -> dict[str, Any]:
     return {
         "autoDeploy": False,  # its KubeArmorConfig would be a hook: ours is below
         "imagePinning": True,
-        "kubearmor": {"repo": "kubearmor", "images": {key: {"image": image, "tag": KUBEARMOR_TAG} for key, image in IMAGES.items()}},
+        "kubearmor": {"repo": "docker.io/kubearmor", "images": {key: {"image": image, "tag": KUBEARMOR_TAG} for key, image in IMAGES.items()}},
         "kubearmorOperator": {
             "image": {"repository": "docker.io/kubearmor/kubearmor-operator", "tag": KUBEARMOR_TAG},
             "resources": config.platform.admission.kubearmor.as_k8s(),

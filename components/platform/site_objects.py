@@ -22,7 +22,7 @@ from components.config.model import Site, StackConfig
 from components.data.tenancy import SiteDataTenancy
 from components.platform.runtime import php_fpm_policy
 from components.platform.secrets import site_role
-from components.platform.site_secrets import SiteSecrets, site_entries
+from components.platform.site_secrets import SiteSecrets, site_services
 
 
 def secret_name(service: str) -> str:
@@ -63,10 +63,10 @@ class SitePlatformObjects(pulumi.ComponentResource):
         self.external_secrets = {
             site.name: [
                 external_secret(site, service, pulumi.ResourceOptions(parent=self, provider=render_providers[site.name]))
-                for service in site_entries(tenancy[site.name])
+                for service in site_services(config)
             ]
             for site in config.sites
-            if site.name in render_providers and site.name in tenancy
+            if site.name in render_providers
         }
         self.site_secrets: SiteSecrets | None = None
         if secrets.secrets_store_token is not None:

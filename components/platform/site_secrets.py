@@ -52,6 +52,12 @@ def site_entries(tenancy: SiteDataTenancy) -> dict[str, dict[str, Any]]:
     return entries
 
 
+def site_services(config: StackConfig) -> list[str]:
+    """The services every site has an entry for (the keys of `site_entries`), known from the configuration alone."""
+    services = ["database", "search", "queue", "valkey-cache", "valkey-page-cache", "valkey-session"]
+    return [*services, "media"] if config.backup is not None else services
+
+
 def site_policy(site: str) -> str:
     return f'path "{KV_MOUNT}/data/sites/{site}/*" {{\n  capabilities = ["read"]\n}}\n'
 
