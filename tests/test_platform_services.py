@@ -161,8 +161,11 @@ def test_harbor_proxy_projects_and_host_mirrors_once_serving(run, prod):
     projects = {p.inputs["name"]: p.inputs for p in rec.of_type("harbor:index/project:Project")}
     assert set(projects) == {"docker-io-proxy", "quay-io-proxy", "ghcr-io-proxy", "registry-k8s-io-proxy", "sites"}
     assert all(p["vulnerabilityScanning"] for p in projects.values())
-    scripts = [r for r in rec.of_type("command:remote:Command") if "REGISTRY_MIRRORS" in json.dumps(r.inputs)]
-    assert any("docker.io|https://registry.example.com/v2/docker-io-proxy|true" in json.dumps(r.inputs) for r in scripts)
+    # The containerd stage's env file on every host names the mirrors (hosts/stages.py containerd_env).
+    env_files = [json.dumps(r.inputs) for r in rec.resources if r.name.endswith("-containerd-stage.env")]
+    assert len(env_files) == 3
+    assert all("docker.io|https://registry.example.com/v2/docker-io-proxy|true" in text for text in env_files)
+    assert all("REGISTRY_MIRRORS=" not in text or "ghcr.io|" in text for text in env_files)
 
 
 def test_velero_kopia_csi_data_mover_s3_and_schedules_from_config(prod, dev):
