@@ -33,6 +33,16 @@ DOCUMENTED_KEYS: dict[str, dict[str, str]] = {
         "configs.params.*": "values.yaml: `configs.params`: \"You can customize parameters by adding parameters here\"; "
         "templates/argocd-configs/argocd-cmd-params-cm.yaml writes every key into argocd-cmd-params-cm",
     },
+    "grafana": {
+        "grafana.ini.*": "grafana.ini is Grafana's own configuration, converted to ini as given (values.yaml: `values in "
+                         "map will be converted to ini format`); its sections are Grafana's, not the chart's",
+        "persistence.storageClassName": "values.yaml documents it commented out (`# storageClassName: default`); "
+                                        "templates/pvc.yaml reads it",
+    },
+    "tempo": {
+        "persistence.storageClassName": "values.yaml documents it commented out (`# storageClassName: local-path`); "
+                                        "templates/statefulset.yaml reads it",
+    },
     "gateway-helm": {
         "podDisruptionBudget.maxUnavailable": (
             "values.yaml documents it commented out (`# maxUnavailable: 1`); "

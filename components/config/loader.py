@@ -18,12 +18,13 @@ from pydantic_core import ErrorDetails
 
 from components.config.checks import Problem, run_checks
 from components.config.model import StackConfig
+from components.config.site_files import site_files
 
 PROJECT = "magento"
 
 # Settings that hold structured YAML in the stack files (read with require_object); the rest are scalars
 # declared with type and description in Pulumi.yaml.
-STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites")
+STRUCTURED = ("hosts", "cluster", "networking", "storage", "edge", "platform", "data", "backup", "sites", "capacity")
 SCALARS = ("environment", "protectStateful")
 
 # Secret settings: set with `pulumi config set --secret <key>`; never declared with a default, never printed.
@@ -35,6 +36,8 @@ SECRET_SETTINGS: dict[str, str] = {
     "backupSecretAccessKey": "secret access key of the S3-compatible backup target; required when backup is set",
     "secretsStoreToken": "OpenBao/Vault token (policy magento-writer) the program writes generated site secrets with; "
     "unset until the store is initialised (docs/runbooks/openbao-unseal.md): then no secret is written",
+    "alertmanagerSmtpPassword": "SMTP password of the alert e-mails; required when an e-mail receiver has authUsername",
+    "alertmanagerWebhookToken": "bearer token of the alert webhooks; required when a webhook receiver has bearerToken",
 }
 
 
@@ -56,6 +59,8 @@ class Secrets:
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
     secrets_store_token: pulumi.Output[str] | None = None  # OpenBao/Vault token the program writes site secrets with
+    alertmanager_smtp_password: pulumi.Output[str] | None = None
+    alertmanager_webhook_token: pulumi.Output[str] | None = None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -121,6 +126,13 @@ def _secret_problems(config: StackConfig, present: set[str]) -> list[Problem]:
                 problems.append(Problem(key, f"required when backup is set: pulumi config set --secret {key} ..."))
     if config.edge.acme.solver == "dns01" and "acmeDnsApiToken" not in present:
         problems.append(Problem("acmeDnsApiToken", "required when edge.acme.solver is dns01: pulumi config set --secret acmeDnsApiToken ..."))
+    receivers = config.platform.observability.alerting.receivers
+    if any(r.email and r.email.auth_username for r in receivers) and "alertmanagerSmtpPassword" not in present:
+        problems.append(Problem("alertmanagerSmtpPassword", "required when an e-mail receiver has authUsername: "
+                                "pulumi config set --secret alertmanagerSmtpPassword ..."))
+    if any(r.webhook and r.webhook.bearer_token for r in receivers) and "alertmanagerWebhookToken" not in present:
+        problems.append(Problem("alertmanagerWebhookToken", "required when a webhook receiver has bearerToken: "
+                                "pulumi config set --secret alertmanagerWebhookToken ..."))
     return problems
 
 
@@ -144,6 +156,8 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
                 problems.append(Problem(key, "must be a YAML object or list in the stack file, not a plain string"))
         else:
             raw[key] = value
+    # Stores onboarded as files (sites/stores/<environment>/<name>.yaml) join the stack's own list.
+    raw["sites"] = list(raw.get("sites") or []) + site_files(raw.get("environment"))
     try:
         config = validate(raw, cross_field=not problems)
     except ConfigError as error:
@@ -161,5 +175,7 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
         backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
         backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
         secrets_store_token=cfg.get_secret("secretsStoreToken"),
+        alertmanager_smtp_password=cfg.get_secret("alertmanagerSmtpPassword"),
+        alertmanager_webhook_token=cfg.get_secret("alertmanagerWebhookToken"),
     )
     return config, secrets

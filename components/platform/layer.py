@@ -4,7 +4,9 @@ One component per service (a module each beside this one); this class composes t
 the secrets store and External Secrets first (other services' secrets may come from it), then admission
 (Kyverno's webhooks before the workloads they judge), runtime security, the registry, GitOps, autoscaling,
 reboots and cluster backups. Per-site objects that need the site's namespace follow the sites layer
-(components/platform/site_objects.py, registered by program.py).
+(components/platform/site_objects.py, registered by program.py). Observability is its own component
+(components/platform/observability/); the Prometheus Operator CRDs are not here: program.py installs them
+before the networking layer (components/platform/observability/layer.py says why).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from components.platform.autoscaling import KEDA_NAMESPACE, keda_values
 from components.platform.cluster_backups import CREDENTIALS_SECRET, VELERO_NAMESPACE, credentials_file, velero_values
 from components.platform.common import opaque_secret, service_namespace
 from components.platform.gitops import render_providers
+from components.platform.observability import Observability
 from components.platform.reboots import KURED_NAMESPACE, kured_values
 from components.platform.registry import Registry
 from components.platform.runtime import RuntimeSecurity
@@ -31,6 +34,7 @@ class PlatformServices(Layer):
     def build(self, args: LayerArgs) -> dict[str, object]:
         config, domains = args.config, args.failure_domains
         opts = self.child_opts
+        self.observability = Observability("observability", args, opts)
         self.secrets_store = SecretsStore("secrets", config, domains, opts)
         self.admission = Admission("admission", config, domains, opts)
         self.runtime = RuntimeSecurity("runtime-security", config, opts)
@@ -53,6 +57,7 @@ class PlatformServices(Layer):
             self.velero = kube.chart("velero", "velero", namespace=VELERO_NAMESPACE, values=velero_values(config, target),
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[velero_ns, credentials]))
         return {
+            "prometheus": self.observability.prometheus_url,
             "secretsBackend": config.platform.secrets_backend,
             "gitopsSites": sorted(self.render_providers),
             "clusterBackups": self.velero is not None,

@@ -8,15 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from components.config.model import StackConfig
+from components.platform.observability.common import PROMETHEUS_URL
 
 KURED_NAMESPACE = "kube-system"
-# The Prometheus Service the observability layer runs (kube-prometheus-stack in namespace monitoring).
-PROMETHEUS_URL = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
 DAYS = {"mon": "mo", "tue": "tu", "wed": "we", "thu": "th", "fri": "fr", "sat": "sa", "sun": "su"}
 
 
 def prometheus_url() -> str:
-    """Prometheus as the observability layer names it: release `kube-prometheus-stack` in `monitoring`."""
+    """Prometheus as the observability component names it (kube-prometheus-stack in `monitoring`)."""
     return PROMETHEUS_URL
 
 
