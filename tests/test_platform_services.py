@@ -117,7 +117,9 @@ def test_kubearmor_images_are_all_pinned_and_policies_audit_by_default(prod, run
     shells = {m["path"] for m in policies["site-shop-fr"]["spec"]["process"]["matchPaths"]}
     assert {"/bin/sh", "/bin/bash"} <= shells
     writable_dirs = {d["dir"] for d in policies["site-shop-fr"]["spec"]["file"]["matchDirectories"]}
-    assert "/var/www/html/vendor/" in writable_dirs and not any(d.endswith(("/var/", "/media/", "/generated/")) for d in writable_dirs)
+    assert {"/var/www/html/vendor/", "/var/www/html/generated/"} <= writable_dirs
+    assert not any(d.endswith(("html/var/", "pub/media/")) or d == "/tmp/" for d in writable_dirs)
+    assert policies["site-shop-fr"]["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "php-fpm"}}
 
     values_ = stack_values("prod")
     values_["platform"]["admission"] = {"runtimeBlockSites": ["shop-de"]}

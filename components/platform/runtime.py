@@ -2,10 +2,11 @@
 KubeArmorConfig (ours: the chart's is a hook, which helm.v4.Chart never applies), and per site the PHP-FPM
 runtime policy, in audit mode unless the site is listed in `platform.admission.runtimeBlockSites`.
 
-The PHP-FPM policy (selector `app.kubernetes.io/component: php-fpm`, the label the sites layer's PHP-FPM
-pods carry) forbids executing a shell or the usual spawn targets (PHP's `exec()`/`system()` run `/bin/sh
--c`), and writing anywhere in the Magento tree except Magento's writable paths (`var/`, `generated/`,
-`pub/media/`, `pub/static/`) and `/tmp/`.
+The PHP-FPM policy (selector `app.kubernetes.io/name: php-fpm`, the label the sites layer's PHP-FPM pods
+carry: sites/common.py `pod_labels`) forbids executing a shell or the usual spawn targets (PHP's `exec()` and
+`system()` run `/bin/sh -c`), and writing anywhere in the Magento tree except the paths the sites layer
+mounts writable (`var/`, `pub/media/`, and `/tmp/`): `generated/` and `pub/static/` are compiled into the
+image at build time and read-only at run time.
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components.config.model import Site, StackConfig
 from components.platform.common import service_namespace
+from sites.php_fpm import FPM_NAME
+from sites.runtime.nginx import MAGE_ROOT
 
 KUBEARMOR_NAMESPACE = "kubearmor"
 KUBEARMOR_TAG = "v1.7.4"
-MAGENTO_ROOT = "/var/www/html"
-PHP_FPM_SELECTOR = {"app.kubernetes.io/component": "php-fpm"}
+MAGENTO_ROOT = MAGE_ROOT
+PHP_FPM_SELECTOR = {"app.kubernetes.io/name": FPM_NAME}
 SHELLS = ("/bin/sh", "/bin/bash", "/bin/dash", "/bin/ash", "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/dash",
           "/bin/busybox", "/usr/bin/curl", "/usr/bin/wget", "/usr/bin/nc", "/usr/bin/perl", "/usr/bin/python3")
 # Directories of the Magento tree that are code or configuration (read-only at run time).
-READ_ONLY_DIRS = ("app/", "bin/", "dev/", "lib/", "setup/", "vendor/", "pub/errors/", "pub/opt/")
+READ_ONLY_DIRS = ("app/", "bin/", "dev/", "lib/", "setup/", "vendor/", "generated/", "pub/static/", "pub/errors/", "pub/opt/")
 # Files directly under the root and pub/ (front controllers, .htaccess, composer files).
 READ_ONLY_FILES = ("pub/index.php", "pub/get.php", "pub/static.php", "pub/health_check.php", "composer.json", "composer.lock")
 SYSTEM_DIRS = ("/etc/", "/usr/", "/bin/", "/sbin/", "/lib/")
-WRITABLE = ("var/", "generated/", "pub/media/", "pub/static/")
+WRITABLE = ("var/", "pub/media/")  # sites/common.py magento_mounts(): emptyDir or the media volume
 
 # Image name (repository kubearmor/) per chart `kubearmor.images` key.
 IMAGES = {
