@@ -228,9 +228,17 @@ def check(kind: str) -> Callable[[Check], Check]:
     return register
 
 
+# Pod labels a workload sets on its own pods at run time (so no template carries them): OpenBao and Vault with
+# `service_registration "kubernetes"` label the active server `<name>-active: "true"` and standbys "false"
+# (the openbao and vault charts' -active/-standby Services select on it).
+RUNTIME_POD_LABELS = frozenset({"openbao-active", "vault-active"})
+
+
 @check("Service")
 def _service(obj: dict[str, Any], index: Index) -> Iterator[str]:
     selector = (obj.get("spec") or {}).get("selector")
+    if selector:
+        selector = {key: value for key, value in selector.items() if key not in RUNTIME_POD_LABELS}
     if selector and not index.pods_matching(_meta(obj).get("namespace", "default"), selector):
         yield f"selector {selector} matches no pods of any workload in its namespace"
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from components import versions
+from components.platform.observability.common import PROMETHEUS_URL
 from tests.conftest import recording_for
 from tests.layer_helpers import chart, kind, problems, rendered, schema_problems, stack_values
 
@@ -116,9 +117,9 @@ def test_kubearmor_images_are_all_pinned_and_policies_audit_by_default(prod, run
     assert schema_problems(kind(prod, "KubeArmorPolicy") + kind(prod, "KubeArmorConfig")) == []
     shells = {m["path"] for m in policies["site-shop-fr"]["spec"]["process"]["matchPaths"]}
     assert {"/bin/sh", "/bin/bash"} <= shells
-    writable_dirs = {d["dir"] for d in policies["site-shop-fr"]["spec"]["file"]["matchDirectories"]}
-    assert {"/var/www/html/vendor/", "/var/www/html/generated/"} <= writable_dirs
-    assert not any(d.endswith(("html/var/", "pub/media/")) or d == "/tmp/" for d in writable_dirs)
+    read_only_dirs = {d["dir"] for d in policies["site-shop-fr"]["spec"]["file"]["matchDirectories"]}
+    assert {"/var/www/html/vendor/", "/var/www/html/generated/"} <= read_only_dirs
+    assert not any(d.endswith(("html/var/", "pub/media/")) or d == "/tmp/" for d in read_only_dirs)
     assert policies["site-shop-fr"]["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "php-fpm"}}
 
     values_ = stack_values("prod")
@@ -131,13 +132,13 @@ def test_kured_window_one_node_at_a_time_holding_on_alerts(prod):
     configuration = chart(prod, "kured").inputs["values"]["configuration"]
     assert (configuration["startTime"], configuration["endTime"], configuration["timeZone"]) == ("02:00", "05:00", "Etc/UTC")
     assert configuration["concurrency"] == 1
-    assert configuration["prometheusUrl"] == "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    assert configuration["prometheusUrl"] == PROMETHEUS_URL == "http://kps-prometheus.monitoring.svc:9090"
     assert configuration["rebootDays"] == ["mo", "tu", "we", "th"]
     (daemonset,) = rendered(prod, "kured", "DaemonSet")
     args = daemonset.inputs["spec"]["template"]["spec"]["containers"][0]["command"] + \
         daemonset.inputs["spec"]["template"]["spec"]["containers"][0].get("args", [])
     joined = " ".join(args)
-    assert "--start-time=02:00" in joined and "--prometheus-url=http://kube-prometheus-stack-prometheus" in joined
+    assert "--start-time=02:00" in joined and f"--prometheus-url={PROMETHEUS_URL}" in joined
     assert "--concurrency=1" in joined
 
 

@@ -110,7 +110,8 @@ def validating_policy(name: str, description: str, validations: list[dict[str, s
 
 def kyverno_values(config: StackConfig, domains: int) -> dict[str, Any]:
     sizes = config.platform.admission
-    count = replicas(domains, wanted=3) if domains >= 3 else replicas(domains)
+    # Two admission controllers, in two failure domains: the witness (a third domain) is tainted for workloads.
+    count = replicas(domains)
 
     def controller(name: str, resources: dict[str, Any], count: int) -> dict[str, Any]:
         labels = {"app.kubernetes.io/component": name, "app.kubernetes.io/instance": "kyverno"}
@@ -126,12 +127,11 @@ def kyverno_values(config: StackConfig, domains: int) -> dict[str, Any]:
     admission.pop("resources")
     admission["container"] = {"resources": sizes.kyverno.as_k8s()}
     small = sizes.kyverno_controllers.as_k8s()
-    other = replicas(domains)
     return {
         "admissionController": admission,
-        "backgroundController": controller("background-controller", small, other),
-        "cleanupController": controller("cleanup-controller", small, other),
-        "reportsController": controller("reports-controller", small, other),
+        "backgroundController": controller("background-controller", small, count),
+        "cleanupController": controller("cleanup-controller", small, count),
+        "reportsController": controller("reports-controller", small, count),
         # Hook Jobs (never run by helm.v4.Chart) still name a pinned tag, not the chart's `latest` default.
         "webhooksCleanup": {"enabled": False, "image": {"tag": KYVERNO_TAG}},
         "test": {"image": {"tag": KYVERNO_TAG}},
