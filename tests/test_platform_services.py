@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 
 from components import versions
@@ -312,3 +313,27 @@ def test_site_secrets_are_written_per_site_and_service_with_a_policy_each():
     assert provider.is_secret("token") and provider.inputs["address"] == "http://127.0.0.1:8200"
     (mount,) = rec.of_type("vault:index/mount:Mount")
     assert (mount.inputs["path"], mount.inputs["options"]) == ("magento", {"version": "2"})
+
+
+def test_a_secret_written_to_the_store_is_not_plain_but_a_copy_in_a_config_map_is():
+    """secret-values-not-exposed: pulumi-vault's SecretV2 keeps dataJson secret (a holder); a ConfigMap does not."""
+    import pulumi_random as random
+    import pulumi_vault as vault
+
+    from tests.policy_support import evaluate, of_policy
+
+    def program(leak: bool) -> None:
+        password = random.RandomPassword("db", length=24, special=False)
+        provider = vault.Provider("store", address="http://127.0.0.1:8200", token=pulumi.Output.secret("t"))
+        vault.kv.SecretV2("db", mount="magento", name="sites/demo/database",
+                          data_json=password.result.apply(lambda p: json.dumps({"password": p})),
+                          opts=pulumi.ResourceOptions(provider=provider))
+        if leak:
+            import pulumi_kubernetes as k8s
+
+            k8s.core.v1.ConfigMap("leak", metadata={"name": "leak", "namespace": "site-demo"},
+                                  data={"dsn": password.result.apply(lambda p: f"mysql://u:{p}@db/m")})
+
+    assert of_policy(evaluate(lambda: program(False)), "secret-values-not-exposed") == []
+    found = of_policy(evaluate(lambda: program(True)), "secret-values-not-exposed")
+    assert [v.resource_name for v in found] == ["leak"]
