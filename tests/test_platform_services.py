@@ -323,14 +323,16 @@ def test_a_secret_written_to_the_store_is_not_plain_but_a_copy_in_a_config_map_i
     from tests.policy_support import evaluate, of_policy
 
     def program(leak: bool) -> None:
+        import pulumi_kubernetes as k8s
+
         password = random.RandomPassword("db", length=24, special=False)
+        # The data layer keeps the same value in a Secret (the source the policy compares against).
+        k8s.core.v1.Secret("db", metadata={"name": "db", "namespace": "site-demo"}, string_data={"password": password.result})
         provider = vault.Provider("store", address="http://127.0.0.1:8200", token=pulumi.Output.secret("t"))
         vault.kv.SecretV2("db", mount="magento", name="sites/demo/database",
                           data_json=password.result.apply(lambda p: json.dumps({"password": p})),
                           opts=pulumi.ResourceOptions(provider=provider))
         if leak:
-            import pulumi_kubernetes as k8s
-
             k8s.core.v1.ConfigMap("leak", metadata={"name": "leak", "namespace": "site-demo"},
                                   data={"dsn": password.result.apply(lambda p: f"mysql://u:{p}@db/m")})
 
