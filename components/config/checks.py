@@ -259,6 +259,24 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
 
 
 @check
+def platform_services(cfg: StackConfig) -> Iterator[Problem]:
+    """GitOps sites need the GitOps repository; per-site runtime overrides name configured sites."""
+    if cfg.platform.gitops is None:
+        for i, site in enumerate(cfg.sites):
+            if site.delivery == "gitops":
+                yield Problem(f"sites[{i}].delivery", "gitops needs platform.gitops (the repository Argo CD syncs)")
+    names = {site.name for site in cfg.sites}
+    for i, name in enumerate(cfg.platform.admission.runtime_block_sites):
+        if name not in names:
+            yield Problem(f"platform.admission.runtimeBlockSites[{i}]", f"{name!r} is not a configured site")
+    for i, registry in enumerate(cfg.platform.registry.proxy_cache):
+        if registry not in cfg.platform.allowed_registries:
+            yield Problem(f"platform.registry.proxyCache[{i}]", f"{registry} is not in platform.allowedRegistries")
+    if cfg.platform.registry.serving and cfg.platform.registry.hostname is None:
+        yield Problem("platform.registry.serving", "needs platform.registry.hostname (the name containerd mirrors use)")
+
+
+@check
 def mysql_fits_its_memory(cfg: StackConfig) -> Iterator[Problem]:
     """The MySQL buffer pool and every connection the stores may open fit in the memory limit; a restore needs the backup target."""
     # Imported here: the data layer's modules import the configuration package that runs these checks.
