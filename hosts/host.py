@@ -152,6 +152,9 @@ class Host(pulumi.ComponentResource):
             triggers=triggers,
             stdin=stdin,
             logging=command.remote.Logging.NONE if secret else None,
+            # pulumi-command sends a command's previous stdout to its next run as PULUMI_COMMAND_STDOUT
+            # (an SSH environment variable, by default). Never for a secret output such as join secrets.
+            add_previous_output_in_env=False if secret else None,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*after, *copies],

@@ -58,6 +58,7 @@ class Hosts(pulumi.ComponentResource):
             connection=first.connection,
             create=READ_KUBECONFIG,
             logging=command.remote.Logging.NONE,
+            add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[first.init],

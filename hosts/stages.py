@@ -123,6 +123,10 @@ def _networks(cidrs: list[str]) -> tuple[str, str]:
     return ", ".join(v4), ", ".join(v6)
 
 
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -181,9 +185,11 @@ def containerd_env(cluster: ClusterSettings) -> dict[str, str]:
     }
 
 
-def kubernetes_env(cluster: ClusterSettings) -> dict[str, str]:
+def kubernetes_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]:
     return {
         "KUBERNETES_MINOR": cluster.minor,
+        "KUBERNETES_VERSION": cluster.kubernetes_version,
+        "CONTROL_PLANE": _bool("control-plane" in host.roles),
         "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
         "CNI_PACKAGE_VERSION": versions.PACKAGES["kubernetes-cni"].version,
     }
@@ -198,7 +204,7 @@ def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, fir
         stages.append(Stage("20", "zfs", zfs_env(host, index), Invocation("20-zfs.sh")))
     stages += [
         Stage("30", "containerd", containerd_env(cluster), Invocation("30-containerd.sh")),
-        Stage("40", "kubernetes-packages", kubernetes_env(cluster), Invocation("40-kubernetes-packages.sh")),
+        Stage("40", "kubernetes-packages", kubernetes_env(host, cluster), Invocation("40-kubernetes-packages.sh")),
     ]
     if first:
         stages.append(
@@ -209,11 +215,12 @@ def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, fir
         )
     else:
         control_plane = {"CONTROL_PLANE": _bool("control-plane" in host.roles)}
+        peer = {"PEER_URL": f"https://{_url_host(host.private_address)}:2380"}
         stages += [
-            Stage("55", "join-token", {**node, **control_plane}, Invocation("55-join-token.sh"),
+            Stage("55", "join-token", {**node, **control_plane, **peer}, Invocation("55-join-token.sh"),
                   runs_on="first-control-plane", secret_output=True),
             Stage(
-                "60", "kubeadm-join", {}, Invocation("60-kubeadm-join.sh"),
+                "60", "kubeadm-join", {**node, **control_plane}, Invocation("60-kubeadm-join.sh"),
                 files={"JOIN_TEMPLATE": ("kubeadm-join.yaml", kubeadm.join_configuration_template(host, cluster)), "KUBELET_PATCH": patch},
             ),
         ]

@@ -25,6 +25,13 @@ from tests.hosts_sandbox.fake_system import COMMANDS
 FAKE = Path(__file__).parent / "fake_system.py"
 
 
+def provider_stdout(text: str) -> str:
+    """A command's stdout as pulumi-command returns it, hence as the next command's stdin receives it:
+    provider/pkg/provider/remote/commandOutputs.go ends `run` with
+    `strings.TrimSuffix(stdoutbuf.String(), "\n")`, one final newline removed."""
+    return text.removesuffix("\n")
+
+
 def stack_config(stack: str, **cluster_overrides: object) -> StackConfig:
     """A stack file's configuration, validated, with optional `cluster` keys replaced."""
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
@@ -74,6 +81,20 @@ class Sandbox:
         (kube / "pki").mkdir(parents=True, exist_ok=True)
         (kube / "admin.conf").write_text("admin kubeconfig\n")
         (kube / "pki" / "ca.crt").write_text("ca\n")
+        # Its etcd member and the ConfigMaps kubeadm init uploaded.
+        self.state_file("etcd/members", "8e9e05c52164694d, started, node-a, https://10.10.0.11:2380, https://10.10.0.11:2379, false\n")
+        self.state_file("k8s/cm/kube-system/kubeadm-config", "")
+        self.state_file("k8s/cm/kube-public/cluster-info", "")
+
+    def state_file(self, path: str, text: str) -> None:
+        """Set a piece of the stand-ins' state (fake_system.py), e.g. `fail-join` to make kubeadm fail."""
+        file = self.state / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text)
+
+    def members(self) -> list[str]:
+        file = self.state / "etcd" / "members"
+        return [line for line in file.read_text().splitlines() if line] if file.exists() else []
 
     def run(self, stage: Stage, *, action: str = "create", stdin: str = "") -> Result:
         invocation: Invocation | None = stage.create if action == "create" else stage.delete
