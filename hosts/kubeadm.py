@@ -125,12 +125,21 @@ def _endpoint_host(cluster: ClusterSettings) -> str:
     return cluster.control_plane_endpoint.rsplit(":", 1)[0]
 
 
-def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
-    """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium).
+def api_sans(host: HostSettings, cluster: ClusterSettings) -> list[str]:
+    """Subject alternative names of the API server certificate beyond kubeadm's own (each control
+    plane's advertise address and host name, the Service IP, kubernetes.default...): the endpoint (the
+    VIP in HA clusters), the address `pulumi up` dials (cluster.apiAccess.server) and the first
+    control plane's own addresses. No other host's address, so adding a server changes nothing here."""
+    names = {_endpoint_host(cluster), host.private_address, host.public_address}
+    if cluster.api_vip is not None:
+        names.add(cluster.api_vip.address)
+    if cluster.api_server is not None:
+        names.add(cluster.api_server.rsplit(":", 1)[0])
+    return sorted(names)
 
-    Only this host's own addresses go into the certificate SANs, so adding a server never changes
-    the first control plane's configuration.
-    """
+
+def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
+    """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium)."""
     def hardened() -> list[dict[str, str]]:
         return [{"name": "profiling", "value": "false"}]
 
@@ -158,7 +167,7 @@ def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
         "controlPlaneEndpoint": cluster.control_plane_endpoint,
         "networking": {"podSubnet": cluster.pod_cidr, "serviceSubnet": cluster.service_cidr, "dnsDomain": "cluster.local"},
         "apiServer": {
-            "certSANs": sorted({_endpoint_host(cluster), host.private_address, host.public_address}),
+            "certSANs": api_sans(host, cluster),
             "extraArgs": hardened(),
         },
         "controllerManager": {"extraArgs": hardened()},

@@ -7,7 +7,7 @@ resources and one `remote.Command`, and the tests run the very same rendered tex
 
 Stage numbers order the work and name the resources (`<host>-<NN>-<stage>`):
 
-    10 baseline   20 zfs   30 containerd   40 kubernetes-packages   50 kubeadm-init (first control plane)
+    10 baseline   15 api-vip (control planes, keepalived)   20 zfs   30 containerd   40 kubernetes-packages   50 kubeadm-init (first control plane)
     55 join-token (on the first control plane)   60 kubeadm-join (every other host)
     70 node (labels, serving CSRs; deleting it deletes the Node)   71 leave (kubeadm reset on delete)
     72 drain (drain on delete)   80 upgrade-drain   81 kubeadm-upgrade   82 upgrade-uncordon
@@ -160,6 +160,25 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
     }
 
 
+def api_vip_env(host: HostSettings, cluster: ClusterSettings, control_planes: list[HostSettings]) -> dict[str, str]:
+    """keepalived on one control plane: unicast peers are the other control planes' private addresses;
+    priorities follow the bootstrap order (the first control plane highest)."""
+    assert cluster.api_vip is not None
+    prefix = ipaddress.ip_network(cluster.private_network).prefixlen if cluster.private_network else 24
+    names = [h.name for h in control_planes]
+    return {
+        "HOST_NAME": host.name,
+        "VIP": cluster.api_vip.address,
+        "VIP_PREFIX": str(prefix),
+        "INTERFACE": host.private_interface,
+        "SOURCE_ADDRESS": host.private_address,
+        "PEERS": " ".join(h.private_address for h in control_planes if h.name != host.name),
+        "PRIORITY": str(max(150 - 10 * names.index(host.name), 10)),
+        "ROUTER_ID": str(cluster.api_vip.virtual_router_id),
+        "API_PORT": str(kubeadm.API_PORT),
+    }
+
+
 def zfs_env(host: HostSettings, index: int) -> dict[str, str]:
     assert host.zfs is not None
     zfs = host.zfs
@@ -195,11 +214,16 @@ def kubernetes_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, st
     }
 
 
-def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool) -> list[Stage]:
-    """The ordered stages of one host. `first` marks the control plane that runs `kubeadm init`."""
+def host_stages(
+    host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool, control_planes: list[HostSettings]
+) -> list[Stage]:
+    """The ordered stages of one host. `first` marks the control plane that runs `kubeadm init`;
+    `control_planes` (bootstrap order) are the keepalived peers when cluster.apiVip is set."""
     node = {"NODE_NAME": host.name}
     patch = ("kubelet-patch.yaml", kubeadm.kubelet_patch(host, cluster))
     stages = [Stage("10", "baseline", baseline_env(host, cluster), Invocation("10-baseline.sh"))]
+    if cluster.api_vip is not None and "control-plane" in host.roles:
+        stages.append(Stage("15", "api-vip", api_vip_env(host, cluster, control_planes), Invocation("15-api-vip.sh")))
     if host.zfs is not None:
         stages.append(Stage("20", "zfs", zfs_env(host, index), Invocation("20-zfs.sh")))
     stages += [
@@ -256,3 +280,13 @@ def bootstrap_order(hosts: list[HostSettings]) -> list[HostSettings]:
     (one at a time, etcd grows by one member), then the rest, each group in stack-file order."""
     control_planes = [h for h in hosts if "control-plane" in h.roles]
     return control_planes + [h for h in hosts if "control-plane" not in h.roles]
+
+
+def stages_by_host(hosts: list[HostSettings], cluster: ClusterSettings) -> dict[str, list[Stage]]:
+    """Every host's stages, as the hosts layer renders them (bootstrap order decides the first)."""
+    ordered = bootstrap_order(hosts)
+    control_planes = [h for h in ordered if "control-plane" in h.roles]
+    return {
+        h.name: host_stages(h, hosts.index(h), cluster, first=h is ordered[0], control_planes=control_planes)
+        for h in ordered
+    }

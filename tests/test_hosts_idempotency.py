@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from components.config.model import StackConfig
-from hosts.stages import Stage, host_stages
+from hosts.stages import Stage, stages_by_host
 from tests.hosts_sandbox import Sandbox, provider_stdout, stack_config
 
 JOIN_SECRETS_SENTINEL = "abcdef.0123456789abcdef"
@@ -25,8 +25,7 @@ def prod_config() -> StackConfig:
 
 
 def stages_of(config: StackConfig, name: str) -> list[Stage]:
-    index = next(i for i, h in enumerate(config.hosts) if h.name == name)
-    return host_stages(config.hosts[index], index, config.cluster, first=index == 0)
+    return stages_by_host(config.hosts, config.cluster)[name]
 
 
 def bootstrap(sandbox: Sandbox, stages: list[Stage]) -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hosts import kubeadm
-from hosts.stages import SCRIPTS, env_text, host_stages, render_script
+from hosts.stages import SCRIPTS, env_text, render_script, stages_by_host
 from tests.hosts_sandbox import stack_config
 
 SCRIPT_FILES = sorted(p.name for p in SCRIPTS.glob("*.sh"))
@@ -42,8 +42,8 @@ def test_rendered_scripts_are_shellcheck_clean_and_strict(tmp_path: Path, name: 
 
 def test_env_files_read_back_exactly(tmp_path: Path) -> None:
     config = stack_config("prod")
-    for index, host in enumerate(config.hosts):
-        for stage in host_stages(host, index, config.cluster, first=index == 0):
+    for host in config.hosts:
+        for stage in stages_by_host(config.hosts, config.cluster)[host.name]:
             env = stage.full_env("/home/ubuntu/x")
             file = tmp_path / "stage.env"
             file.write_text(env_text(env))
@@ -62,7 +62,7 @@ def test_init_configuration_skips_kube_proxy_and_bootstraps_serving_certs() -> N
     assert {d["apiVersion"] for k, d in docs.items() if k != "KubeletConfiguration"} == {"kubeadm.k8s.io/v1beta4"}
     cluster = docs["ClusterConfiguration"]
     assert cluster["proxy"] == {"disabled": True}
-    assert cluster["kubernetesVersion"] == "v1.36.4" and cluster["controlPlaneEndpoint"] == "10.10.0.11:6443"
+    assert cluster["kubernetesVersion"] == "v1.36.4" and cluster["controlPlaneEndpoint"] == "10.10.0.10:6443"
     assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
     init = docs["InitConfiguration"]
     assert init["nodeRegistration"]["taints"] == []  # node-a is also a worker

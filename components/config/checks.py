@@ -6,6 +6,7 @@ Each check yields `Problem`s that name the key at fault, in the same path syntax
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -82,6 +83,8 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
         yield Problem("hosts", "no host has the control-plane role")
     if cluster.control_plane_endpoint is None:
         yield Problem("cluster.controlPlaneEndpoint", "required when cluster.mode is 'kubeadm' (host:port of the API server)")
+    else:
+        yield from _api_endpoint(cfg)
     if not any(set(h.roles) & {"worker"} for h in cfg.hosts) and not any(
         set(h.roles) == {"control-plane"} for h in cfg.hosts
     ):
@@ -91,6 +94,29 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(f"hosts[{i}].zfs", "required on hosts that run workloads (LocalPV-ZFS needs the pool)")
         if cfg.environment == "prod" and host.ssh.host_key is None:
             yield Problem(f"hosts[{i}].ssh.hostKey", "required in prod: pin the server's host key (ssh-keyscan -t ed25519)")
+
+
+def _api_endpoint(cfg: StackConfig) -> Iterator[Problem]:
+    """An HA cluster's API endpoint must outlive any one host: the keepalived VIP, never a host's own address."""
+    cluster = cfg.cluster
+    assert cluster.control_plane_endpoint is not None
+    host = cluster.control_plane_endpoint.rsplit(":", 1)[0]
+    owners = {a: h.name for h in cfg.hosts for a in (h.private_address, h.public_address)}
+    if cluster.high_availability and host in owners:
+        yield Problem(
+            "cluster.controlPlaneEndpoint",
+            f"{host} is {owners[host]}'s own address: with highAvailability a reboot of {owners[host]} would take the API down; "
+            "set cluster.apiVip and use its address",
+        )
+    vip = cluster.api_vip
+    if vip is None:
+        return
+    if cluster.control_plane_endpoint != f"{vip.address}:6443":
+        yield Problem("cluster.controlPlaneEndpoint", f"must be {vip.address}:6443, the address of cluster.apiVip")
+    if vip.address in owners:
+        yield Problem("cluster.apiVip.address", f"{vip.address} is {owners[vip.address]}'s own address: the VIP must be a free address")
+    if cluster.private_network and ipaddress.ip_address(vip.address) not in ipaddress.ip_network(cluster.private_network):
+        yield Problem("cluster.apiVip.address", f"{vip.address} is not in cluster.privateNetwork {cluster.private_network}: keepalived announces it on the vRack")
 
 
 @check

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from components.config.backup import Backup, BackupBuckets
 from components.config.base import ComputeResources, Model
-from components.config.cluster import Cluster, ExistingCluster
+from components.config.cluster import ApiAccess, ApiVip, Cluster, ExistingCluster
 from components.config.data import DataService, DataServices
 from components.config.edge import Acme, Edge
 from components.config.hosts import (
@@ -35,7 +35,7 @@ from components.config.sites import RateLimit, Site, SiteEdge, SiteImage, SiteQu
 from components.config.storage import Storage
 
 __all__ = [
-    "Acme", "AddressPool", "Backup", "BackupBuckets", "Cluster", "ComputeResources", "DataService", "DataServices",
+    "Acme", "AddressPool", "ApiAccess", "ApiVip", "Backup", "BackupBuckets", "Cluster", "ComputeResources", "DataService", "DataServices",
     "Edge", "ExistingCluster", "Firewall", "Host", "HostOs", "JumpHost", "KubeletReservations", "Model", "Networking",
     "Observability", "Platform", "RateLimit", "RegistryMirror", "Role", "Site", "SiteEdge", "SiteImage", "SiteQuota",
     "SiteWaf", "SshConnection", "StackConfig", "Storage", "Zfs", "ZfsDisk",

@@ -65,7 +65,8 @@ class Sandbox:
         (self.root / "etc" / "resolv.conf").write_text("nameserver 127.0.0.53\n")
         (self.state / "swap").write_text("/swap.img\n")
 
-    def add_disk(self, path: str, partitions: int = 0, signature: str = "") -> None:
+    def add_disk(self, path: str, partitions: int = 0, signature: str = "", holders: str = "", mount: str = "") -> None:
+        """A device under /dev/disk/by-id; `holders` are lsblk lines (`md127 raid1 /`) of what sits on it."""
         device = self.root / path.lstrip("/")
         device.parent.mkdir(parents=True, exist_ok=True)
         device.write_text("")
@@ -74,6 +75,10 @@ class Sandbox:
             (self.state / "disks" / f"{Path(path).name}.parts").write_text(str(partitions))
         if signature:
             (self.state / "disks" / f"{Path(path).name}.signature").write_text(signature)
+        if holders:
+            (self.state / "disks" / f"{Path(path).name}.holders").write_text(holders)
+        if mount:
+            (self.state / "disks" / f"{Path(path).name}.mount").write_text(mount)
 
     def seed_first_control_plane(self) -> None:
         """The first control plane's credentials, for stages that run there on a joining host's behalf."""

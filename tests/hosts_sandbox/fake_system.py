@@ -323,12 +323,18 @@ def disk_key(path: str) -> str:
 
 
 def lsblk(args: list[str]) -> int:
+    """`lsblk --raw --output NAME,TYPE,MOUNTPOINT DEV`: the device, its partitions, what holds them
+    (state `<disk>.holders`: lines of `name type mountpoint`), and the device's own mount (`.mount`)."""
     record("lsblk", args, False)
+    assert "NAME,TYPE,MOUNTPOINT" in args, args
     disk = args[-1]
+    name = Path(disk).name
     parts = int(read(disk_key(disk) + ".parts", "0"))
-    print(Path(disk).name)
+    print(f"{name} {'part' if '-part' in name else 'disk'} {read(disk_key(disk) + '.mount')}".rstrip(" ") + " ")
     for i in range(parts):
-        print(f"{Path(disk).name}-part{i + 1}")
+        print(f"{name}-part{i + 1} part ")
+    for line in read(disk_key(disk) + ".holders").splitlines():
+        print(line if line.count(" ") == 2 else line + " ")
     return 0
 
 
@@ -511,7 +517,7 @@ COMMANDS = {
     "dpkg-query": dpkg_query, "dpkg": dpkg, "apt-get": apt_get, "apt-mark": apt_mark,
     "hostnamectl": hostnamectl, "systemctl": systemctl, "modprobe": modprobe, "swapon": swapon,
     "swapoff": swapoff, "timedatectl": timedatectl, "uname": uname, "aa-enabled": query("aa-enabled"),
-    "sshd": query("sshd"), "sysctl": change("sysctl"), "netplan": change("netplan"), "nft": nft,
+    "sshd": query("sshd"), "keepalived": query("keepalived"), "sysctl": change("sysctl"), "netplan": change("netplan"), "nft": nft,
     "curl": curl, "gpg": gpg, "zpool": zpool, "zfs": zfs, "lsblk": lsblk, "blkid": blkid,
     "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "runc": runc, "crictl": crictl, "sleep": query("sleep"),
 }
