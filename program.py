@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import pulumi
+import pulumi_command as command
 
 from components.backups import Backups, BackupsArgs
 from components.cluster import Cluster, ClusterArgs
@@ -38,7 +39,14 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     hosts = None
     if config.cluster.mode == "kubeadm":
         assert secrets.ssh_private_key is not None  # the loader requires it in kubeadm mode
-        hosts = Hosts("hosts", HostsArgs(config.hosts, config.cluster, secrets.ssh_private_key))
+        # Default providers are disabled for command, kubernetes and aws (Pulumi.<stack>.yaml): every
+        # resource names its provider, so none can pick up ambient settings from the operator's shell.
+        ssh = command.Provider("command")
+        hosts = Hosts(
+            "hosts",
+            HostsArgs(config.hosts, config.cluster, secrets.ssh_private_key),
+            pulumi.ResourceOptions(providers={"command": ssh}),
+        )
         kubeconfig = hosts.kubeconfig
         failure_domains = hosts.failure_domains
         outputs["kubeconfig"] = hosts.kubeconfig

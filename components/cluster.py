@@ -38,7 +38,8 @@ class Cluster(pulumi.ComponentResource):
             # re-read kubeconfig (rotated certificates) from replacing the provider and every object.
             cluster_identifier=f"magento-{name}",
             enable_server_side_apply=True,
-            delete_unreachable=False,
+            # delete_unreachable is left unset: an explicit false would override the operator's
+            # PULUMI_K8S_DELETE_UNREACHABLE when a lost cluster's objects must be dropped from state.
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.failure_domains = args.failure_domains

@@ -8,7 +8,10 @@ Recording holds both, `offline/render.py`):
   ConfigMaps and ServiceAccounts pods use all resolve; no object is registered twice;
 - charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
   nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
-  for (`offline/chart_hooks.py`) and every object's namespace scope is known.
+  for (`offline/chart_hooks.py`) and every object's namespace scope is known;
+- providers: the stack file disables the default providers of kubernetes, aws and command
+  (`pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
+  CLI a resource without one fails the `up`; mocks would accept it).
 
 The plan and the tests run this same list; the policy pack is evaluated beside it by
 `offline.policy_check` (it writes its own report).
@@ -16,6 +19,7 @@ The plan and the tests run this same list; the policy pack is evaluated beside i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -113,10 +117,48 @@ def chart_check(recording: Recording) -> CheckResult:
     return {"checked": len(targets), "problems": problems, "note": "; ".join(notes) or None}
 
 
+# Packages whose default provider the stack files must disable (issue 8): a default provider takes its
+# settings from the operator's environment (KUBECONFIG, AWS_PROFILE), not from the stack.
+EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command")
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+
+def disabled_default_providers(recording: Recording) -> set[str]:
+    raw = recording.settings.config.get(DISABLE_DEFAULT_PROVIDERS)
+    if raw is None:
+        return set()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return set()
+    return {str(v) for v in value} if isinstance(value, list) else set()
+
+
+def provider_check(recording: Recording) -> CheckResult:
+    """Default providers disabled in the stack file, and every resource of those packages with its own."""
+    problems: list[str] = []
+    disabled = disabled_default_providers(recording)
+    missing = [p for p in EXPLICIT_PROVIDER_PACKAGES if p not in disabled and "*" not in disabled]
+    if missing:
+        problems.append(f"{DISABLE_DEFAULT_PROVIDERS} in Pulumi.{recording.settings.stack}.yaml does not list "
+                        f"{', '.join(missing)} (every resource must name its provider)")
+    checked = 0
+    for record in recording.resources:
+        package = record.type.split(":", 1)[0]
+        if not record.custom or package not in EXPLICIT_PROVIDER_PACKAGES or record.type.startswith("pulumi:providers:"):
+            continue
+        checked += 1
+        if not record.provider:
+            problems.append(f"{record.type} {record.name}: no explicit provider (the default {package} provider "
+                            "is disabled, so `pulumi up` refuses it)")
+    return {"checked": checked, "problems": problems}
+
+
 CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "schema": schema_check,
     "references": reference_check,
     "charts": chart_check,
+    "providers": provider_check,
 }
 
 

@@ -44,7 +44,7 @@ SUPPORT = [
 ]
 
 
-@pytest.mark.parametrize("name", ["schema", "references"])
+@pytest.mark.parametrize("name", ["schema", "references", "providers"])
 def test_every_stack_passes_the_check(stack_recording: Recording, name: str):
     result = run_checks(stack_recording)[name]
     assert result["checked"] > 0
@@ -144,3 +144,40 @@ def test_references_catch_dangling_targets(obj: dict, message: str):
 def test_chart_into_a_namespace_nobody_creates_is_caught():
     problems = [str(p) for p in check_references([NAMESPACE], {"cilium": "kube-system", "metallb": "metallb-system"})]
     assert problems == ["chart metallb: namespace metallb-system is neither created by the program nor a system namespace"]
+
+
+# ------------------------------------------------------------------------------------------ explicit providers
+def _with(recording: Recording, **changes: object) -> Recording:
+    import dataclasses
+
+    return dataclasses.replace(recording, **changes)
+
+
+def test_every_kubernetes_aws_and_command_resource_names_its_provider(stack_recording: Recording):
+    checked = [r for r in stack_recording.resources
+               if r.custom and r.type.split(":")[0] in ("kubernetes", "aws", "command") and not r.type.startswith("pulumi:")]
+    assert checked and all(r.provider for r in checked)
+    if stack_recording.settings.stack == "prod":
+        commands = [r for r in checked if r.type.startswith("command:")]
+        assert commands and {r.provider.split("::")[-2] for r in commands} == {"command"}
+
+
+def test_a_resource_relying_on_a_default_provider_fails_the_plan(stack_recording: Recording):
+    import dataclasses
+
+    victim = next(r for r in stack_recording.resources if r.custom and r.type.startswith("kubernetes:core/v1:"))
+    resources = [dataclasses.replace(r, provider=None) if r is victim else r for r in stack_recording.resources]
+    problems = run_checks(_with(stack_recording, resources=resources))["providers"]["problems"]
+    assert problems == [f"{victim.type} {victim.name}: no explicit provider (the default kubernetes provider is "
+                        "disabled, so `pulumi up` refuses it)"]
+
+
+def test_a_stack_file_that_keeps_default_providers_fails_the_plan(stack_recording: Recording):
+    import dataclasses
+
+    config = {k: v for k, v in stack_recording.settings.config.items() if k != "pulumi:disable-default-providers"}
+    config["pulumi:disable-default-providers"] = '["kubernetes"]'
+    settings = dataclasses.replace(stack_recording.settings, config=config)
+    problems = run_checks(_with(stack_recording, settings=settings))["providers"]["problems"]
+    assert problems == [f"pulumi:disable-default-providers in Pulumi.{settings.stack}.yaml does not list aws, command "
+                        "(every resource must name its provider)"]
