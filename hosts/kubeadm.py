@@ -99,12 +99,21 @@ def kubelet_configuration(cluster: ClusterSettings) -> dict[str, Any]:
         "kubeReserved": {"cpu": kubelet.kube_reserved_cpu, "memory": kubelet.kube_reserved_memory},
         "systemReserved": {"cpu": kubelet.system_reserved_cpu, "memory": kubelet.system_reserved_memory},
         "enforceNodeAllocatable": ["pods"],
+        # All five signals: setting some of evictionHard zeroes the ones left out (kubelet docs).
         "evictionHard": {
             "memory.available": kubelet.eviction_memory_available,
             "nodefs.available": kubelet.eviction_nodefs_available,
             "imagefs.available": kubelet.eviction_imagefs_available,
             "nodefs.inodesFree": "5%",
+            "imagefs.inodesFree": "5%",
         },
+        # Graceful node shutdown: a kured reboot (systemd inhibitor) gives pods time to stop, critical
+        # ones last.
+        "shutdownGracePeriod": "120s",
+        "shutdownGracePeriodCriticalPods": "30s",
+        "seccompDefault": True,
+        # The kubelet refuses to run when the kernel tunables it needs differ (10-baseline sets them).
+        "protectKernelDefaults": True,
     }
 
 

@@ -123,6 +123,14 @@ def _networks(cidrs: list[str]) -> tuple[str, str]:
     return ", ".join(v4), ", ".join(v6)
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
@@ -141,6 +149,10 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
     prefix = ipaddress.ip_network(cluster.private_network).prefixlen if cluster.private_network else 24
     admin_v4, admin_v6 = _networks(cluster.admin_networks)
     cluster_v4, cluster_v6 = _networks([c for c in (cluster.private_network, cluster.pod_cidr) if c])
+    pod_v4, pod_v6 = _networks([cluster.pod_cidr])
+    jump = host.ssh.jump_host
+    jump_hosts = [f"{jump.host}/{32 if ':' not in jump.host else 128}"] if jump is not None and _is_ip(jump.host) else []
+    jump_v4, jump_v6 = _networks(jump_hosts)
     return {
         "HOST_NAME": host.name,
         "SSH_ALLOW_USERS": " ".join(users),
@@ -157,6 +169,11 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
         "CLUSTER_NETWORKS_V4": cluster_v4,
         "CLUSTER_NETWORKS_V6": cluster_v6,
         "PUBLIC_TCP_PORTS": ", ".join(str(p) for p in firewall.public_tcp_ports),
+        "SSH_PORT": str(host.ssh.port),
+        "JUMP_HOSTS_V4": jump_v4,
+        "JUMP_HOSTS_V6": jump_v6,
+        "POD_NETWORKS_V4": pod_v4,
+        "POD_NETWORKS_V6": pod_v6,
     }
 
 

@@ -96,6 +96,14 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(f"hosts[{i}].ssh.hostKey", "required in prod: pin the server's host key (ssh-keyscan -t ed25519)")
 
 
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _api_endpoint(cfg: StackConfig) -> Iterator[Problem]:
     """An HA cluster's API endpoint must outlive any one host: the keepalived VIP, never a host's own address."""
     cluster = cfg.cluster
@@ -261,6 +269,13 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem("cluster.privateNetwork", "required when cluster.firewall.enabled: cluster ports are opened only to it")
         if not cluster.admin_networks:
             yield Problem("cluster.adminNetworks", "required when cluster.firewall.enabled: SSH and the API are opened only to them")
+        for i, host in enumerate(cfg.hosts):
+            jump = host.ssh.jump_host
+            if jump is not None and not _is_address(jump.host):
+                yield Problem(
+                    f"hosts[{i}].ssh.jumpHost.host",
+                    f"{jump.host!r} must be an IP address when cluster.firewall.enabled: the firewall admits SSH from it",
+                )
     registries = ((f"cluster.registryMirrors[{i}].registry", m.registry) for i, m in enumerate(cluster.registry_mirrors))
     for path, registry, first in repeats(registries):
         yield Problem(path, f"{registry} already has a mirror at {first.removesuffix('.registry')}")

@@ -16,8 +16,19 @@ use_admin_kubeconfig
 kubectl get node "$NODE_NAME" >/dev/null 2>&1 || { log "node ${NODE_NAME} is not in the cluster yet"; exit 0; }
 case "${2:?usage: $0 ENV_FILE drain|uncordon}" in
   drain)
-    if [ "$(node_field "$NODE_NAME" '{{ .status.nodeInfo.kubeletVersion }}')" = "v${KUBERNETES_VERSION}" ]; then
+    running="$(node_field "$NODE_NAME" '{{ .status.nodeInfo.kubeletVersion }}')"
+    if [ "$running" = "v${KUBERNETES_VERSION}" ]; then
       exit 0
+    fi
+    # The version gate of 81-kubeadm-upgrade, before the drain: a refused upgrade must not leave the
+    # node drained and cordoned.
+    IFS=. read -r cur_major cur_minor cur_patch <<<"${running#v}"
+    IFS=. read -r new_major new_minor new_patch <<<"$KUBERNETES_VERSION"
+    if [ "$new_major" != "$cur_major" ] || [ "$new_minor" -gt $((cur_minor + 1)) ]; then
+      die "node ${NODE_NAME} runs ${running}: upgrading to ${KUBERNETES_VERSION} skips a minor; go to ${cur_major}.$((cur_minor + 1)) first (nothing was drained)"
+    fi
+    if [ "$new_minor" -lt "$cur_minor" ] || { [ "$new_minor" -eq "$cur_minor" ] && [ "$new_patch" -lt "$cur_patch" ]; }; then
+      die "node ${NODE_NAME} runs ${running}: kubeadm cannot downgrade to ${KUBERNETES_VERSION} (nothing was drained)"
     fi
     if [ -z "$(node_field "$NODE_NAME" "{{ index .metadata.annotations \"${annotation}\" }}")" ]; then
       kubectl annotate node "$NODE_NAME" --overwrite "${annotation}=v${KUBERNETES_VERSION}" >/dev/null

@@ -33,6 +33,12 @@ fi
 ensure_pinned "kubeadm=${KUBERNETES_PACKAGE_VERSION}"
 patches=/etc/kubernetes/magento/patches
 if is_true "$FIRST_CONTROL_PLANE"; then
+  # An etcd snapshot first: the way back if `upgrade apply` breaks the control plane
+  # (docs/runbooks/kubernetes-minor-upgrade.md). Kept under /var/lib/etcd, which the etcd pod mounts.
+  snapshot="/var/lib/etcd/magento-snapshots/pre-upgrade-${kubelet_version%%-*}-to-${KUBERNETES_VERSION}.db"
+  install -d -m 0700 "${ROOT}/var/lib/etcd/magento-snapshots"
+  etcdctl_local snapshot save "$snapshot" >/dev/null || die "the etcd snapshot before the upgrade failed; nothing was upgraded"
+  log "etcd snapshot ${snapshot}"
   kubeadm upgrade apply --yes --patches "$patches" "v${KUBERNETES_VERSION}"
 else
   kubeadm upgrade node --patches "$patches"

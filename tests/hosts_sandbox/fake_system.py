@@ -517,7 +517,7 @@ COMMANDS = {
     "dpkg-query": dpkg_query, "dpkg": dpkg, "apt-get": apt_get, "apt-mark": apt_mark,
     "hostnamectl": hostnamectl, "systemctl": systemctl, "modprobe": modprobe, "swapon": swapon,
     "swapoff": swapoff, "timedatectl": timedatectl, "uname": uname, "aa-enabled": query("aa-enabled"),
-    "sshd": query("sshd"), "keepalived": query("keepalived"), "sysctl": change("sysctl"), "netplan": change("netplan"), "nft": nft,
+    "sshd": query("sshd"), "keepalived": query("keepalived"), "sysctl": change("sysctl"), "netplan": change("netplan"), "update-grub": change("update-grub"), "nft": nft,
     "curl": curl, "gpg": gpg, "zpool": zpool, "zfs": zfs, "lsblk": lsblk, "blkid": blkid,
     "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "runc": runc, "crictl": crictl, "sleep": query("sleep"),
 }
