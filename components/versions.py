@@ -77,11 +77,46 @@ CHARTS: dict[str, ChartPin] = {
 }
 
 IMAGES: dict[str, ImagePin] = {
-    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line"),
-    "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)"),
-    "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8"),
-    "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8"),
-    "modsecurity-crs": ImagePin("docker.io/owasp/modsecurity-crs", "4.28.0-nginx-alpine-202607160307", "WAF tier: OWASP CRS 4.28 on ModSecurity v3 + nginx (read-only root variant)"),
+    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line (instances and Sentinel)",
+                       seen="public compose files, Dockerfiles and Testcontainers pinning valkey/valkey:8.1.4, via find_string"),
+    "redis-exporter": ImagePin("ghcr.io/oliver006/redis_exporter", "v1.79.0", "Valkey metrics exporter (chart sidecar)",
+                               seen="valkey chart 0.11.0 values.yaml metrics.exporter.image"),
+    "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
+    "pxc-haproxy": ImagePin("docker.io/percona/haproxy", "2.8.18-1", "HAProxy in front of PXC (one writer)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
+    "xtrabackup": ImagePin("docker.io/percona/percona-xtrabackup", "8.4.0-5.1", "PXC full backups and binlog uploads (PITR)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
+    "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8", seen="public compose files and tests pinning opensearchproject/opensearch:2.19.3 (one records digest sha256:e96cc6ae1500a073...), via find_string"),
+    "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8",
+                         seen="public compose files and a chart changelog (docker.io/rabbitmq:4.1.4-management digest update), via find_string"),
+    "nginx": ImagePin(
+        "docker.io/nginxinc/nginx-unprivileged", "1.28.0-alpine",
+        "the stores' nginx tier (nginx 1.28, Magento 2.4.8-p2+; runs as UID 101, our nginx.conf mounted)",
+        seen="public Dockerfiles building FROM nginxinc/nginx-unprivileged:1.28.0-alpine (digest c97ff0bf...) and :1.28.0-alpine-slim",
+    ),
+    "modsecurity-crs": ImagePin(
+        "docker.io/owasp/modsecurity-crs", "4.28.0-nginx-202607160307",
+        "WAF tier: OWASP CRS 4.28.0 on ModSecurity 3.0.16 + nginx (Debian; the writable variant, the only one published)",
+        seen="pulled by a public WAF benchmark adapter (DEFAULT_IMAGE owasp/modsecurity-crs:4.28.0-nginx-202607160307); "
+        "the stamp is docker-bake formatdate YYYYMMDDHHMM = year, month, day, 12-hour hour, month: 03 pm on 2026-07-16, "
+        "after release/20260716 (15:57 UTC) was published; same scheme as the digest-pinned 4.26.0-nginx-202605200705",
+    ),
+    # The site images (docker/): PHP-FPM base and Composer at build time, nginx tier, Varnish.
+    "php-fpm": ImagePin(
+        "docker.io/library/php", "8.3.35-fpm-trixie@sha256:e0623b713dba09e154cd513c9d175ba0967b82dae101f0c817a7e812b4b1c5d4",
+        "PHP 8.3 FPM base of the site image (docker/Dockerfile.php-fpm)",
+        seen="digest-pinned ARG PHP_IMAGE in a public Laravel runtime Dockerfile (php:8.3.35-fpm-trixie@sha256:e0623b71...)",
+    ),
+    "composer": ImagePin(
+        "docker.io/library/composer", "2.9.5", "Composer 2.9 at build time (Magento 2.4.8-p1..p4 list 2.9.3+)",
+        seen="FROM composer:2.9.5@sha256:... in public Dockerfiles (two digests seen: per-platform manifests)",
+    ),
+    "nginx-unprivileged": ImagePin(
+        "docker.io/nginxinc/nginx-unprivileged", "1.30.4-alpine", "nginx tier base (docker/Dockerfile.nginx; Magento 2.4.8-p5 lists nginx 1.30)",
+        seen="FROM nginxinc/nginx-unprivileged:1.30.4-alpine in public Dockerfiles; the CRS image builds on nginx-unprivileged 1.30.4",
+    ),
+    "varnish": ImagePin(
+        "docker.io/library/varnish", "7.7.3", "Varnish 7.7 (Magento 2.4.8-p1+), our VCL and arguments mounted (sites/runtime/varnish.py)",
+        seen="the official image's tag list (varnish:7.7.3, 7.7.3-alpine) and stacks running stock varnish:7.7.3",
+    ),
 }
 
 PACKAGES: dict[str, PackagePin] = {
@@ -163,6 +198,13 @@ KUBERNETES_MINORS: tuple[str, ...] = ("1.35", "1.36", "1.37")
 KUBERNETES_DEFAULT = "1.36.4"
 MAGENTO_VERSIONS: tuple[str, ...] = ("2.4.8", "2.4.8-p1", "2.4.8-p2", "2.4.8-p3")
 PHP_VERSIONS: tuple[str, ...] = ("8.3", "8.4")
+# PHP extensions Magento 2.4.8 requires (Adobe's php-extensions.md at 2.4.8, plus opcache and pcntl);
+# docker/Dockerfile.php-fpm builds and checks every one (tests/test_images.py).
+MAGENTO_PHP_EXTENSIONS: tuple[str, ...] = (
+    "bcmath", "ctype", "curl", "dom", "fileinfo", "filter", "ftp", "gd", "hash", "iconv", "intl", "json", "libxml",
+    "mbstring", "openssl", "pcre", "pdo_mysql", "simplexml", "soap", "sockets", "sodium", "spl", "tokenizer",
+    "xmlwriter", "xsl", "zip", "zlib", "opcache", "pcntl",
+)
 
 
 def chart(key: str) -> ChartPin:

@@ -11,7 +11,9 @@ Recording holds both, `offline/render.py`):
   for (`offline/chart_hooks.py`) and every object's namespace scope is known;
 - providers: the stack file disables the default providers of kubernetes, aws and command
   (`pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
-  CLI a resource without one fails the `up`; mocks would accept it).
+  CLI a resource without one fails the `up`; mocks would accept it);
+- capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
+  pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
 
 The plan and the tests run this same list; the policy pack is evaluated beside it by
 `offline.policy_check` (it writes its own report).
@@ -24,6 +26,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from offline.capacity_report import capacity_check
 from offline.chart_cache import ensure_chart, pin_for_chart, pin_for_manifest
 from offline.chart_hooks import NOT_REVIEWED, hook_replacement
 from offline.engine import Recording
@@ -159,6 +162,7 @@ CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "references": reference_check,
     "charts": chart_check,
     "providers": provider_check,
+    "capacity": capacity_check,
 }
 
 

@@ -91,12 +91,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Outputs shaped like the real providers' where downstream code reads them; at preview, only the inputs
     (what a provider computes is unknown until it runs)."""
 
+    # Outputs of stacks a program reads through a StackReference, by stack name (a site stack's platform
+    # stack): {"outputs": {...}, "secretOutputNames": [...]}. Tests and the offline plan fill it.
+    stack_references: dict[str, dict[str, Any]] = {}
+
     def __init__(self, preview: bool = False):
         self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:12]
+        if args.typ == "pulumi:pulumi:StackReference":
+            stack = str(args.inputs.get("name", args.name))
+            if stack not in self.stack_references:
+                raise KeyError(f"no outputs recorded for stack {stack} (RecordingMocks.stack_references)")
+            return stack, {**state, **self.stack_references[stack]}
         if self.preview:
             return None, state
         if args.typ in ("kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile"):
@@ -107,6 +116,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomPassword:RandomPassword":
             length = int(args.inputs.get("length", 32))
             state["result"] = ("offline" + digest * 8)[:length]
+            # The provider's bcrypt hash of the result (a fixed-shape stand-in: no real hash of a mock value).
+            state["bcryptHash"] = "$2a$10$" + (digest * 5)[:53]
         elif args.typ == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket", args.name)
             state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
@@ -254,14 +265,19 @@ def kubernetes_version(settings: StackSettings) -> str:
 Transform = Callable[[pulumi.ResourceTransformArgs], Any]
 
 
-def apply_transforms(obj: dict[str, Any], type_token: str, name: str, transforms: list[Transform]) -> dict[str, Any]:
+def apply_transforms(
+    obj: dict[str, Any], type_token: str, name: str, transforms: list[Transform], retained: list[bool] | None = None
+) -> dict[str, Any]:
     """The object after the program's resource transforms, as the engine applies them to a child the provider
-    registers: each transform gets the child's type, name and properties and may return new properties."""
+    registers: each transform gets the child's type, name and properties and may return new properties (and
+    options: a transform that sets `retain_on_delete` is recorded in `retained`)."""
     for transform in transforms:
         result = transform(pulumi.ResourceTransformArgs(custom=True, type_=type_token, name=name, props=obj,
                                                         opts=pulumi.ResourceOptions()))
         if result is not None:
             obj = dict(result.props)
+            if retained is not None and result.opts is not None and result.opts.retain_on_delete:
+                retained.append(True)
     return obj
 
 
@@ -278,7 +294,8 @@ def _children(resources: list[Recorded], rendered: Rendered, parent: Recorded, m
     for index, original in enumerate(rendered.objects):
         type_token = child_type(original)
         name = rendered.child_name(original)
-        obj = apply_transforms(original, type_token, name, chain)
+        retained: list[bool] = []
+        obj = apply_transforms(original, type_token, name, chain, retained)
         rendered.objects[index] = obj
         secret_paths = frozenset(key for key in ("data", "stringData") if obj.get("kind") == "Secret" and key in obj)
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
@@ -293,7 +310,7 @@ def _children(resources: list[Recorded], rendered: Rendered, parent: Recorded, m
             provider=parent.provider,
             dependencies=(),
             outputs=dict(obj),
-            retain_on_delete=annotations.get("helm.sh/resource-policy") == "keep",
+            retain_on_delete=annotations.get("helm.sh/resource-policy") == "keep" or bool(retained),
             rendered_by=parent.urn,
         ))
     return children

@@ -84,6 +84,36 @@ def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
                 yield "Secret", ns, env["value"]
 
 
+# Pods that exist without a workload object among ours: made by an operator from a custom resource, or by
+# kubeadm (static control-plane pods and CoreDNS, labelled as kubeadm labels them; every cluster this
+# program targets is kubeadm-built, kind included). Each yields (namespace, pod labels).
+OperatedPods = Callable[[dict[str, Any]], Iterable[tuple[str, dict[str, str]]]]
+OPERATED_PODS: dict[str, OperatedPods] = {}
+KUBEADM_POD_LABELS: list[dict[str, str]] = [
+    {"component": name, "tier": "control-plane"}
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+] + [{"k8s-app": "kube-dns"}]
+
+
+def _operated(kind: str, name_label: str, extra: Callable[[str], dict[str, str]]) -> None:
+    """prometheus-operator v0.93's StatefulSet pod labels (pkg/prometheus/server/statefulset.go,
+    pkg/alertmanager/statefulset.go), plus the resource's podMetadata labels."""
+
+    def pods(obj: dict[str, Any]) -> Iterable[tuple[str, dict[str, str]]]:
+        name = _meta(obj).get("name", "")
+        labels = {"app.kubernetes.io/name": name_label, "app.kubernetes.io/instance": name,
+                  "app.kubernetes.io/managed-by": "prometheus-operator", **extra(name),
+                  **(((obj.get("spec") or {}).get("podMetadata") or {}).get("labels") or {})}
+        return [(_meta(obj).get("namespace", "default"), labels)]
+
+    OPERATED_PODS[kind] = pods
+
+
+_operated("Prometheus", "prometheus",
+          lambda name: {"prometheus": name, "operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"})
+_operated("Alertmanager", "alertmanager", lambda name: {"alertmanager": name})
+
+
 # ------------------------------------------------------------------------------------------ index
 
 
@@ -98,6 +128,23 @@ def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _rabbitmq_cluster(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The RabbitMQ cluster operator's StatefulSet `<name>-server`, pods labelled with the cluster's name."""
+    meta = _meta(obj)
+    labels = {"app.kubernetes.io/name": meta.get("name", ""), "app.kubernetes.io/component": "rabbitmq",
+              "app.kubernetes.io/part-of": "rabbitmq"}
+    return [{"kind": "StatefulSet", "metadata": {"name": f"{meta.get('name')}-server", "namespace": meta.get("namespace", "default")},
+             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1), "template": {"metadata": {"labels": labels}}}}]
+
+
+OPERATOR_WORKLOADS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {"RabbitmqCluster": _rabbitmq_cluster}
+
+
+# An object two release manifests both contain: the copy that is not the owner's carries this annotation
+# (components/data/rabbitmq.py), is applied with the same content and retained on delete.
+SHARED_COPY = "magento.io/owned-by"
+
+
 class Index:
     def __init__(self, objects: Iterable[dict[str, Any]]):
         self.objects = list(objects)
@@ -106,6 +153,8 @@ class Index:
         self.duplicates: list[Key] = []
         for obj in self.objects:
             key = key_of(obj)
+            if SHARED_COPY in (_meta(obj).get("annotations") or {}):
+                continue  # a copy marked as another resource's object (applied alike, retained on delete)
             if key in seen:
                 self.duplicates.append(key)
             seen.add(key)
@@ -116,6 +165,12 @@ class Index:
         self.namespaces = set(SYSTEM_NAMESPACES)
         self.namespaces |= {name for kind, _, name in self.keys if kind == "Namespace"}
         self.workloads = [o for o in self.objects if pod_template(o) is not None]
+        for obj in self.objects:  # workloads an operator the program deploys creates from a custom resource
+            self.workloads.extend(OPERATOR_WORKLOADS.get(obj.get("kind", ""), lambda _: [])(obj))
+        operated = [("kube-system", labels) for labels in KUBEADM_POD_LABELS]
+        for obj in self.objects:
+            operated += list(OPERATED_PODS.get(obj.get("kind", ""), lambda _: [])(obj))
+        self.workloads += [{"kind": "Pod", "metadata": {"namespace": ns, "labels": labels}} for ns, labels in operated]
 
     def exists(self, kind: str, namespace: str, name: str) -> bool:
         return (kind, "" if kind in CLUSTER_SCOPED else namespace, name) in self.keys
@@ -126,9 +181,18 @@ class Index:
             if _meta(workload).get("namespace", "default") != namespace:
                 continue
             labels = _meta(pod_template(workload) or {}).get("labels") or {}
-            if all(labels.get(k) == v for k, v in selector.items()):
+            if any(all({**labels, **extra}.get(k) == v for k, v in selector.items()) for extra in _controller_labels(workload)):
                 found.append(workload)
         return found
+
+
+def _controller_labels(workload: dict[str, Any]) -> list[dict[str, str]]:
+    """Labels a controller adds to each pod: a StatefulSet's pods carry their name and index (one set per pod)."""
+    if workload.get("kind") != "StatefulSet":
+        return [{}]
+    name, replicas = _meta(workload).get("name", ""), (workload.get("spec") or {}).get("replicas", 1)
+    return [{"statefulset.kubernetes.io/pod-name": f"{name}-{i}", "apps.kubernetes.io/pod-index": str(i)}
+            for i in range(int(replicas if isinstance(replicas, int) else 1))] or [{}]
 
 
 def _match_labels(selector: dict[str, Any] | None) -> dict[str, str] | None:

@@ -9,14 +9,16 @@ MAGENTO_CRD_SCHEMAS to read them from elsewhere.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
+import referencing
 
 KUBERNETES_SCHEMA_VERSION = "1.36"
 CRD_SCHEMAS = Path(os.environ.get("MAGENTO_CRD_SCHEMAS", Path(__file__).resolve().parent.parent.parent / "shared" / "schemas" / "crds"))
@@ -56,6 +58,31 @@ def crd_schema_path(api_version: str, kind: str) -> Path:
     return CRD_SCHEMAS / group / f"{kind.lower()}_{version}.json"
 
 
+def _kubernetes_schema(name: str) -> Any:
+    ref = importlib.resources.files("kubernetes_validate").joinpath(
+        f"kubernetes-json-schema/v{KUBERNETES_SCHEMA_VERSION}.0-local-strict/{name}"
+    )
+    return json.loads(ref.read_text())
+
+
+@functools.cache
+def _core_definitions() -> referencing.Registry:
+    return referencing.Resource.from_contents(_kubernetes_schema("_definitions.json")) @ referencing.Registry()
+
+
+@functools.cache
+def _core_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    """The strict Kubernetes schema of a kind, resolved once per process.
+
+    The same files, registry and draft `kubernetes_validate.validate(obj, version, strict=True)` uses; that
+    function reads and parses the schema and its ~1 MB of definitions again for every object, which was
+    the plan's largest single cost (benchmarks/plan_scaling.py)."""
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema = _kubernetes_schema(f"{kind.lower()}-{group_version}.json")
+    registry = referencing.Resource.from_contents(schema) @ _core_definitions()
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
 @functools.cache
 def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
     schema = json.loads(path.read_text())
@@ -63,27 +90,48 @@ def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def validate_object(obj: dict[str, Any]) -> list[ObjectProblem]:
-    """Problems with one object; empty when it is valid."""
+def installed_crd_schemas(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema of every CRD among the objects (what the program installs)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec") or {}
+        for version in spec.get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema:
+                found[(f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind", ""))] = schema
+    return found
+
+
+def validate_object(obj: dict[str, Any], installed: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[ObjectProblem]:
+    """Problems with one object; empty when it is valid. A custom resource without a schema in ../shared/schemas
+    is validated against the CRD the program itself installs (`installed`), when it installs one."""
     ref = object_ref(obj)
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     if not (obj.get("metadata") or {}).get("name"):
         return [ObjectProblem(ref, "metadata.name is missing (every object is named explicitly)")]
     if is_core(api_version):
         try:
-            kubernetes_validate.validate(obj, KUBERNETES_SCHEMA_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            path = ".".join(str(p) for p in exc.path)
-            return [ObjectProblem(ref, f"{path}: {exc.message}" if path else exc.message)]
-        except kubernetes_validate.SchemaNotFoundError:
+            validator = _core_validator(api_version, kind)
+        except FileNotFoundError:
             return [ObjectProblem(ref, f"no Kubernetes {KUBERNETES_SCHEMA_VERSION} schema for {api_version} {kind}")]
-        return []
+        error = next(iter(validator.iter_errors(obj)), None)  # the first error, as Validator.validate raises it
+        if error is None:
+            return []
+        path = ".".join(str(p) for p in error.path)
+        return [ObjectProblem(ref, f"{path}: {error.message}" if path else error.message)]
     path = crd_schema_path(api_version, kind)
-    if not path.exists():
+    if path.exists():
+        validator = _crd_validator(path)
+    elif installed and (api_version, kind) in installed:
+        schema = installed[(api_version, kind)]
+        validator = jsonschema.validators.validator_for(schema)(schema)
+    else:
         return [ObjectProblem(ref, f"no CRD schema at {path} (is ../shared/schemas present?)")]
     return [
         ObjectProblem(ref, f"{'.'.join(str(p) for p in err.absolute_path) or '(root)'}: {err.message}")
-        for err in _crd_validator(path).iter_errors(obj)
+        for err in validator.iter_errors(obj)
     ]
 
 
@@ -91,14 +139,16 @@ def crd_schemas_available() -> bool:
     return CRD_SCHEMAS.is_dir()
 
 
-def validate_objects(objects: list[dict[str, Any]]) -> tuple[list[ObjectProblem], int]:
-    """Validate objects; custom resources are skipped (and counted) when the CRD schemas are absent.
+def validate_objects(objects: list[dict[str, Any]], crds: list[dict[str, Any]] | None = None) -> tuple[list[ObjectProblem], int]:
+    """Validate objects; custom resources are skipped (and counted) when the CRD schemas are absent. CRDs among
+    `objects` and `crds` (those the program installs) stand in for schemas ../shared/schemas does not have.
 
     Returns (problems, number of custom resources not validated).
     """
+    installed = installed_crd_schemas([*objects, *(crds or [])])
     if not crd_schemas_available():
         skipped = sum(1 for o in objects if not is_core(o.get("apiVersion", "")))
         objects = [o for o in objects if is_core(o.get("apiVersion", ""))]
     else:
         skipped = 0
-    return [p for obj in objects for p in validate_object(obj)], skipped
+    return [p for obj in objects for p in validate_object(obj, installed)], skipped

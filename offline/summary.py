@@ -161,6 +161,10 @@ def to_markdown(summary: dict[str, Any], checks: dict[str, Any]) -> str:
         lines += ["", "Each chart's objects, values and hooks (with what replaces them) are under `charts/<release>/`."]
     else:
         lines.append("None in this stack.")
+    if "capacity" in summary:
+        from offline.capacity_report import markdown
+
+        lines += ["", *markdown(summary["capacity"])]
     lines += ["", "## Checks", ""]
     for name, result in checks.items():
         status = "passed" if not result["problems"] else f"{len(result['problems'])} problem(s)"

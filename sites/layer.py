@@ -1,8 +1,17 @@
-"""The sites layer: one tenancy per configured store (the stores' workloads build on it)."""
+"""The sites layer: every store the platform stack builds itself (`deployment: platform`).
+
+Each store is one `MagentoSite` (sites/site.py) on the tenancy the data layer built for it. A store with
+`deployment: stack` is built by its own stack instead (sites/stack.py, from this stack's `siteTenancy`
+output); this layer builds nothing of it. A store whose tenancy the data layer has not produced is
+reported in the layer's `pendingTenancy` output and gets only its namespace and baseline isolation.
+"""
 
 from __future__ import annotations
 
+import pulumi
+
 from components.layer import Layer, LayerArgs
+from sites.site import MagentoSite, MagentoSiteArgs
 from sites.tenancy import SiteTenancy, SiteTenancyArgs, namespace_name
 
 
@@ -10,7 +19,29 @@ class Sites(Layer):
     TYPE = "magento:sites:Sites"
 
     def build(self, args: LayerArgs) -> dict[str, object]:
-        self.tenancies = {
-            site.name: SiteTenancy(site.name, SiteTenancyArgs(site), self.child_opts) for site in args.config.sites
+        config = args.config
+        self.sites: dict[str, MagentoSite] = {}
+        self.tenancies: dict[str, SiteTenancy] = {}
+        pending = []
+        for site in config.sites:
+            if site.deployment == "stack":
+                continue
+            tenancy = args.tenancy.get(site.name)
+            if tenancy is None:
+                pending.append(site.name)
+                pulumi.log.warn(f"site {site.name}: the data layer gave no tenancy; only its namespace is built")
+                self.tenancies[site.name] = SiteTenancy(site.name, SiteTenancyArgs(site), self.child_opts)
+                continue
+            built = MagentoSite(
+                site.name,
+                MagentoSiteArgs(site, tenancy, args.failure_domains, config.cluster.pod_cidr,
+                                config.storage.default_class, config.protect_stateful, tuple(config.edge.trusted_proxy_cidrs)),
+                self.child_opts,
+            )
+            self.sites[site.name] = built
+            self.tenancies[site.name] = built.tenancy
+        return {
+            "namespaces": [namespace_name(site) for site in config.sites if site.deployment == "platform"],
+            "ownStacks": [site.name for site in config.sites if site.deployment == "stack"],
+            "pendingTenancy": pending,
         }
-        return {"namespaces": [namespace_name(site) for site in args.config.sites]}

@@ -2,8 +2,9 @@
 
 Deployment + Service + two ConfigMaps (settings as environment, files), a PodDisruptionBudget, a
 HorizontalPodAutoscaler and the NetworkPolicies that let the Gateway's Envoy pods in and the WAF out to
-the backend. The pods run as the image's unprivileged nginx user with a read-only root filesystem; the
-paths the image writes are emptyDirs (`waf_config.WRITABLE_PATHS`).
+the backend. The pods run as the image's unprivileged nginx user with a read-only root filesystem: an init
+container copies the image's configuration trees into emptyDirs that the WAF container mounts over the same
+paths (`waf_config.CONFIG_TREES`), so the image's start-up scripts find and render their own files.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class WafArgs:
     backend: BackendService
     trusted_proxy_cidr: str  # the pod network: Envoy's X-Forwarded-For is believed from there
     failure_domains: int
+    cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front, whose X-Forwarded-For is believed too
 
 
 def pod_labels(site: Site) -> dict[str, str]:
@@ -62,29 +64,52 @@ class WafTier(pulumi.ComponentResource):
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
+        trusted = waf_config.trusted_proxies(args.trusted_proxy_cidr, args.cdn_cidrs)
         env = waf_config.waf_environment(
             site,
             backend=waf_config.backend_url(backend.name, backend.namespace, backend.port),
-            trusted_proxies=args.trusted_proxy_cidr,
+            trusted_proxies=trusted,
         )
-        files = {waf_config.RULES_FILE: waf_config.exclusion_rules(site), waf_config.PROXY_TEMPLATE: waf_config.proxy_template()}
+        files = {waf_config.RULES_FILE: waf_config.exclusion_rules(site), waf_config.LIMITS_FILE: waf_config.rate_limits_conf(site, trusted_proxies=trusted)}
         settings = k8s.core.v1.ConfigMap(f"{name}-settings", metadata=meta("waf-settings"), data=env, opts=child)
         rules = k8s.core.v1.ConfigMap(f"{name}-files", metadata=meta("waf-files"), data=files, opts=child)
 
+        # Read-only root: the image's configuration trees are copied into emptyDirs by an init container
+        # (same image) and mounted over the same paths in the WAF container (waf_config.init_copy_script).
+        writable = {**waf_config.CONFIG_TREES, **waf_config.SCRATCH_PATHS}
         volumes = [
             k8s.core.v1.VolumeArgs(name=vol, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"))
-            for vol in waf_config.WRITABLE_PATHS
+            for vol in writable
         ]
         volumes.append(
             k8s.core.v1.VolumeArgs(name="waf-files", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="waf-files"))
         )
-        mounts = [k8s.core.v1.VolumeMountArgs(name=vol, mount_path=path) for vol, path in waf_config.WRITABLE_PATHS.items()]
+        mounts = [k8s.core.v1.VolumeMountArgs(name=vol, mount_path=path) for vol, path in writable.items()]
         mounts += [
             k8s.core.v1.VolumeMountArgs(name="waf-files", mount_path=waf_config.RULES_MOUNT, sub_path=waf_config.RULES_FILE, read_only=True),
-            k8s.core.v1.VolumeMountArgs(
-                name="waf-files", mount_path=waf_config.PROXY_TEMPLATE_MOUNT, sub_path=waf_config.PROXY_TEMPLATE, read_only=True
-            ),
+            k8s.core.v1.VolumeMountArgs(name="waf-files", mount_path=waf_config.LIMITS_MOUNT, sub_path=waf_config.LIMITS_FILE, read_only=True),
         ]
+        seed_mounts = [k8s.core.v1.VolumeMountArgs(name=vol, mount_path=f"{waf_config.SEED_ROOT}/{vol}") for vol in writable]
+        security = k8s.core.v1.SecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=NGINX_UID,
+            run_as_group=NGINX_UID,
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        )
+        seed = k8s.core.v1.ContainerArgs(
+            name="copy-config",
+            image=versions.image("modsecurity-crs").ref,
+            image_pull_policy="IfNotPresent",
+            command=["/bin/sh", "-c", waf_config.init_copy_script()],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "32Mi"}, limits={"cpu": "500m", "memory": "64Mi"}
+            ),
+            security_context=security,
+            volume_mounts=seed_mounts,
+        )
 
         def probe(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
@@ -101,15 +126,7 @@ class WafTier(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=waf_config.WAF_PORT, protocol="TCP")],
             env_from=[k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name="waf-settings"))],
             resources=k8s.core.v1.ResourceRequirementsArgs(**waf.resources.as_k8s()),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                run_as_non_root=True,
-                run_as_user=NGINX_UID,
-                run_as_group=NGINX_UID,
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=security,
             startup_probe=probe(2, 30),
             readiness_probe=probe(5, 2),
             liveness_probe=probe(10, 3),
@@ -151,6 +168,7 @@ class WafTier(pulumi.ComponentResource):
                         ),
                         termination_grace_period_seconds=30,
                         topology_spread_constraints=[spread],
+                        init_containers=[seed],
                         containers=[container],
                         volumes=volumes,
                     ),

@@ -14,9 +14,11 @@ from offline.stackfile import ROOT
 
 
 def stack_values(stack: str) -> dict[str, Any]:
-    """The stack file's settings without the `magento:` prefix (a fresh copy to modify)."""
+    """The stack file's `magento:` settings without the prefix (a fresh copy to modify; engine settings such as
+    `pulumi:disable-default-providers` are not the program's configuration)."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items()})
+    # Only the program's own settings (`pulumi:` settings such as disable-default-providers are the engine's).
+    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith("magento:")})
 
 
 def problems(values: dict[str, Any]) -> dict[str, str]:

@@ -99,7 +99,7 @@ def test_summary_counts_resources_by_layer_and_type(planned):
     _, summary = planned["prod"]
     layers = summary["layers"]
     assert summary["resources"] == sum(layer["resources"] for layer in layers.values())
-    assert layers["backups"]["byType"]["aws:s3/bucket:Bucket"] == 4
+    assert layers["backups"]["byType"]["aws:s3/bucket:Bucket"] == 5
     assert layers["sites"]["byType"]["kubernetes:core/v1:Namespace"] == 2
     folder, _ = planned["prod"]
     on_disk = json.loads((folder / "summary.json").read_text())

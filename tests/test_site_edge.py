@@ -140,7 +140,7 @@ def test_waf_mode_paranoia_and_exclusions_from_config():
 def test_waf_pods_are_locked_down(rec):
     pod = obj(rec, "Deployment", "waf")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == "docker.io/owasp/modsecurity-crs:4.28.0-nginx-alpine-202607160307"
+    assert container["image"] == "docker.io/owasp/modsecurity-crs:4.28.0-nginx-202607160307"
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
@@ -167,12 +167,10 @@ def test_forwarded_headers_and_client_ip_reach_magento_intact(rec):
     assert settings["NGINX_ALWAYS_TLS_REDIRECT"] == "off"
     assert settings["REAL_IP_HEADER"] == "X-Forwarded-For"
     assert settings["SET_REAL_IP_FROM"] == "10.244.0.0/16"  # only Envoy (pod network) is believed
-    template = obj(rec, "ConfigMap", "waf-files")["data"]["proxy_backend.conf.template"]
-    assert "proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;" in template
-    assert "$scheme" not in template
-    assert "proxy_set_header X-Forwarded-For $http_x_forwarded_for;" in template
-    mounts = {m["mountPath"] for m in obj(rec, "Deployment", "waf")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
-    assert "/usr/local/bootstrap/nginx/templates/includes/proxy_backend.conf.template" in mounts
+    # The image's own proxy include passes NGINX_X_FORWARDED_PROTO on: the Gateway's scheme, not the WAF's.
+    assert settings["NGINX_X_FORWARDED_PROTO"] == "$http_x_forwarded_proto"
+    files = obj(rec, "ConfigMap", "waf-files")["data"]
+    assert set(files) == {"REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf", "zz-magento-client-limits.conf"}
 
 
 def test_references_resolve_route_to_waf_to_backend(rec):
@@ -211,7 +209,7 @@ def test_routes_attach_to_the_sites_listeners_on_the_shared_gateway(rec, prod):
     (certificate,) = [c.inputs for c in kind(prod, "Certificate") if c.inputs["metadata"]["name"] == "site-shop-fr"]
     assert certificate["spec"]["secretName"] == listeners["https-shop-fr-0"]["tls"]["certificateRefs"][0]["name"]
     assert certificate["metadata"]["namespace"] == "edge"
-    assert certificate["spec"]["dnsNames"] == ["www.example.fr", "example.fr"]
+    assert certificate["spec"]["dnsNames"] == stack_values("prod")["sites"][0]["domains"]
     assert certificate["spec"]["issuerRef"]["name"] == next(iter(kind(prod, "ClusterIssuer"))).inputs["metadata"]["name"]
 
 

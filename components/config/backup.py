@@ -1,23 +1,58 @@
-"""Configuration of the S3-compatible backup target and its buckets."""
+"""Configuration of the S3-compatible backup target: its buckets (one per purpose), retention and objectives."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.config.base import Model
 from components.config.types import BucketName
 
 
 class BackupBuckets(Model):
-    velero: BucketName = Field(description="bucket for Velero cluster backups")
-    mysql: BucketName = Field(description="bucket for MySQL backups and binlogs (PITR)")
-    opensearch: BucketName = Field(description="bucket for OpenSearch snapshots")
-    media: BucketName = Field(description="bucket for the stores' media")
+    velero: BucketName = Field(description="bucket for cluster backups (Velero: objects and volume data)")
+    mysql: BucketName = Field(description="bucket for database backups: full backups and binlogs (PITR)")
+    opensearch: BucketName = Field(description="bucket for search snapshots (OpenSearch snapshot repository)")
+    telemetry: BucketName = Field(description="bucket for logs and traces (Loki chunks, Tempo blocks)")
+    media: BucketName = Field(description="bucket for the stores' media (one prefix per store)")
+
+
+class Objective(Model):
+    """What the backup verifier checks for one backup stream."""
+
+    rpo_hours: int = Field(ge=1, le=744, description="recovery-point objective: the newest backup is at most this old")
+
+
+class Objectives(Model):
+    mysql: Objective = Field(Objective(rpo_hours=25), description="full database backups (daily)")
+    mysql_binlogs: Objective = Field(Objective(rpo_hours=1), description="binlogs uploaded for point-in-time recovery")
+    opensearch: Objective = Field(Objective(rpo_hours=25), description="search snapshots (daily)")
+    velero: Objective = Field(Objective(rpo_hours=25), description="cluster backups (daily)")
 
 
 class Backup(Model):
     endpoint: str = Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", description="S3-compatible endpoint (https)")
     region: str = Field(pattern=r"^[a-z0-9-]{2,32}$", description="region of the object storage")
-    buckets: BackupBuckets = Field(description="one bucket per backup stream")
-    retention_days: int = Field(30, ge=1, le=3650, description="days backups are kept")
+    buckets: BackupBuckets = Field(description="one bucket per purpose")
+    retention_days: int = Field(
+        30, ge=1, le=3650,
+        description="days backups are kept: the lifecycle of the database bucket, Velero's TTL, and the default of "
+        "data.mysql.backup.keepDays and data.opensearch.snapshots.keepDays (which may only be shorter)",
+    )
+    telemetry_retention_days: int = Field(
+        31, ge=1, le=3650, description="days logs and traces are kept in their bucket (a lifecycle rule expires older ones)"
+    )
     noncurrent_version_days: int = Field(30, ge=1, le=3650, description="days overwritten or deleted object versions are kept")
+    public_access_block: bool = Field(
+        True,
+        description="put a public access block on every bucket; false only for an endpoint without that API "
+        "(the buckets stay private through their ACL)",
+    )
+    objectives: Objectives = Field(Objectives(), description="recovery-point objective per backup stream (the verifier's freshness check)")
+
+    @model_validator(mode="after")
+    def _rpo_within_retention(self) -> Backup:
+        for name, field in Objectives.model_fields.items():
+            objective: Objective = getattr(self.objectives, name)
+            if objective.rpo_hours > 24 * self.retention_days:
+                raise ValueError(f"objectives.{field.alias or name}.rpoHours is longer than retentionDays: no backup could ever be fresh")
+        return self

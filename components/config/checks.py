@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from components.config.model import StackConfig
 from components.config.netutil import contains, overlaps, parse_range
+from components.config.types import parse_quantity
 
 
 @dataclass(frozen=True, order=True)
@@ -200,6 +201,23 @@ def sites_unique(cfg: StackConfig) -> Iterator[Problem]:
 
 
 @check
+def site_workloads(cfg: StackConfig) -> Iterator[Problem]:
+    """A store's pods fit its quota at their autoscaling maxima, and its media backend can exist here."""
+    for i, site in enumerate(cfg.sites):
+        need, hard = site.compute("max"), site.quota_hard()
+        keys = {"requests.cpu": "cpu", "requests.memory": "memory", "limits.cpu": "cpuLimits", "limits.memory": "memoryLimits"}
+        for key, field in keys.items():
+            if need[key] > parse_quantity(hard[key]):
+                shown = f"{need[key]:.2f} cores" if key.endswith("cpu") else f"{need[key] / 2**30:.2f}Gi"
+                yield Problem(f"sites[{i}].quota.{field}", f"{hard[key]} is below the {key} of the store at its maxima ({shown})")
+        if site.media.backend == "s3":
+            if cfg.backup is None and cfg.environment != "prod":  # prod_needs_backup names the missing target in prod
+                yield Problem(f"sites[{i}].media.backend", "s3 needs backup.buckets.media (the bucket the store's media prefix lives in); use pvc without it")
+        elif cfg.failure_domains > 1:
+            yield Problem(f"sites[{i}].media.backend", "pvc is one ReadWriteOnce volume on one server: use s3 when the stack has several failure domains")
+
+
+@check
 def edge_solver(cfg: StackConfig) -> Iterator[Problem]:
     """The DNS provider is set exactly when the ACME solver is DNS-01."""
     acme = cfg.edge.acme
@@ -279,3 +297,39 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
     registries = ((f"cluster.registryMirrors[{i}].registry", m.registry) for i, m in enumerate(cluster.registry_mirrors))
     for path, registry, first in repeats(registries):
         yield Problem(path, f"{registry} already has a mirror at {first.removesuffix('.registry')}")
+
+
+@check
+def mysql_fits_its_memory(cfg: StackConfig) -> Iterator[Problem]:
+    """The MySQL buffer pool and every connection the stores may open fit in the memory limit; a restore needs the backup target."""
+    # Imported here: the data layer's modules import the configuration package that runs these checks.
+    from components.data.mysql_config import parse_memory, sizing
+    from components.sizing import site_database_connections
+
+    mysql = cfg.data.mysql
+    connections = sum(site_database_connections(site) for site in cfg.sites)
+    problem = sizing(parse_memory(mysql.resources.memory_limit), mysql.buffer_pool_share, connections).check()
+    if problem:
+        yield Problem("data.mysql.resources.memoryLimit", f"{problem} (the stores open up to {connections} connections)")
+    if mysql.restore is not None and cfg.backup is None:
+        yield Problem("data.mysql.restore", "restores read the mysql bucket: this stack has no backup target")
+
+
+@check
+def backups_kept_within_the_bucket_retention(cfg: StackConfig) -> Iterator[Problem]:
+    """A tool never keeps backups longer than the bucket's retention (its lifecycle would expire them first)."""
+    if cfg.backup is None:
+        return
+    limit = cfg.backup.retention_days
+    for path, days in (("data.mysql.backup.keepDays", cfg.data.mysql.backup.keep_days),
+                       ("data.opensearch.snapshots.keepDays", cfg.data.opensearch.snapshots.keep_days)):
+        if days is not None and days > limit:
+            yield Problem(path, f"{days} days is longer than backup.retentionDays ({limit}): the bucket expires backups after that")
+
+
+@check
+def growth_names_sites(cfg: StackConfig) -> Iterator[Problem]:
+    sites = {site.name for site in cfg.sites}
+    for index, growth in enumerate(cfg.capacity.growth):
+        if growth.site not in sites:
+            yield Problem(f"capacity.growth[{index}].site", f"{growth.site!r} is not a configured site")

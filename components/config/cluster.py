@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from components import versions
 from components.config.base import Model
 from components.config.hosts import Firewall, HostOs, KubeletReservations, RegistryMirror
-from components.config.types import Cidr, IpAddress
+from components.config.types import Cidr, IpAddress, Quantity
 
 
 class ExistingCluster(Model):
@@ -23,6 +23,8 @@ class ExistingCluster(Model):
         description="whether the cluster's kubelets serve certificates signed by its CA (metrics-server verifies them) "
         "or self-signed ones (kind, k3d: metrics-server then skips verification; refused in prod)",
     )
+    node_cpu: Quantity | None = Field(None, description="allocatable CPU of each node (kubectl describe node); the plan's capacity model")
+    node_memory: Quantity | None = Field(None, description="allocatable memory of each node; the plan's capacity model")
 
 
 class ApiVip(Model):

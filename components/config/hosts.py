@@ -121,6 +121,9 @@ class Zfs(Model):
     pool: str = Field("tank", pattern=r"^[a-z][a-z0-9_.-]{0,62}$", description="name of the ZFS pool")
     disks: list[ZfsDisk] = Field(description="exactly two disks, mirrored")
     arc_max_gib: int = Field(8, ge=1, le=1024, description="ZFS ARC cap in GiB, also reserved from the kubelet")
+    disk_size: Quantity | None = Field(
+        None, description="size of the smaller mirror disk (the pool's raw capacity halved); the plan's storage model uses it"
+    )
 
     @field_validator("disks")
     @classmethod
@@ -145,6 +148,10 @@ class Host(Model):
     ssh: SshConnection = Field(SshConnection(), description="how to reach the host over SSH")
     zfs: Zfs | None = Field(None, description="the ZFS mirror pool (required on hosts that run workloads)")
     labels: dict[str, str] = Field({}, description="extra Kubernetes node labels")
+    cpus: int | None = Field(None, ge=1, le=1024, description="logical CPUs the node reports (the plan's capacity model)")
+    memory: Quantity | None = Field(
+        None, description="memory the node reports (MemTotal, a little under the installed RAM; the plan's capacity model)"
+    )
 
     @field_validator("labels")
     @classmethod

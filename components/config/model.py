@@ -14,6 +14,7 @@ from pydantic import Field
 
 from components.config.backup import Backup, BackupBuckets
 from components.config.base import ComputeResources, Model
+from components.config.capacity import Capacity, SiteGrowth
 from components.config.cluster import ApiAccess, ApiVip, Cluster, ExistingCluster
 from components.config.data import DataService, DataServices
 from components.config.edge import Acme, Edge
@@ -31,14 +32,16 @@ from components.config.hosts import (
 )
 from components.config.networking import AddressPool, Networking
 from components.config.platform import Observability, Platform
+from components.config.site_tiers import ConsumerGroup, Cron, Egress, Media, Release, StoreView, Tiers
 from components.config.sites import RateLimit, Site, SiteEdge, SiteImage, SiteQuota, SiteWaf
 from components.config.storage import Storage
 
 __all__ = [
-    "Acme", "AddressPool", "ApiAccess", "ApiVip", "Backup", "BackupBuckets", "Cluster", "ComputeResources", "DataService", "DataServices",
-    "Edge", "ExistingCluster", "Firewall", "Host", "HostOs", "JumpHost", "KubeletReservations", "Model", "Networking",
-    "Observability", "Platform", "RateLimit", "RegistryMirror", "Role", "Site", "SiteEdge", "SiteImage", "SiteQuota",
-    "SiteWaf", "SshConnection", "StackConfig", "Storage", "Zfs", "ZfsDisk",
+    "Acme", "AddressPool", "ApiAccess", "ApiVip", "Backup", "BackupBuckets", "Capacity", "Cluster", "ComputeResources", "ConsumerGroup",
+    "Cron", "DataService", "DataServices", "Edge", "Egress", "ExistingCluster", "Firewall", "Host", "HostOs",
+    "JumpHost", "KubeletReservations", "Media", "Model", "Networking", "Observability", "Platform", "RateLimit",
+    "RegistryMirror", "Release", "Role", "Site", "SiteEdge", "SiteGrowth", "SiteImage", "SiteQuota", "SiteWaf",
+    "SshConnection", "StackConfig", "Storage", "StoreView", "Tiers", "Zfs", "ZfsDisk",
 ]
 
 
@@ -54,6 +57,7 @@ class StackConfig(Model):
     data: DataServices = Field(DataServices(), description="sizes of the shared data services")
     backup: Backup | None = Field(None, description="S3-compatible backup target (required in prod)")
     sites: list[Site] = Field(default_factory=list, description="the Magento stores")
+    capacity: Capacity = Field(Capacity(), description="the plan's capacity and storage model: growth per store, warning threshold")
 
     @property
     def failure_domains(self) -> int:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from components import versions
 from components.config.base import ComputeResources, Model
-from components.config.types import Cidr, DnsLabel, DnsName, Quantity
+from components.config.site_tiers import (
+    ConsumerGroup,
+    Cron,
+    Egress,
+    Media,
+    Release,
+    SizeClass,
+    StoreView,
+    Tiers,
+    default_consumers,
+    tiers_for,
+)
+from components.config.types import Cidr, DnsLabel, DnsName, Quantity, parse_quantity
 
 
 class SiteImage(Model):
@@ -25,8 +38,10 @@ class SiteImage(Model):
 
 
 class SiteQuota(Model):
-    cpu: Quantity = Field("8", description="CPU requests and limits the namespace may hold")
-    memory: Quantity = Field("16Gi", description="memory requests and limits the namespace may hold")
+    cpu: Quantity = Field("8", description="CPU requests the namespace may hold")
+    memory: Quantity = Field("16Gi", description="memory requests the namespace may hold")
+    cpu_limits: Quantity | None = Field(None, description="CPU limits the namespace may hold (default: four times cpu)")
+    memory_limits: Quantity | None = Field(None, description="memory limits the namespace may hold (default: four times memory)")
     storage: Quantity = Field("50Gi", description="storage the namespace may claim")
     pods: int = Field(60, ge=10, le=1000, description="pods the namespace may run")
 
@@ -144,6 +159,84 @@ class Site(Model):
     image: SiteImage = Field(description="the store's image")
     quota: SiteQuota = Field(SiteQuota(), description="namespace quota")
     edge: SiteEdge = Field(default_factory=SiteEdge, description="routing, rate limits and WAF at the shared edge")
+    deployment: Literal["platform", "stack"] = Field(
+        "platform", description="platform: built by the platform stack; stack: by its own stack <env>-site-<name> (StackReference)"
+    )
+    stores: list[StoreView] = Field(
+        default_factory=list, description="store views by host name (empty: the default store on every domain)"
+    )
+    size: SizeClass = Field("small", description="size class the tiers start from (small, medium, large)")
+    tiers: Tiers = Field(description="resources and autoscaling per tier: the size class with these keys overriding it")
+    media: Media = Field(default_factory=Media, description="where pub/media lives and the CDN host")
+    cron: Cron = Field(default_factory=Cron, description="the every-minute cron:run CronJob")
+    consumers: list[ConsumerGroup] = Field(default_factory=default_consumers, description="queue consumer groups")
+    release: Release = Field(default_factory=Release, description="maintenance and blue/green of releases")
+    egress: Egress = Field(default_factory=Egress, description="networks outside the cluster the store may reach")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tiers_from_size(cls, data: object) -> object:
+        if isinstance(data, dict):
+            size = data.get("size", "small")
+            if size in ("small", "medium", "large"):
+                overrides = data.get("tiers")
+                data = {**data, "tiers": tiers_for(size, overrides if isinstance(overrides, dict) else None)}
+        return data
+
+    @property
+    def release_name(self) -> str:
+        """The release: the image tag as a DNS label (the release Job is `release-<this>`)."""
+        slug = re.sub(r"[^a-z0-9-]+", "-", self.image.tag.lower()).strip("-")
+        return slug[:48].rstrip("-") or "release"
+
+    @model_validator(mode="after")
+    def _stores_on_site_domains(self) -> Site:
+        codes = [store.code for store in self.stores]
+        if len(set(codes)) != len(codes):
+            raise ValueError("stores: store codes must be unique")
+        seen: set[str] = set()
+        for store in self.stores:
+            for domain in store.domains:
+                if domain not in self.domains:
+                    raise ValueError(f"stores: {domain} of store {store.code} is not among the site's domains")
+                if domain in seen:
+                    raise ValueError(f"stores: {domain} belongs to more than one store")
+                seen.add(domain)
+        groups = [group.name for group in self.consumers]
+        if len(set(groups)) != len(groups):
+            raise ValueError("consumers: group names must be unique")
+        return self
+
+    def compute(self, at: Literal["min", "max"] = "max") -> dict[str, Decimal]:
+        """CPU (cores) and memory (bytes) of requests and limits the store's pods hold, with every tier at
+        its autoscaling minimum or maximum, one cron run and the release Job (what the quota must admit)."""
+        tiers, waf = self.tiers, self.edge.waf
+        pick = (lambda lo, hi: lo) if at == "min" else (lambda lo, hi: hi)
+        counted: list[tuple[ComputeResources, int]] = [
+            (tiers.nginx.resources, pick(tiers.nginx.min_replicas, tiers.nginx.max_replicas)),
+            (tiers.php_fpm.resources, pick(tiers.php_fpm.min_replicas, tiers.php_fpm.max_replicas)),
+            (tiers.varnish.resources, tiers.varnish.replicas),
+            (waf.resources, pick(waf.min_replicas, waf.max_replicas)),
+            (tiers.cli, (1 if self.cron.enabled else 0) + sum(pick(g.min_replicas, g.max_replicas) for g in self.consumers)),
+            (tiers.release, 1),
+        ]
+        total = {"requests.cpu": Decimal(0), "requests.memory": Decimal(0), "limits.cpu": Decimal(0), "limits.memory": Decimal(0)}
+        for resources, count in counted:
+            total["requests.cpu"] += parse_quantity(resources.cpu_request) * count
+            total["requests.memory"] += parse_quantity(resources.memory_request) * count
+            total["limits.cpu"] += parse_quantity(resources.cpu_limit) * count
+            total["limits.memory"] += parse_quantity(resources.memory_limit) * count
+        return total
+
+    def quota_hard(self) -> dict[str, str]:
+        """The ResourceQuota's compute limits (limits default to four times the requests)."""
+        quota = self.quota
+        return {
+            "requests.cpu": quota.cpu,
+            "requests.memory": quota.memory,
+            "limits.cpu": quota.cpu_limits or str(parse_quantity(quota.cpu) * 4),
+            "limits.memory": quota.memory_limits or f"{int(parse_quantity(quota.memory) * 4)}",
+        }
 
     @field_validator("name")
     @classmethod

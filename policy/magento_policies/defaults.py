@@ -27,6 +27,10 @@ SYSTEM_NAMESPACES: dict[str, str] = {
         "MetalLB speaker (networking layer) runs on the host network with NET_RAW to answer ARP for "
         "LoadBalancer addresses on the public interface"
     ),
+    "monitoring-node": (
+        "Prometheus node exporter (platform layer) runs on the host network and PID namespace and mounts /, /proc and "
+        "/sys read-only to report the node's CPU, memory, filesystems and ZFS pools; nothing else runs here"
+    ),
     "openebs": (
         "LocalPV-ZFS node plugin (storage layer) is privileged and mounts /dev and the kubelet directories "
         "to create and mount ZFS datasets on the node's pool"
@@ -70,9 +74,16 @@ REVIEWED_EXCEPTIONS: dict[str, list[dict[str, str]]] = {
         {"namespace": "kube-system", "name": "kubelet-csr-approver", "kind": "Deployment",
          "reason": "its only port is metrics (8080), no Service sends it traffic; leader-elected and liveness-probed on "
                    "/healthz (reviewed: platform team, issue 8)"},
+        {"namespace": "mysql", "name": "mysql-operator-pxc-operator", "kind": "Deployment",
+         "reason": "pxc-operator 1.20.0's only port is metrics (8080), no Service sends it traffic; it is leader-elected "
+                   "and liveness-probed on /metrics, and the chart has no readinessProbe value (reviewed: data team, issue 10)"},
         {"namespace": "openebs", "name": "zfs-localpv-*",
          "reason": "zfs-localpv 2.6.2 ships no probes and no CSI livenessprobe sidecar for its plugin and sidecars; "
                    "failures surface as failed provisioning and mount operations, which the storage alerts watch "
                    "(reviewed: platform team, issue 8)"},
+        {"namespace": "site-*", "name": "consumer-*", "kind": "Deployment",
+         "reason": "a Magento queue consumer serves no port and has no health endpoint; its pod's PID 1 is "
+                   "sites/scripts/consumers.sh, which restarts each consumer when it exits, and a stuck consumer shows "
+                   "as queue depth that KEDA scales on and the queue alerts watch (reviewed: sites team, issue 11)"},
     ],
 }

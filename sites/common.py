@@ -1,0 +1,194 @@
+"""What every workload of a store shares: names, labels, security contexts, the Magento pod.
+
+Every container of a store runs as a non-root user with no privilege escalation, every capability
+dropped, seccomp RuntimeDefault and a read-only root filesystem; the only writable paths are emptyDirs
+where Magento or the server writes (`var/`, `/tmp`, the resized-image cache under `pub/media`) and, with
+the pvc media backend, the media volume. `app/etc/env.php` is a read-only Secret mount.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components import k8s as kube
+from components.config.model import Site
+from components.data.tenancy import SiteDataTenancy
+from sites.runtime.nginx import MAGE_ROOT
+
+MAGENTO_UID = 33  # www-data in the php images; any non-root UID works (every writable path is a volume)
+ENV_PHP_SECRET = "magento-env"
+PHP_CONFIG = "magento-php"  # php.ini (web and CLI) and the FPM pool
+RELEASE_SCRIPTS = "magento-release-scripts"
+CONFIG_DIR = "/etc/magento"
+SCRIPTS_DIR = "/etc/magento/scripts"
+MEDIA_PVC = "media"
+# Each php.ini in its own scan directory (`PHP_INI_SCAN_DIR=:/etc/magento/php/<kind>`), the FPM file beside them.
+PHP_CONFIG_ITEMS = [
+    {"key": "php-fpm.conf", "path": "php-fpm.conf"},
+    {"key": "web.ini", "path": "web/zz-magento.ini"},
+    {"key": "cli.ini", "path": "cli/zz-magento.ini"},
+    {"key": "release.ini", "path": "release/zz-magento.ini"},
+]
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """The store being built: its settings, namespace, tenancy and where the cluster puts pods."""
+
+    site: Site
+    namespace: str
+    tenancy: SiteDataTenancy
+    failure_domains: int
+    pod_cidr: str
+
+    @property
+    def image(self) -> str:
+        return f"{self.site.image.repository}:{self.site.image.tag}"
+
+    def pod_labels(self, component: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": component, "magento.io/site": self.site.name}
+
+    def labels(self, component: str) -> dict[str, str]:
+        return {**kube.labels(component, **{"magento.io/site": self.site.name}), **self.pod_labels(component)}
+
+    def meta(self, name: str, component: str, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": self.labels(component)}
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        return meta
+
+    def host(self, service: str) -> str:
+        return f"{service}.{self.namespace}.svc.cluster.local"
+
+
+def checksum(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def container_security(uid: int = MAGENTO_UID) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security(uid: int = MAGENTO_UID) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def empty_dir(name: str, size: str) -> dict[str, Any]:
+    return {"name": name, "emptyDir": {"sizeLimit": size}}
+
+
+def spread(ctx: SiteContext, component: str) -> list[dict[str, Any]]:
+    """Replicas over failure domains (hard when there are several) and hosts (soft)."""
+    from components.placement import spread_constraints
+
+    return spread_constraints(ctx.pod_labels(component), ctx.failure_domains)
+
+
+def magento_volumes(ctx: SiteContext) -> list[dict[str, Any]]:
+    """The volumes of a pod running Magento code (FPM, cron, consumers, release Job)."""
+    media = ctx.site.media
+    volumes = [
+        {"name": "env-php", "secret": {"secretName": ENV_PHP_SECRET, "defaultMode": 0o440}},
+        {"name": "php-config", "configMap": {"name": PHP_CONFIG, "items": PHP_CONFIG_ITEMS}},
+        empty_dir("var", "2Gi"),
+        empty_dir("tmp", "1Gi"),
+    ]
+    if media.backend == "pvc":
+        volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": MEDIA_PVC}})
+    else:
+        volumes.append(empty_dir("media", media.image_cache_size))
+    return volumes
+
+
+def magento_mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": "env-php", "mountPath": f"{MAGE_ROOT}/app/etc/env.php", "subPath": "env.php", "readOnly": True},
+        {"name": "php-config", "mountPath": CONFIG_DIR + "/php", "readOnly": True},
+        {"name": "var", "mountPath": f"{MAGE_ROOT}/var"},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "media", "mountPath": f"{MAGE_ROOT}/pub/media"},
+    ]
+
+
+def php_env(ini: str) -> list[dict[str, Any]]:
+    """Our php.ini is read after the image's own (`:` appends to the compiled-in scan directory)."""
+    return [
+        {"name": "PHP_INI_SCAN_DIR", "value": f":{CONFIG_DIR}/php/{ini}"},
+        {"name": "MAGE_MODE", "value": "production"},
+        {"name": "TMPDIR", "value": "/tmp"},
+    ]
+
+
+def magento_container(
+    ctx: SiteContext,
+    name: str,
+    command: Sequence[str],
+    resources: dict[str, Any],
+    *,
+    ini: str = "cli",
+    extra_mounts: Sequence[dict[str, Any]] = (),
+    **fields: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": ctx.image,
+        "imagePullPolicy": "IfNotPresent",
+        "workingDir": MAGE_ROOT,
+        "command": list(command),
+        "env": php_env(ini),
+        "resources": resources,
+        "securityContext": container_security(),
+        "volumeMounts": magento_mounts() + list(extra_mounts),
+        **fields,
+    }
+
+
+def pod_spec(
+    ctx: SiteContext,
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    *,
+    uid: int = MAGENTO_UID,
+    grace: int = 30,
+    component: str | None = None,
+    service_account: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": service_account is not None,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(uid),
+        "terminationGracePeriodSeconds": grace,
+        "containers": containers,
+        "volumes": volumes,
+        **fields,
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if component is not None:
+        spec["topologySpreadConstraints"] = spread(ctx, component)
+    return spec
+
+
+def unsecret_checksum(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    """A checksum of a secret (e.g. env.php) for a pod annotation: rolls the pods when it changes, reveals nothing."""
+    return pulumi.Output.unsecret(value.apply(lambda text: checksum(text)))

@@ -1,0 +1,62 @@
+"""A store's PHP-FPM tier (PHP 8.3): the store's image running php-fpm with our pool and php.ini.
+
+Sizes come from `components.sizing.fpm_pool` (children that fit the memory limit, OPcache, memory_limit).
+Liveness and readiness use the FastCGI port, never `health_check.php` (it depends on the database and
+Valkey: a database blip must not restart every PHP pod). A stopping pod quits gracefully (SIGQUIT lets
+the children finish their requests) after the endpoints have dropped it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components import sizing
+from sites.common import CONFIG_DIR, SiteContext, checksum, magento_container, magento_volumes, pod_spec
+from sites.runtime import php_fpm as runtime
+from sites.tiers import autoscaled
+
+FPM_NAME = "php-fpm"
+
+
+def php_config(ctx: SiteContext) -> dict[str, str]:
+    """The ConfigMap `magento-php`: FPM master+pool, php.ini of the web tier and of the CLI containers."""
+    site = ctx.site
+    pool = sizing.fpm_pool(site.tiers.php_fpm.resources, site.tiers.php_fpm.child_memory_mb)
+    return {
+        "php-fpm.conf": runtime.fpm_conf(site, pool),
+        "web.ini": runtime.php_ini(site, pool),
+        "cli.ini": runtime.php_cli_ini(site, site.tiers.cli.memory_limit),
+        "release.ini": runtime.php_cli_ini(site, site.tiers.release.memory_limit),
+    }
+
+
+class PhpFpmTier(pulumi.ComponentResource):
+    def __init__(self, name: str, ctx: SiteContext, env_checksum: pulumi.Output[str], config: dict[str, str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("magento:sites:PhpFpm", name, None, opts)
+        tier = ctx.site.tiers.php_fpm
+
+        def probe(period: int, failures: int) -> dict[str, Any]:
+            return {"tcpSocket": {"port": "fastcgi"}, "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": failures}
+
+        container = magento_container(
+            ctx, FPM_NAME, ["php-fpm", "-F", "-y", f"{CONFIG_DIR}/php/php-fpm.conf"], tier.resources.as_k8s(), ini="web",
+            ports=[{"name": "fastcgi", "containerPort": runtime.FPM_PORT, "protocol": "TCP"}],
+            startupProbe=probe(2, 60),
+            readinessProbe=probe(5, 2),
+            livenessProbe=probe(10, 3),
+            lifecycle={"preStop": {"exec": {"command": ["sh", "-c", "sleep 5; kill -QUIT 1; while kill -0 1 2>/dev/null; do sleep 1; done"]}}},
+        )
+        template = {
+            "metadata": {
+                "labels": {**ctx.labels(FPM_NAME), "magento.io/php": "true"},
+                "annotations": {"magento.io/config-checksum": checksum(*config.values()), "magento.io/env-checksum": env_checksum},
+            },
+            "spec": pod_spec(ctx, [container], magento_volumes(ctx), grace=runtime.REQUEST_TIMEOUT_SECONDS + 15, component=FPM_NAME),
+        }
+        self.deployment = autoscaled(self, name, ctx, FPM_NAME, tier, template, runtime.FPM_PORT)
+        self.register_outputs({"service": FPM_NAME})
+
+

@@ -1,0 +1,101 @@
+"""One Magento store: everything it runs, as one component, the same in the platform stack and in its own
+site stack (`<env>-site-<name>`, sites/stack.py).
+
+    SiteTenancy (namespace, quota, default deny, DNS)
+    Secret magento-env (env.php), ConfigMaps (php, nginx, VCL, scripts), media PVC (pvc backend)
+    Release release-<tag>  --->  PHP-FPM, nginx, cron, consumers (+ KEDA)  --->  resume-<tag>
+    Varnish (StatefulSet, every pod a purge target)   SiteEdge (routes, rate limits, WAF -> Varnish)
+    SiteNetwork (gateway -> WAF -> Varnish -> nginx -> PHP-FPM -> data services)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.config.model import Site
+from components.data.tenancy import SiteDataTenancy
+from sites.common import ENV_PHP_SECRET, MEDIA_PVC, PHP_CONFIG, RELEASE_SCRIPTS, SiteContext, unsecret_checksum
+from sites.consumers import Consumers
+from sites.cron import CronTier
+from sites.edge import BackendService, SiteEdge, SiteEdgeArgs
+from sites.env_php import env_php
+from sites.network import SiteNetwork
+from sites.nginx import NginxTier
+from sites.php_fpm import PhpFpmTier, php_config
+from sites.release import Release
+from sites.runtime.varnish import HTTP_PORT as VARNISH_PORT
+from sites.scripts import scripts
+from sites.tenancy import SiteTenancy, SiteTenancyArgs, namespace_name
+from sites.varnish import SERVICE_PORT, VARNISH_NAME, VarnishTier
+
+
+@dataclass(frozen=True)
+class MagentoSiteArgs:
+    site: Site
+    tenancy: SiteDataTenancy
+    failure_domains: int
+    pod_cidr: str
+    storage_class: str | None = None  # the media volume's class (pvc backend)
+    protect: bool = True  # the media volume survives `pulumi destroy` unless the stack says otherwise
+    cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front of the Gateway
+
+
+class MagentoSite(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MagentoSiteArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("magento:sites:MagentoSite", name, None, opts)
+        site = args.site
+        ctx = SiteContext(site, namespace_name(site), args.tenancy, args.failure_domains, args.pod_cidr)
+        self.tenancy = SiteTenancy(name, SiteTenancyArgs(site), pulumi.ResourceOptions(parent=self))
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy])
+
+        crypt = random.RandomPassword(f"{name}-crypt-key", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        env_text = env_php(ctx, pulumi.Output.secret(crypt.result))
+        env_secret = k8s.core.v1.Secret(
+            f"{name}-env-php", metadata=ctx.meta(ENV_PHP_SECRET, "magento"), type="Opaque",
+            string_data={"env.php": env_text}, opts=inside,
+        )
+        config = php_config(ctx)
+        configs = [
+            k8s.core.v1.ConfigMap(f"{name}-php-config", metadata=ctx.meta(PHP_CONFIG, "magento"), data=config, opts=inside),
+            k8s.core.v1.ConfigMap(f"{name}-scripts", metadata=ctx.meta(RELEASE_SCRIPTS, "magento"), data=scripts(), opts=inside),
+        ]
+        if site.media.backend == "pvc":
+            configs.append(k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-media",
+                metadata=ctx.meta(MEDIA_PVC, "magento"),
+                spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": site.media.pvc_size}},
+                      **({"storageClassName": args.storage_class} if args.storage_class else {})},
+                # Removing a site never deletes its media: docs/sites.md, "Removing a store".
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy], protect=args.protect, retain_on_delete=True),
+            ))
+        checksum = unsecret_checksum(env_text)
+        after_config = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs])
+        self.varnish = VarnishTier(f"{name}-varnish", ctx, after_config)
+
+        # Consumers are declared before the release (the Job pauses their ScaledObjects by name) but roll after it.
+        scaled = [f"consumer-{group.name}" for group in site.consumers]
+        self.release = Release(f"{name}-release", ctx, scaled, [env_secret, *configs], inside)
+        after_release = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs, self.release.release_job])
+        self.php_fpm = PhpFpmTier(f"{name}-php-fpm", ctx, checksum, config, after_release)
+        self.nginx = NginxTier(f"{name}-nginx", ctx, after_release)
+        self.cron = CronTier(f"{name}-cron", ctx, checksum, after_release)
+        self.consumers = Consumers(f"{name}-consumers", ctx, checksum, after_release)
+        self.resume = self.release.resume_after([self.php_fpm, self.nginx, self.cron, self.consumers])
+
+        SiteNetwork(f"{name}-network", ctx, inside)
+        self.edge = SiteEdge(
+            f"{name}-edge",
+            SiteEdgeArgs(
+                site,
+                BackendService(VARNISH_NAME, ctx.namespace, SERVICE_PORT, ctx.pod_labels(VARNISH_NAME), VARNISH_PORT),
+                args.pod_cidr,
+                args.failure_domains,
+                args.cdn_cidrs,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, self.varnish]),
+        )
+        self.register_outputs({"namespace": ctx.namespace, "release": site.release_name})
