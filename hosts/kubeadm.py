@@ -9,6 +9,7 @@ of a host include its own ZFS ARC cap, which differs per server, so it is a kube
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -127,6 +128,12 @@ def kubelet_patch(host: HostSettings, cluster: ClusterSettings) -> str:
         "systemReserved": {"cpu": kubelet.system_reserved_cpu, "memory": f"{memory}Mi"},
     }
     return yaml.safe_dump(patch, sort_keys=False)
+
+
+def kubelet_digest(host: HostSettings, cluster: ClusterSettings) -> str:
+    """16 hex digits naming the kubelet configuration a host runs: the cluster's and its own patch."""
+    text = yaml.safe_dump(kubelet_configuration(cluster), sort_keys=True) + kubelet_patch(host, cluster)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _endpoint_host(cluster: ClusterSettings) -> str:

@@ -266,8 +266,9 @@ def host_stages(
             ),
         ]
     labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
+    kubelet = {"KUBELET_DIGEST": kubeadm.kubelet_digest(host, cluster)}
     stages.append(
-        Stage("70", "node", {**node, "NODE_LABELS": labels}, Invocation("70-node-register.sh"),
+        Stage("70", "node", {**node, "NODE_LABELS": labels, **kubelet}, Invocation("70-node-register.sh"),
               delete=None if first else Invocation("75-node-remove.sh", ("delete",)), runs_on="first-control-plane")
     )
     if not first:
@@ -275,7 +276,7 @@ def host_stages(
             Stage("71", "leave", node, None, delete=Invocation("76-kubeadm-reset.sh")),
             Stage("72", "drain", node, None, delete=Invocation("75-node-remove.sh", ("drain",)), runs_on="first-control-plane"),
         ]
-    upgrade = {**node, "KUBERNETES_VERSION": cluster.kubernetes_version}
+    upgrade = {**node, "KUBERNETES_VERSION": cluster.kubernetes_version, **kubelet}
     stages += [
         Stage("80", "upgrade-drain", upgrade, Invocation("80-upgrade-window.sh", ("drain",)), runs_on="first-control-plane"),
         Stage(
@@ -284,6 +285,7 @@ def host_stages(
                 "KUBERNETES_VERSION": cluster.kubernetes_version,
                 "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
                 "FIRST_CONTROL_PLANE": _bool(first),
+                **kubelet,
             },
             Invocation("81-kubeadm-upgrade.sh"),
         ),
