@@ -43,13 +43,18 @@ def _mebibytes(quantity: str) -> int:
 
 def taints(host: HostSettings) -> list[dict[str, str]]:
     """Registration taints: control planes that are not workers keep the control-plane taint; a
-    witness also carries the witness taint that only etcd and quorum members tolerate."""
-    out: list[dict[str, str]] = []
-    if "control-plane" in host.roles and "worker" not in host.roles:
-        out.append({"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"})
+    witness carries only the witness taint, which etcd and the quorum members tolerate (a second,
+    control-plane taint would keep those members off it too)."""
     if "witness" in host.roles:
-        out.append({"key": WITNESS_TAINT, "value": "true", "effect": "NoSchedule"})
-    return out
+        return [{"key": WITNESS_TAINT, "value": "true", "effect": "NoSchedule"}]
+    if "control-plane" in host.roles and "worker" not in host.roles:
+        return [{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]
+    return []
+
+
+def stale_taints(host: HostSettings) -> list[str]:
+    """Taints an earlier version of this layer registered and 70-node removes (key:effect)."""
+    return [f"{CONTROL_PLANE_TAINT}:NoSchedule"] if "witness" in host.roles else []
 
 
 def node_labels(host: HostSettings) -> dict[str, str]:

@@ -268,7 +268,8 @@ def host_stages(
     labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
     kubelet = {"KUBELET_DIGEST": kubeadm.kubelet_digest(host, cluster)}
     stages.append(
-        Stage("70", "node", {**node, "NODE_LABELS": labels, **kubelet}, Invocation("70-node-register.sh"),
+        Stage("70", "node", {**node, "NODE_LABELS": labels, "REMOVE_TAINTS": " ".join(kubeadm.stale_taints(host)), **kubelet},
+              Invocation("70-node-register.sh"),
               delete=None if first else Invocation("75-node-remove.sh", ("delete",)), runs_on="first-control-plane")
     )
     if not first:

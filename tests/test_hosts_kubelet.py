@@ -76,3 +76,21 @@ def test_a_joined_node_takes_the_cluster_configuration_without_uploading_it(tmp_
     assert not [c for c in changes if "upload-config" in c]  # only the first control plane uploads
     patch = (sandbox.root / "etc/kubernetes/magento/patches/kubeletconfiguration+strategic.yaml").read_text()
     assert f"{2048 + 24 * 1024}Mi" in patch
+
+
+def test_a_witness_loses_the_control_plane_taint_an_earlier_version_gave_it(tmp_path: Path) -> None:
+    config = stack_config("prod")
+    sandbox = Sandbox(tmp_path)
+    prepare(sandbox, config, "witness")
+    stages = {s.key: s for s in stages_of(config, "witness")}
+    bootstrap(sandbox, list(stages.values()))
+    node_file = sandbox.state / "k8s/nodes/witness.json"
+    node = json.loads(node_file.read_text())
+    node["taints"] = ["node-role.kubernetes.io/control-plane:NoSchedule", "magento.io/witness:NoSchedule"]
+    node_file.write_text(json.dumps(node))
+    sandbox.reset_calls()
+    assert sandbox.run(stages["70-node"]).returncode == 0
+    assert "kubectl taint node witness node-role.kubernetes.io/control-plane:NoSchedule-" in sandbox.changes()
+    assert json.loads(node_file.read_text())["taints"] == ["magento.io/witness:NoSchedule"]
+    sandbox.reset_calls()
+    assert sandbox.run(stages["70-node"]).returncode == 0 and sandbox.changes() == []

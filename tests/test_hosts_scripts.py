@@ -82,14 +82,15 @@ def test_kubelet_reservations_include_each_hosts_arc() -> None:
     assert yaml.safe_load(kubeadm.kubelet_patch(witness, config.cluster))["systemReserved"]["memory"] == "2048Mi"
 
 
-def test_witness_joins_as_a_tainted_control_plane() -> None:
+def test_witness_joins_as_a_control_plane_with_only_the_witness_taint() -> None:
     config = stack_config("prod")
     witness = config.hosts[2]
     join = documents(kubeadm.join_configuration_template(witness, config.cluster))["JoinConfiguration"]
     assert join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"] == "10.10.0.13"
     assert join["controlPlane"]["certificateKey"] == kubeadm.CERTIFICATE_KEY
     assert join["discovery"]["bootstrapToken"]["token"] == kubeadm.TOKEN
-    assert {t["key"] for t in join["nodeRegistration"]["taints"]} == {kubeadm.CONTROL_PLANE_TAINT, kubeadm.WITNESS_TAINT}
+    # Only the witness taint: etcd and the quorum members that tolerate it must be able to run there.
+    assert [t["key"] for t in join["nodeRegistration"]["taints"]] == [kubeadm.WITNESS_TAINT]
     labels = kubeadm.node_labels(witness)
     assert labels["magento.io/witness"] == "true" and "node-role.kubernetes.io/worker" not in labels
     assert labels["topology.kubernetes.io/zone"] == "gra-w"

@@ -9,7 +9,7 @@ STAGE=70-node-register
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck disable=SC1090
 . "${1:?usage: $0 ENV_FILE}"
-: "${NODE_NAME:?}" "${NODE_LABELS?}" "${KUBELET_DIGEST:?}" "${WAIT_SECONDS:=300}"
+: "${NODE_NAME:?}" "${NODE_LABELS?}" "${REMOVE_TAINTS?}" "${KUBELET_DIGEST:?}" "${WAIT_SECONDS:=300}"
 
 use_admin_kubeconfig
 waited=0
@@ -26,6 +26,15 @@ for label in $NODE_LABELS; do
   current="$(kubectl get node "$NODE_NAME" -o "go-template={{ index .metadata.labels \"${key}\" }}")"
   if [ "$current" != "$value" ]; then
     kubectl label node "$NODE_NAME" --overwrite "${key}=${value}" >/dev/null
+  fi
+done
+
+# Taints an earlier version registered that the node must not keep (key:effect).
+taints="$(kubectl get node "$NODE_NAME" -o go-template='{{ range .spec.taints }}{{ .key }}:{{ .effect }}{{ "\n" }}{{ end }}')"
+for taint in $REMOVE_TAINTS; do
+  if grep -qxF -- "$taint" <<<"$taints"; then
+    kubectl taint node "$NODE_NAME" "${taint}-" >/dev/null
+    log "removed the taint ${taint} from ${NODE_NAME}"
   fi
 done
 

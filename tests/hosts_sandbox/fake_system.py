@@ -409,6 +409,8 @@ def _template_value(name: str, template: str) -> str:
         return values.get(match.group(2), "<no value>")
     if "kubeletVersion" in template:
         return data.get("kubeletVersion", "")
+    if ".spec.taints" in template:
+        return "".join(f"{t}\n" for t in data.get("taints", []))
     raise AssertionError(f"template not understood by the stand-in: {template}")
 
 
@@ -451,6 +453,10 @@ def kubectl(args: list[str]) -> int:
             key, value = spec.split("=", 1)
             data["annotations"][key] = value
         save_node(name, data)
+    elif verb == "taint":
+        data = node(args[2])
+        data["taints"] = [t for t in data.get("taints", []) if t != args[3].removesuffix("-")]
+        save_node(args[2], data)
     elif verb == "certificate":
         write(f"k8s/csr/{args[2]}", "approved")
     elif verb == "delete":
