@@ -57,11 +57,10 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         failure_domains = hosts.failure_domains
         outputs["kubeconfig"] = hosts.kubeconfig
 
-    cluster = Cluster(
-        "cluster",
-        ClusterArgs(config.cluster, failure_domains, kubeconfig),
-        pulumi.ResourceOptions(depends_on=[hosts] if hosts else None),
-    )
+    # The Kubernetes side waits for the first control plane only (through the kubeconfig, read after
+    # its init and upgrade stages), never for every host: a host that fails a stage or is still joining
+    # does not hold back changes to what already runs (docs/adr/0003-one-stack-for-hosts-and-platform.md).
+    cluster = Cluster("cluster", ClusterArgs(config.cluster, failure_domains, kubeconfig))
     outputs["failureDomains"] = failure_domains
 
     backups = None
