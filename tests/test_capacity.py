@@ -70,14 +70,11 @@ def test_prod_allocatable_is_capacity_less_the_hosts_reservations(prod):
 def test_prod_witness_runs_only_what_tolerates_it(prod):
     rest, _ = _nodes(prod)
     witness = rest["witness"]
-    # What tolerates the witness: Cilium's agent and its Envoy (components/networking/cilium.py defaults: agent
-    # 200m / 512Mi, cilium-envoy 100m / 128Mi), the node exporter (50m / 64Mi, platform.observability.resources)
-    # and Valkey's Sentinel (50m / 64Mi, the data layer).
-    assert set(witness.pods) == {"DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy",
-                                 "DaemonSet monitoring-node/kube-prometheus-stack-prometheus-node-exporter",
-                                 "StatefulSet valkey/valkey-sentinel"}
-    assert witness.used_cpu == Decimal("0.4")
-    assert witness.used_memory == 768 * MI
+    # Only Cilium's agent and its Envoy tolerate every taint; their requests (components/networking/cilium.py
+    # defaults): agent 200m / 512Mi, cilium-envoy 100m / 128Mi.
+    assert set(witness.pods) == {"DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy"}
+    assert witness.used_cpu == Decimal("0.3")
+    assert witness.used_memory == 640 * MI
 
 
 def test_prod_demand_matches_the_summary_and_only_accepted_problems_remain(prod):
@@ -134,8 +131,7 @@ def test_dev_table_from_the_existing_cluster_allocatable(dev):
     node = rest["node-1"]
     # One node: every DaemonSet and every single-replica Deployment lands on it.
     model, _ = capacity_of(dev)
-    accepted = [a.workload for a in dev_config_accepted(dev)]
-    assert [p for p in model.problems if not any(p.startswith(f"{w} (") for w in accepted)] == []
+    assert model.problems == []
     assert node.used_cpu == sum(w.cpu * (1 if w.daemon else w.replicas) for w in model.groups)
     free = node.cpu - node.used_cpu
     assert summary["moreStores"]["small"]["more"] == min(int(free // size_classes()["small"].cpu_max),
@@ -244,11 +240,3 @@ def test_claims_need_a_node_with_a_pool_and_tolerations_match_taints():
     tolerant = _workload(1, 1, tolerations=[{"key": "magento.io/witness", "operator": "Exists", "effect": "NoSchedule"}])
     assert eligible(tolerant, bare)
     assert not eligible(_workload(1, 1, tolerations=[{"key": "magento.io/witness", "value": "false"}]), bare)
-
-
-def dev_config_accepted(rec):
-    """The stack's reviewed capacity problems (capacity.accepted)."""
-    from components.config import validate
-    from tests.layer_helpers import stack_values
-
-    return validate(stack_values(rec.settings.stack)).capacity.accepted
