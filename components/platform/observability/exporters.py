@@ -130,7 +130,7 @@ EXPORTERS: dict[str, Exporter] = {
     ),
     "velero": Exporter(
         "https://velero.io/docs/main/ (server metrics: velero_backup_*; pkg/metrics/metrics.go)",
-        "the platform layer's Velero (services)",
+        "the platform layer's Velero (cluster_backups.py: metrics and a ServiceMonitor)",
         ("image", "*velero/velero:*"),
         _m("velero_backup_last_successful_timestamp", "velero_backup_failure_total"),
     ),
@@ -143,7 +143,6 @@ AWAITING: dict[str, str] = {
     "varnish-exporter": "sites layer: exporter sidecar and PodMonitor",
     "php-fpm-exporter": "sites layer: exporter sidecar and PodMonitor",
     "nginx-exporter": "sites layer: exporter sidecar and PodMonitor",
-    "velero": "platform layer (services): Velero with metrics and a ServiceMonitor",
 }
 
 
