@@ -47,6 +47,10 @@ plan: helm
 verify-backups: $(STAMP)
 	$(PY) -m ops backups verify --stack $(STACK)
 
+## Post-deploy smoke check through the Gateway (storefront + certificate, admin refused, WAF, rate limit, backups)
+smoke: $(STAMP)
+	$(PY) -m ops smoke --stack $(STACK)
+
 ## Lint and the whole test suite
 test: helm
 	$(PY) -m ruff check .
