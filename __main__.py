@@ -8,9 +8,15 @@ import sys
 
 from components.config import ConfigError
 from program import main
+from sites.stack import is_site_stack
+from sites.stack import main as site_stack_main
 
 try:
-    main()
+    # A store's own stack (Pulumi.<env>-site-<name>.yaml names its platform stack), else the platform.
+    if is_site_stack():
+        site_stack_main()
+    else:
+        main()
 except ConfigError as error:
     for problem in error.problems:
         print(f"configuration error: {problem}", file=sys.stderr)

@@ -17,10 +17,12 @@ from components.backups import Backups, BackupsArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import Secrets, StackConfig, load_from_pulumi
 from components.data import DataServices
+from components.data.tenancy import to_output
 from components.edge import Edge
 from components.layer import Layer, LayerArgs
 from components.networking import Networking
 from components.platform import PlatformServices
+from components.platform.observability import PrometheusOperatorCrds
 from components.storage import Storage
 from hosts.layer import Hosts, HostsArgs
 from sites.layer import Sites
@@ -76,7 +78,11 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     args = LayerArgs(config, failure_domains, secrets, backups)
     # Each layer waits for everything before it (a dependency on a component is a dependency on its
     # resources, so a layer with nothing in it yet must not break the chain).
-    previous: list[pulumi.Resource] = [cluster]
+    # The Prometheus Operator CRDs come first, so that every layer's ServiceMonitors apply on the first `up`.
+    monitoring_crds = PrometheusOperatorCrds(
+        "monitoring-crds", pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[cluster])
+    )
+    previous: list[pulumi.Resource] = [cluster, monitoring_crds]
 
     def layer(name: str, cls: type[Layer], layer_args: LayerArgs = args) -> Layer:
         built = cls(name, layer_args, pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=list(previous)))
@@ -89,8 +95,19 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     assert isinstance(data, DataServices)
     # The sites layer reads the data services only through the per-site tenancy the data layer built.
     layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy))
+    # What a site stack reads through its StackReference (components/data/tenancy.py: from_output), secret.
+    outputs["siteTenancy"] = {site: to_output(tenancy) for site, tenancy in data.tenancy.items()}
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
+    # What a store's own stack (<env>-site-<name>, sites/stack.py) reads through its StackReference.
+    outputs["siteTenancy"] = {name: to_output(tenancy) for name, tenancy in data.tenancy.items()}
+    outputs["sitePlatform"] = {
+        "podCidr": config.cluster.pod_cidr,
+        "storageClass": config.storage.default_class,
+        "protectStateful": config.protect_stateful,
+        "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
+        "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
+    }
     return outputs
 
 

@@ -49,5 +49,6 @@ class Layer(pulumi.ComponentResource):
 
 
 def service_monitors(config: StackConfig) -> bool:
-    """Whether charts may create ServiceMonitors: only once the Prometheus Operator CRDs exist (a flag)."""
+    """Whether charts create ServiceMonitors and PodMonitors (on by default: program.py installs the Prometheus
+    Operator CRDs before the networking layer, so they exist on the first `up`)."""
     return config.platform.observability.service_monitors

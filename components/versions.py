@@ -77,14 +77,16 @@ CHARTS: dict[str, ChartPin] = {
 }
 
 IMAGES: dict[str, ImagePin] = {
-    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line (instances and Sentinel)"),
+    "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line (instances and Sentinel)",
+                       seen="public compose files, Dockerfiles and Testcontainers pinning valkey/valkey:8.1.4, via find_string"),
     "redis-exporter": ImagePin("ghcr.io/oliver006/redis_exporter", "v1.79.0", "Valkey metrics exporter (chart sidecar)",
                                seen="valkey chart 0.11.0 values.yaml metrics.exporter.image"),
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "pxc-haproxy": ImagePin("docker.io/percona/haproxy", "2.8.18-1", "HAProxy in front of PXC (one writer)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "xtrabackup": ImagePin("docker.io/percona/percona-xtrabackup", "8.4.0-5.1", "PXC full backups and binlog uploads (PITR)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8", seen="public compose files and tests pinning opensearchproject/opensearch:2.19.3 (one records digest sha256:e96cc6ae1500a073...), via find_string"),
-    "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8"),
+    "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8",
+                         seen="public compose files and a chart changelog (docker.io/rabbitmq:4.1.4-management digest update), via find_string"),
     "nginx": ImagePin(
         "docker.io/nginxinc/nginx-unprivileged", "1.28.0-alpine",
         "the stores' nginx tier (nginx 1.28, Magento 2.4.8-p2+; runs as UID 101, our nginx.conf mounted)",

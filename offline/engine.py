@@ -91,12 +91,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Outputs shaped like the real providers' where downstream code reads them; at preview, only the inputs
     (what a provider computes is unknown until it runs)."""
 
+    # Outputs of stacks a program reads through a StackReference, by stack name (a site stack's platform
+    # stack): {"outputs": {...}, "secretOutputNames": [...]}. Tests and the offline plan fill it.
+    stack_references: dict[str, dict[str, Any]] = {}
+
     def __init__(self, preview: bool = False):
         self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:12]
+        if args.typ == "pulumi:pulumi:StackReference":
+            stack = str(args.inputs.get("name", args.name))
+            if stack not in self.stack_references:
+                raise KeyError(f"no outputs recorded for stack {stack} (RecordingMocks.stack_references)")
+            return stack, {**state, **self.stack_references[stack]}
         if self.preview:
             return None, state
         if args.typ in ("kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile"):

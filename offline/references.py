@@ -84,6 +84,36 @@ def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
                 yield "Secret", ns, env["value"]
 
 
+# Pods that exist without a workload object among ours: made by an operator from a custom resource, or by
+# kubeadm (static control-plane pods and CoreDNS, labelled as kubeadm labels them; every cluster this
+# program targets is kubeadm-built, kind included). Each yields (namespace, pod labels).
+OperatedPods = Callable[[dict[str, Any]], Iterable[tuple[str, dict[str, str]]]]
+OPERATED_PODS: dict[str, OperatedPods] = {}
+KUBEADM_POD_LABELS: list[dict[str, str]] = [
+    {"component": name, "tier": "control-plane"}
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+] + [{"k8s-app": "kube-dns"}]
+
+
+def _operated(kind: str, name_label: str, extra: Callable[[str], dict[str, str]]) -> None:
+    """prometheus-operator v0.93's StatefulSet pod labels (pkg/prometheus/server/statefulset.go,
+    pkg/alertmanager/statefulset.go), plus the resource's podMetadata labels."""
+
+    def pods(obj: dict[str, Any]) -> Iterable[tuple[str, dict[str, str]]]:
+        name = _meta(obj).get("name", "")
+        labels = {"app.kubernetes.io/name": name_label, "app.kubernetes.io/instance": name,
+                  "app.kubernetes.io/managed-by": "prometheus-operator", **extra(name),
+                  **(((obj.get("spec") or {}).get("podMetadata") or {}).get("labels") or {})}
+        return [(_meta(obj).get("namespace", "default"), labels)]
+
+    OPERATED_PODS[kind] = pods
+
+
+_operated("Prometheus", "prometheus",
+          lambda name: {"prometheus": name, "operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"})
+_operated("Alertmanager", "alertmanager", lambda name: {"alertmanager": name})
+
+
 # ------------------------------------------------------------------------------------------ index
 
 
@@ -137,6 +167,10 @@ class Index:
         self.workloads = [o for o in self.objects if pod_template(o) is not None]
         for obj in self.objects:  # workloads an operator the program deploys creates from a custom resource
             self.workloads.extend(OPERATOR_WORKLOADS.get(obj.get("kind", ""), lambda _: [])(obj))
+        operated = [("kube-system", labels) for labels in KUBEADM_POD_LABELS]
+        for obj in self.objects:
+            operated += list(OPERATED_PODS.get(obj.get("kind", ""), lambda _: [])(obj))
+        self.workloads += [{"kind": "Pod", "metadata": {"namespace": ns, "labels": labels}} for ns, labels in operated]
 
     def exists(self, kind: str, namespace: str, name: str) -> bool:
         return (kind, "" if kind in CLUSTER_SCOPED else namespace, name) in self.keys

@@ -177,10 +177,18 @@ def _run_template(request: ChartRequest) -> str:
         os.unlink(values_file)
 
 
+class _ChartLoader(yaml.CSafeLoader):
+    """YAML as Helm and the API server read it: a plain `=` is the string "=" (PyYAML's YAML 1.1 `value` tag
+    has no constructor; the prometheus-operator CRDs list `=` in an enum)."""
+
+
+_ChartLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def parse_documents(text: str) -> list[dict[str, Any]]:
     """The objects of a multi-document YAML text, `List` kinds expanded, empty documents skipped."""
     objects: list[dict[str, Any]] = []
-    pending = [doc for doc in yaml.load_all(text, Loader=yaml.CSafeLoader) if doc]
+    pending = [doc for doc in yaml.load_all(text, Loader=_ChartLoader) if doc]
     while pending:
         obj = pending.pop(0)
         if not isinstance(obj, dict):

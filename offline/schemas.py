@@ -90,8 +90,23 @@ def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def validate_object(obj: dict[str, Any]) -> list[ObjectProblem]:
-    """Problems with one object; empty when it is valid."""
+def installed_crd_schemas(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema of every CRD among the objects (what the program installs)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec") or {}
+        for version in spec.get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema:
+                found[(f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind", ""))] = schema
+    return found
+
+
+def validate_object(obj: dict[str, Any], installed: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[ObjectProblem]:
+    """Problems with one object; empty when it is valid. A custom resource without a schema in ../shared/schemas
+    is validated against the CRD the program itself installs (`installed`), when it installs one."""
     ref = object_ref(obj)
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     if not (obj.get("metadata") or {}).get("name"):
@@ -107,11 +122,16 @@ def validate_object(obj: dict[str, Any]) -> list[ObjectProblem]:
         path = ".".join(str(p) for p in error.path)
         return [ObjectProblem(ref, f"{path}: {error.message}" if path else error.message)]
     path = crd_schema_path(api_version, kind)
-    if not path.exists():
+    if path.exists():
+        validator = _crd_validator(path)
+    elif installed and (api_version, kind) in installed:
+        schema = installed[(api_version, kind)]
+        validator = jsonschema.validators.validator_for(schema)(schema)
+    else:
         return [ObjectProblem(ref, f"no CRD schema at {path} (is ../shared/schemas present?)")]
     return [
         ObjectProblem(ref, f"{'.'.join(str(p) for p in err.absolute_path) or '(root)'}: {err.message}")
-        for err in _crd_validator(path).iter_errors(obj)
+        for err in validator.iter_errors(obj)
     ]
 
 
@@ -119,14 +139,16 @@ def crd_schemas_available() -> bool:
     return CRD_SCHEMAS.is_dir()
 
 
-def validate_objects(objects: list[dict[str, Any]]) -> tuple[list[ObjectProblem], int]:
-    """Validate objects; custom resources are skipped (and counted) when the CRD schemas are absent.
+def validate_objects(objects: list[dict[str, Any]], crds: list[dict[str, Any]] | None = None) -> tuple[list[ObjectProblem], int]:
+    """Validate objects; custom resources are skipped (and counted) when the CRD schemas are absent. CRDs among
+    `objects` and `crds` (those the program installs) stand in for schemas ../shared/schemas does not have.
 
     Returns (problems, number of custom resources not validated).
     """
+    installed = installed_crd_schemas([*objects, *(crds or [])])
     if not crd_schemas_available():
         skipped = sum(1 for o in objects if not is_core(o.get("apiVersion", "")))
         objects = [o for o in objects if is_core(o.get("apiVersion", ""))]
     else:
         skipped = 0
-    return [p for obj in objects for p in validate_object(obj)], skipped
+    return [p for obj in objects for p in validate_object(obj, installed)], skipped

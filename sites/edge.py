@@ -35,6 +35,7 @@ class SiteEdgeArgs:
     backend: BackendService
     pod_cidr: str  # Envoy's X-Forwarded-For is trusted from pod addresses only
     failure_domains: int = 1
+    cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: the WAF believes a CDN's X-Forwarded-For too
 
 
 def rate_limit_rule(limit: RateLimit, admin_path: str) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class SiteEdge(pulumi.ComponentResource):
 
         self.waf = WafTier(
             f"{name}-waf",
-            WafArgs(site, ns, args.backend, args.pod_cidr, args.failure_domains),
+            WafArgs(site, ns, args.backend, args.pod_cidr, args.failure_domains, tuple(args.cdn_cidrs)),
             child,
         )
         parents = [

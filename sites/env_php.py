@@ -4,7 +4,8 @@ What it wires (and the reference checks in tests/test_sites_workloads.py prove):
 
 * `db`: the site's schema and user through the PXC HAProxy writer Service (one writer: no Galera
   certification conflicts), `indexer` the same connection;
-* `session` and `cache` (default and page_cache): the site's own Valkey stores; with Sentinel the `server`
+* `session` and `cache` (default, and page_cache on the cache store unless the data layer gives one:
+  Varnish is the full-page cache): the site's own Valkey stores; with Sentinel the `server`
   is the Sentinel list and `sentinel_master` names the monitored primary (Cm_Cache_Backend_Redis and
   php-redis-session-abstract both read it), a per-release `id_prefix` so old and new pods never share keys;
   the `lock` provider is the cache (MySQL GET_LOCK is local to one Galera node);
@@ -140,6 +141,7 @@ def settings(ctx: SiteContext, secrets: Mapping[str, str]) -> dict[str, Any]:
              "sentinel_connect_retries": "5"}
         )
     media = tenancy.media if site.media.backend == "s3" else None
+    page_store = tenancy.valkey.get("page_cache", tenancy.valkey["cache"])
     config_default: dict[str, Any] = {
         "web": {"secure": {"offloader_header": "X-Forwarded-Proto"}, "cookie": {"cookie_httponly": "1"}},
         "system": {"full_page_cache": {"caching_application": "2", "ttl": "86400"}},
@@ -173,7 +175,9 @@ def settings(ctx: SiteContext, secrets: Mapping[str, str]) -> dict[str, Any]:
         "cache": {
             "frontend": {
                 "default": _cache_backend(tenancy.valkey["cache"], secrets["cache"], prefix),
-                "page_cache": _cache_backend(tenancy.valkey["page_cache"], secrets["page_cache"], prefix),
+                # Varnish is the full-page cache; Magento's page_cache frontend shares the cache store
+                # (its own instance when the data layer gives one) under its own prefix.
+                "page_cache": _cache_backend(page_store, secrets["page_cache"], f"{prefix}fpc_"),
             },
             "allow_parallel_generation": False,
         },
@@ -236,7 +240,7 @@ def env_php(ctx: SiteContext, crypt_key: pulumi.Output[str]) -> pulumi.Output[st
         "queue": tenancy.queue.credential.password,
         "session": tenancy.valkey["session"].credential.password,
         "cache": tenancy.valkey["cache"].credential.password,
-        "page_cache": tenancy.valkey["page_cache"].credential.password,
+        "page_cache": tenancy.valkey.get("page_cache", tenancy.valkey["cache"]).credential.password,
         "crypt": crypt_key,
     }
     if tenancy.media is not None:

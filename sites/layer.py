@@ -35,7 +35,7 @@ class Sites(Layer):
             built = MagentoSite(
                 site.name,
                 MagentoSiteArgs(site, tenancy, args.failure_domains, config.cluster.pod_cidr,
-                                config.storage.default_class, config.protect_stateful),
+                                config.storage.default_class, config.protect_stateful, tuple(config.edge.trusted_proxy_cidrs)),
                 self.child_opts,
             )
             self.sites[site.name] = built

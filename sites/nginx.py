@@ -1,10 +1,10 @@
-"""A store's nginx tier: Magento's nginx configuration in the unprivileged nginx image, serving static
-files itself and passing PHP to the PHP-FPM tier.
+"""A store's nginx tier: the release's nginx image (`<repository>-nginx:<tag>`, docker/Dockerfile.nginx:
+nginx-unprivileged with the release's `pub/` copied from the PHP image of the same tag) with our
+nginx.conf mounted, serving static files itself and passing PHP to the PHP-FPM tier.
 
-The document root (`pub/` without media) comes from the store's own image: an init container of the same
-image and tag copies it into an emptyDir, so nginx serves exactly the release's static files (a release
-rolls nginx with its new `pub/static`) without PHP and without a shared volume. Media requests fall back
-to `get.php` on PHP-FPM (remote storage), or with the pvc backend are read from the media volume.
+Because nginx and PHP-FPM images are built from the same release, a release rolls nginx with its own
+`pub/static` (docs/images.md). Media requests fall back to `get.php` on PHP-FPM (remote storage), or with
+the pvc backend are read from the media volume (read-only here).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import versions
 from sites.common import SiteContext, checksum, container_security, empty_dir, pod_spec
 from sites.runtime import nginx as runtime
 from sites.tiers import autoscaled
@@ -23,6 +22,11 @@ NGINX_NAME = "nginx"
 NGINX_CONFIG = "nginx-conf"
 NGINX_UID = 101  # nginx in nginxinc/nginx-unprivileged
 DOCROOT = runtime.MAGE_ROOT + "/pub"
+
+
+def nginx_image(ctx: SiteContext) -> str:
+    """The release's nginx image, built beside the PHP image (docs/images.md)."""
+    return f"{ctx.site.image.repository}-nginx:{ctx.site.image.tag}"
 
 
 class NginxTier(pulumi.ComponentResource):
@@ -44,26 +48,11 @@ class NginxTier(pulumi.ComponentResource):
             return {"httpGet": {"path": runtime.NGINX_HEALTH_PATH, "port": "http"}, "periodSeconds": period,
                     "timeoutSeconds": 2, "failureThreshold": failures}
 
-        # Copy the release's pub/ (static files, entry points nginx checks with try_files), never pub/media.
-        copy = (
-            f"set -eu; cd {DOCROOT}; for entry in * .[!.]*; do [ -e \"$entry\" ] || continue; "
-            f"[ \"$entry\" = media ] && continue; cp -a \"$entry\" /docroot/; done; mkdir -p /docroot/media"
-        )
-        media_mount = {"name": "media", "mountPath": f"{DOCROOT}/media", "readOnly": True}
-        init = {
-            "name": "docroot",
-            "image": ctx.image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", copy],
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-            "securityContext": container_security(NGINX_UID),
-            "volumeMounts": [{"name": "docroot", "mountPath": "/docroot"}],
-        }
         container = {
             "name": NGINX_NAME,
-            "image": versions.image("nginx").ref,
+            "image": nginx_image(ctx),
             "imagePullPolicy": "IfNotPresent",
-            "command": ["nginx", "-c", "/etc/magento/nginx/nginx.conf", "-g", "daemon off;"],
+            "command": ["nginx", "-g", "daemon off;"],
             "ports": [{"name": "http", "containerPort": runtime.HTTP_PORT, "protocol": "TCP"}],
             "resources": tier.resources.as_k8s(),
             "securityContext": container_security(NGINX_UID),
@@ -71,22 +60,18 @@ class NginxTier(pulumi.ComponentResource):
             "readinessProbe": probe(5, 2),
             "livenessProbe": probe(10, 3),
             # Let Varnish's probe and the endpoints drop this pod before nginx stops (then a graceful quit).
-            "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 5; nginx -s quit -c /etc/magento/nginx/nginx.conf; sleep 5"]}}},
+            "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 5; nginx -s quit; sleep 5"]}}},
             "volumeMounts": [
-                {"name": "conf", "mountPath": "/etc/magento/nginx", "readOnly": True},
-                {"name": "docroot", "mountPath": DOCROOT, "readOnly": True},
-                media_mount,
+                {"name": "conf", "mountPath": "/etc/nginx/nginx.conf", "subPath": "nginx.conf", "readOnly": True},
                 {"name": "tmp", "mountPath": "/tmp"},
-            ],
+            ] + ([{"name": "media", "mountPath": f"{DOCROOT}/media", "readOnly": True}] if site.media.backend == "pvc" else []),
         }
-        media = (
-            {"name": "media", "persistentVolumeClaim": {"claimName": "media", "readOnly": True}}
-            if site.media.backend == "pvc" else empty_dir("media", "16Mi")
-        )
-        volumes = [{"name": "conf", "configMap": {"name": NGINX_CONFIG}}, empty_dir("docroot", "4Gi"), media, empty_dir("tmp", "512Mi")]
+        volumes = [{"name": "conf", "configMap": {"name": NGINX_CONFIG}}, empty_dir("tmp", "512Mi")]
+        if site.media.backend == "pvc":
+            volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": "media", "readOnly": True}})
         template = {
             "metadata": {"labels": ctx.labels(NGINX_NAME), "annotations": {"magento.io/config-checksum": checksum(conf)}},
-            "spec": pod_spec(ctx, [container], volumes, uid=NGINX_UID, grace=30, component=NGINX_NAME, initContainers=[init]),
+            "spec": pod_spec(ctx, [container], volumes, uid=NGINX_UID, grace=30, component=NGINX_NAME),
         }
         self.deployment = autoscaled(self, name, ctx, NGINX_NAME, tier, template, runtime.HTTP_PORT, depends_on=[config])
         self.register_outputs({"service": NGINX_NAME})

@@ -51,7 +51,7 @@ class PhpFpmTier(pulumi.ComponentResource):
         )
         template = {
             "metadata": {
-                "labels": ctx.labels(FPM_NAME),
+                "labels": {**ctx.labels(FPM_NAME), "magento.io/php": "true"},
                 "annotations": {"magento.io/config-checksum": checksum(*config.values()), "magento.io/env-checksum": env_checksum},
             },
             "spec": pod_spec(ctx, [container], magento_volumes(ctx), grace=runtime.REQUEST_TIMEOUT_SECONDS + 15, component=FPM_NAME),

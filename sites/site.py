@@ -41,6 +41,7 @@ class MagentoSiteArgs:
     pod_cidr: str
     storage_class: str | None = None  # the media volume's class (pvc backend)
     protect: bool = True  # the media volume survives `pulumi destroy` unless the stack says otherwise
+    cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front of the Gateway
 
 
 class MagentoSite(pulumi.ComponentResource):
@@ -93,6 +94,7 @@ class MagentoSite(pulumi.ComponentResource):
                 BackendService(VARNISH_NAME, ctx.namespace, SERVICE_PORT, ctx.pod_labels(VARNISH_NAME), VARNISH_PORT),
                 args.pod_cidr,
                 args.failure_domains,
+                args.cdn_cidrs,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, self.varnish]),
         )

@@ -40,9 +40,9 @@ class VarnishTier(pulumi.ComponentResource):
         vcl = runtime.varnish_vcl(
             site, backend_host=ctx.host(NGINX_NAME), backend_port=NGINX_PORT, purge_acl=[ctx.pod_cidr]
         )
-        config = k8s.core.v1.ConfigMap(
-            f"{name}-vcl", metadata=ctx.meta(VCL_CONFIG, VARNISH_NAME), data={"default.vcl": vcl}, opts=child
-        )
+        # Maintenance (release.maintenance) is part of the VCL: 503 outside the allow-list (sites/runtime/varnish.py).
+        files = {"default.vcl": vcl}
+        config = k8s.core.v1.ConfigMap(f"{name}-vcl", metadata=ctx.meta(VCL_CONFIG, VARNISH_NAME), data=files, opts=child)
         selector = ctx.pod_labels(VARNISH_NAME)
 
         def probe(period: int, failures: int) -> dict[str, Any]:
@@ -101,7 +101,7 @@ class VarnishTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 "updateStrategy": {"type": "RollingUpdate"},
                 "template": {
-                    "metadata": {"labels": ctx.labels(VARNISH_NAME), "annotations": {"magento.io/config-checksum": checksum(vcl)}},
+                    "metadata": {"labels": ctx.labels(VARNISH_NAME), "annotations": {"magento.io/config-checksum": checksum(*files.values())}},
                     "spec": pod_spec(ctx, [container], volumes, uid=VARNISH_UID, component=VARNISH_NAME),
                 },
             },

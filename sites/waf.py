@@ -43,6 +43,7 @@ class WafArgs:
     backend: BackendService
     trusted_proxy_cidr: str  # the pod network: Envoy's X-Forwarded-For is believed from there
     failure_domains: int
+    cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front, whose X-Forwarded-For is believed too
 
 
 def pod_labels(site: Site) -> dict[str, str]:
@@ -63,12 +64,13 @@ class WafTier(pulumi.ComponentResource):
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
+        trusted = waf_config.trusted_proxies(args.trusted_proxy_cidr, args.cdn_cidrs)
         env = waf_config.waf_environment(
             site,
             backend=waf_config.backend_url(backend.name, backend.namespace, backend.port),
-            trusted_proxies=args.trusted_proxy_cidr,
+            trusted_proxies=trusted,
         )
-        files = {waf_config.RULES_FILE: waf_config.exclusion_rules(site), waf_config.LIMITS_FILE: waf_config.rate_limits_conf(site, trusted_proxies=args.trusted_proxy_cidr)}
+        files = {waf_config.RULES_FILE: waf_config.exclusion_rules(site), waf_config.LIMITS_FILE: waf_config.rate_limits_conf(site, trusted_proxies=trusted)}
         settings = k8s.core.v1.ConfigMap(f"{name}-settings", metadata=meta("waf-settings"), data=env, opts=child)
         rules = k8s.core.v1.ConfigMap(f"{name}-files", metadata=meta("waf-files"), data=files, opts=child)
 

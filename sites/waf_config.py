@@ -44,6 +44,9 @@ CONFIG_TREES = {
 SCRATCH_PATHS = {
     "tmp": "/tmp",
     "modsecurity-log": "/var/log/modsecurity",
+    # nginx's compiled-in temp paths (client bodies above the buffer, proxied responses): the image's
+    # nginx.conf template sets none, so large admin uploads are buffered here
+    "nginx-cache": "/var/cache/nginx",
 }
 SEED_ROOT = "/seed"  # where the init container sees the emptyDirs
 
@@ -75,6 +78,13 @@ CLIENT_LIMITS: tuple[ClientLimit, ...] = (
     ClientLimit("cart", r"^/checkout/cart/(add|updatePost|delete)", per_minute=30, burst=10),
     ClientLimit("login", r"^/(customer/account/loginPost|customer/account/createpost|rest/[^/]+/V1/integration/customer/token)", per_minute=10, burst=5),
 )
+
+
+def trusted_proxies(pod_cidr: str, cdn_cidrs: tuple[str, ...] | list[str] = ()) -> str:
+    """The proxies whose X-Forwarded-For the WAF believes: Envoy (the pod network) and, with a CDN in front,
+    the CDN's ranges (`edge.trustedProxyCidrs`); otherwise every client behind the CDN would be the CDN's
+    address to the admin allow-list and the per-client limits."""
+    return ",".join([pod_cidr, *cdn_cidrs])
 
 
 def backend_url(service: str, namespace: str, port: int) -> str:

@@ -37,7 +37,7 @@ def tenancy_for(site: Site, *, sentinel: bool = True, media: bool = True) -> Sit
             credential=Credential(f"{name}-{purpose}", secret(f"pw-valkey-{name}-{purpose}")),
             sentinel=Sentinel(("valkey-sentinel.valkey.svc.cluster.local:26379",), f"{name}-{purpose}") if sentinel else None,
         )
-        for purpose in ("cache", "page_cache", "session")
+        for purpose in ("cache", "session")  # the data layer's stores (Varnish is the full-page cache)
     }
     return SiteDataTenancy(
         site=name,
@@ -61,6 +61,7 @@ def sites_program() -> None:
         MagentoSite(
             site.name,
             MagentoSiteArgs(site, tenancy_for(site, media=site.media.backend == "s3"), config.failure_domains,
-                            config.cluster.pod_cidr, config.storage.default_class, config.protect_stateful),
+                            config.cluster.pod_cidr, config.storage.default_class, config.protect_stateful,
+                            tuple(config.edge.trusted_proxy_cidrs)),
             pulumi.ResourceOptions(providers={"kubernetes": provider}),
         )

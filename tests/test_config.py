@@ -77,6 +77,9 @@ def test_plan_of_a_bad_stack_exits_nonzero_without_traceback(tmp_path: Path):
     assert not (tmp_path / "build").exists()
 
 
+PROD_SECRETS = ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey", "alertmanagerSmtpPassword", "alertmanagerWebhookToken")
+
+
 @pytest.mark.parametrize(
     ("key", "message"),
     [
@@ -90,7 +93,7 @@ def test_missing_secret_is_named(key: str, message: str):
 
     values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
     settings = settings_from_values(values, stack="prod", with_secret_placeholders=False)
-    others = {f"magento:{k}": "x" for k in ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey") if k != key}
+    others = {f"magento:{k}": "x" for k in PROD_SECRETS if k != key}
     settings = dataclasses.replace(settings, config={**settings.config, **others}, secret_keys=tuple(others))
     with pytest.raises(ConfigError) as caught:
         run_program(settings)
@@ -104,7 +107,7 @@ def test_dns01_needs_the_token_secret():
     values = yaml.safe_load((FIXTURES / "valid" / "dns01-ranges-jumphost.yaml").read_text())["config"]
     values.pop("magento:acmeDnsApiToken")
     settings = settings_from_values(values, stack="prod", with_secret_placeholders=False)
-    present = {f"magento:{k}": "x" for k in ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey")}
+    present = {f"magento:{k}": "x" for k in PROD_SECRETS}
     settings = dataclasses.replace(settings, config={**settings.config, **present}, secret_keys=tuple(present))
     with pytest.raises(ConfigError, match=r"acmeDnsApiToken: required when edge\.acme\.solver is dns01"):
         run_program(settings)
@@ -140,7 +143,7 @@ def test_replicas_default_to_three_with_three_failure_domains():
     from components.config.model import DataService
 
     values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    config = validate({key.split(":", 1)[1]: value for key, value in values.items()})
+    config = validate({key.split(":", 1)[1]: value for key, value in values.items() if key.startswith("magento:")})
     service = DataService.model_validate(
         {"storage": "1Gi", "resources": {"cpuRequest": "1", "memoryRequest": "1Gi", "cpuLimit": "1", "memoryLimit": "1Gi"}}
     )
@@ -152,7 +155,7 @@ def _prod_raw() -> dict:
     import yaml
 
     values = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    return {key.split(":", 1)[1]: value for key, value in values.items()}
+    return {key.split(":", 1)[1]: value for key, value in values.items() if key.startswith("magento:")}
 
 
 def _set(raw: dict, path: str, value: object) -> None:

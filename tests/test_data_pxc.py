@@ -297,3 +297,28 @@ def test_sites_get_distinct_database_credentials(prod: Recording):
     assert len(set(passwords.values())) == 2 and all(len(p) == 32 for p in passwords.values())
     system = set(prod.named("mysql-system-users").inputs["stringData"].values())
     assert not system & set(passwords.values())
+
+
+def test_every_site_gets_one_complete_tenancy_and_no_credential_is_shared(prod: Recording):
+    """The contract the sites layer reads (components/data/tenancy.py), as the stack output a site stack reads."""
+    from components.data.tenancy import public_fields
+
+    output = prod.stack_outputs["siteTenancy"]
+    assert output["secret"] is True  # the whole output: it carries every store's passwords
+    tenancy = output["value"]
+    assert set(tenancy) == {"shop-fr", "shop-de"}
+    for site, value in tenancy.items():
+        assert value["database"]["name"] == database_name(site) and value["search"]["index_prefix"] == site
+        assert value["database"]["host"] == "mysql-haproxy.mysql.svc.cluster.local"
+        assert value["queue"]["vhost"] and set(value["valkey"])
+        # Never the platform's S3 keys (they reach every bucket): no media until a store has keys of its own.
+        assert value["media"] is None
+        assert "password" not in str(public_fields(value))
+    passwords = [t[part]["credential"]["password"] for t in tenancy.values() for part in ("database", "search", "queue")]
+    passwords += [store["credential"]["password"] for t in tenancy.values() for store in t["valkey"].values()]
+    assert len(passwords) == len(set(passwords)) and all(passwords)
+
+
+def test_dev_tenancy_has_no_media_bucket(dev: Recording):
+    (value,) = dev.stack_outputs["siteTenancy"]["value"].values()
+    assert value["media"] is None and value["database"]["name"] == "magento_demo"

@@ -129,15 +129,18 @@ def test_bad_trusted_proxy_cidr_is_rejected():
     assert "edge.trustedProxyCidrs[0]" in problems(values)
 
 
-def test_monitors_only_with_the_flag(prod, run):
-    assert not kind(prod, "ServiceMonitor") and not kind(prod, "PodMonitor")
+def test_monitors_by_default_after_the_crds_and_off_with_the_flag(prod, run):
+    assert [m.inputs["metadata"]["name"] for m in kind(prod, "ServiceMonitor") if prod.layer_of(m) == "edge"] == ["envoy-gateway"]
+    assert [m.inputs["metadata"]["name"] for m in kind(prod, "PodMonitor")] == ["envoy-proxy"]
+    assert chart(prod, "cert-manager").inputs["values"]["prometheus"]["servicemonitor"]["enabled"] is True
+    crds = chart(prod, "monitoring-crds")
+    for monitor in kind(prod, "PodMonitor"):
+        assert comes_after(prod, monitor, crds)
+    assert schema_problems(in_layer(prod, "edge")) == []
     values = stack_values("prod")
-    values["platform"]["observability"]["serviceMonitors"] = True
+    values["platform"]["observability"]["serviceMonitors"] = False
     rec = run(values, stack="prod")
-    assert [m.inputs["metadata"]["name"] for m in kind(rec, "ServiceMonitor")] == ["envoy-gateway"]
-    assert [m.inputs["metadata"]["name"] for m in kind(rec, "PodMonitor")] == ["envoy-proxy"]
-    assert chart(rec, "cert-manager").inputs["values"]["prometheus"]["servicemonitor"]["enabled"] is True
-    assert schema_problems(in_layer(rec, "edge")) == []
+    assert not [m for m in kind(rec, "ServiceMonitor") + kind(rec, "PodMonitor") if rec.layer_of(m) == "edge"]
 
 
 def test_every_edge_object_is_schema_valid(stack_recording):

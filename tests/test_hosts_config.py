@@ -13,7 +13,7 @@ from offline.stackfile import ROOT
 
 def prod_raw() -> dict:
     document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document.items()})
+    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document.items() if key.startswith("magento:")})
 
 
 def problems(raw: dict) -> list[str]:

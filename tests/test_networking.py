@@ -136,16 +136,22 @@ def test_owned_namespaces_are_isolated(prod):
     assert {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "envoy-gateway-system"}} in edge
 
 
-def test_service_monitors_only_when_enabled(prod, run):
-    assert chart(prod, "cilium").inputs["values"]["prometheus"]["serviceMonitor"]["enabled"] is False
-    values = stack_values("prod")
-    values["platform"]["observability"]["serviceMonitors"] = True
-    rec = run(values, stack="prod")
-    cilium = chart(rec, "cilium").inputs["values"]
-    assert cilium["prometheus"]["serviceMonitor"]["enabled"] is True
-    assert cilium["hubble"]["metrics"]["serviceMonitor"]["enabled"] is True
-    assert chart(rec, "metallb").inputs["values"]["prometheus"]["serviceMonitor"]["enabled"] is True
-    assert chart(rec, "metrics-server").inputs["values"]["serviceMonitor"]["enabled"] is True
+def test_service_monitors_by_default_after_the_crds_and_off_with_the_flag(prod, run):
+    cilium = chart(prod, "cilium")
+    values = cilium.inputs["values"]
+    assert values["prometheus"]["serviceMonitor"]["enabled"] is True
+    assert values["hubble"]["metrics"]["serviceMonitor"]["enabled"] is True
+    assert chart(prod, "metallb").inputs["values"]["prometheus"]["serviceMonitor"]["enabled"] is True
+    assert chart(prod, "metrics-server").inputs["values"]["serviceMonitor"]["enabled"] is True
+    # The charts that create them wait for the Prometheus Operator CRDs (installed before this layer).
+    crds = chart(prod, "monitoring-crds")
+    for name in ("cilium", "metallb", "metrics-server"):
+        assert comes_after(prod, chart(prod, name), crds), name
+    off = stack_values("prod")
+    off["platform"]["observability"]["serviceMonitors"] = False
+    rec = run(off, stack="prod")
+    assert chart(rec, "cilium").inputs["values"]["prometheus"]["serviceMonitor"]["enabled"] is False
+    assert chart(rec, "metrics-server").inputs["values"]["serviceMonitor"]["enabled"] is False
 
 
 def test_every_networking_object_is_schema_valid(stack_recording):

@@ -65,6 +65,20 @@ def test_public_access_block_with_a_flag_off_fails():
     assert "bucket t-open: does not block public access" in messages(report, "bucket-protected")
 
 
+def test_backup_buckets_without_public_access_block_api_pass_only_private_and_tagged():
+    settings = BACKUP.model_copy(update={"public_access_block": False})
+    report = evaluate(lambda: Backups("backups", BackupsArgs(settings, "id", "key", "prod", protect=True)))
+    assert of_policy(report, "bucket-protected") == []
+
+    def tagged_but_public():  # the tag alone does not excuse a bucket with a public canned ACL
+        aws.s3.Bucket("t-tagged", bucket="t-tagged", acl="public-read", tags={"public-access-block": "unsupported-by-endpoint"},
+                      versioning={"enabled": True}, lifecycle_rules=[{"enabled": True, "id": "x"}],
+                      server_side_encryption_configuration={"rule": {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}})
+
+    text = messages(evaluate(tagged_but_public), "bucket-protected")
+    assert "bucket t-tagged: has no public access block (endpoint without the API) and no private canned ACL" in text
+
+
 def test_public_acl_and_any_principal_policy_fail():
     def program():
         bucket = _protected_bucket("t-pub")

@@ -84,6 +84,12 @@ def test_varnish_caches_cacheable_pages_and_passes_checkout_and_customer(chain: 
         # HTTP and HTTPS never share an object: X-Forwarded-Proto is in the hash
         other = request(node.http_port, "/cms/about", headers=through_gateway(SITE, proto="http"))
         assert other.status == 301 and other.header("X-Magento-Cache-Debug") != "HIT"
+    # a customer context (Magento's X-Magento-Vary cookie) is its own object: groups never see each other's page
+    node = chain.varnishes[0]
+    for vary in ("group-a", "group-b"):
+        cookie = through_gateway(SITE, Cookie=f"X-Magento-Vary={vary}; PHPSESSID=x")
+        assert request(node.http_port, "/cms/vary", headers=cookie).header("X-Magento-Cache-Debug") == "MISS"
+        assert request(node.http_port, "/cms/vary", headers=cookie).header("X-Magento-Cache-Debug") == "HIT"
     for path in ("/checkout/cart/", "/customer/account/"):
         before = len(chain.php_hits())
         answers = [get(chain, path) for _ in range(3)]
@@ -181,3 +187,31 @@ def test_maintenance_at_varnish_lets_only_the_allow_list_through(chain: Chain) -
     inside = request(node.http_port, "/", headers={**through_gateway(SITE), "X-Real-IP": "203.0.113.5"})
     assert inside.status == 200 and inside.json()["forwarded_proto"] == "https"
     assert request(node.http_port, "/health_check.php", headers={"Host": SITE.domains[0]}).status == 200
+
+
+def test_behind_a_cdn_the_client_is_the_address_before_the_cdn(chain: Chain) -> None:
+    port = chain.add_waf("blocking", cdn_cidrs=["192.0.2.0/24"], name="behind-cdn")
+    # the CDN (192.0.2.10) appended the shopper; Envoy appended the CDN
+    headers = {**through_gateway(SITE), "X-Forwarded-For": "203.0.113.5, 192.0.2.10"}
+    page = request(port, "/backoffice/", headers=headers)
+    assert page.status == 200 and page.json()["real_ip"] == "203.0.113.5"  # allow-listed shopper, not the CDN
+    # without the CDN's ranges trusted, the same request is the CDN's address: refused by the allow-list
+    assert request(chain.wafs["blocking"], "/backoffice/", headers=headers).status == 403
+
+
+def test_magento_exclusions_let_rest_and_graphql_through_in_blocking_mode(chain: Chain) -> None:
+    json_headers = {**through_gateway(SITE), "Content-Type": "application/json"}
+    port = chain.wafs["blocking"]
+    # REST: JSON bodies and PUT/DELETE (exclusion 1020); the same verb elsewhere is refused by the CRS
+    body = b'{"cartItem": {"sku": "24-MB01", "qty": 1, "quote_id": "abc"}}'
+    assert request(port, "/rest/default/V1/carts/mine/items", method="PUT", body=body, headers=json_headers).status == 200
+    assert request(port, "/catalog/product/view/id/1", method="PUT", body=body, headers=json_headers).status == 403
+    # GraphQL: code-like query documents (exclusion 1030), while an injection in a normal field is still blocked
+    query = b'{"query": "{ products(search: \\"select union\\", filter: {sku: {eq: \\"24-MB01\\"}}) { items { name sku } } }"}'
+    assert request(port, "/graphql", method="POST", body=query, headers=json_headers).status == 200
+    assert get(chain, SQLI).status == 403
+    # the same requests without the exclusions are refused: the exclusions are what lets them through
+    bare = SITE.model_copy(update={"edge": SITE.edge.model_copy(update={"waf": SITE.edge.waf.model_copy(update={"exclusions": []})})})
+    strict = chain.add_waf("blocking", name="no-exclusions", site=bare)
+    assert request(strict, "/rest/default/V1/carts/mine/items", method="PUT", body=body, headers=json_headers).status == 403
+    assert request(strict, "/graphql", method="POST", body=query, headers=json_headers).status == 403

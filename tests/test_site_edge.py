@@ -209,7 +209,7 @@ def test_routes_attach_to_the_sites_listeners_on_the_shared_gateway(rec, prod):
     (certificate,) = [c.inputs for c in kind(prod, "Certificate") if c.inputs["metadata"]["name"] == "site-shop-fr"]
     assert certificate["spec"]["secretName"] == listeners["https-shop-fr-0"]["tls"]["certificateRefs"][0]["name"]
     assert certificate["metadata"]["namespace"] == "edge"
-    assert certificate["spec"]["dnsNames"] == ["www.example.fr", "example.fr"]
+    assert certificate["spec"]["dnsNames"] == stack_values("prod")["sites"][0]["domains"]
     assert certificate["spec"]["issuerRef"]["name"] == next(iter(kind(prod, "ClusterIssuer"))).inputs["metadata"]["name"]
 
 

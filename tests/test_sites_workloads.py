@@ -249,12 +249,16 @@ def test_env_php_is_wired_to_the_stores_tenancy_and_services(rec, name):
     assert env["system"]["default"]["web"]["secure"]["offloader_header"] == "X-Forwarded-Proto"
     session = env["session"]["redis"]
     assert session["sentinel_master"] == f"{name}-session" and session["password"] == f"pw-valkey-{name}-session"
-    for frontend, purpose in (("default", "cache"), ("page_cache", "page_cache")):
+    prefixes = set()
+    for frontend in ("default", "page_cache"):
         options = env["cache"]["frontend"][frontend]["backend_options"]
-        assert options["sentinel_master"] == f"{name}-{purpose}"
+        assert options["sentinel_master"] == f"{name}-cache"
         assert options["server"] == "tcp://valkey-sentinel.valkey.svc.cluster.local:26379"
-        assert options["password"] == f"pw-valkey-{name}-{purpose}"
-        assert env["cache"]["frontend"][frontend]["id_prefix"].startswith(f"{name}_{site_config(name).release_name}_")
+        assert (options["username"], options["password"]) == (f"{name}-cache", f"pw-valkey-{name}-cache")
+        prefix = env["cache"]["frontend"][frontend]["id_prefix"]
+        assert prefix.startswith(f"{name}_{site_config(name).release_name}_")
+        prefixes.add(prefix)
+    assert len(prefixes) == 2
     hosts = env["http_cache_hosts"]
     replicas = site_config(name).tiers.varnish.replicas
     assert hosts == [{"host": f"varnish-{i}.varnish-peers.site-{name}.svc.cluster.local", "port": varnish_runtime.PURGE_PORT}

@@ -34,6 +34,8 @@ def test_init_container_copies_the_image_configuration_into_the_emptydirs() -> N
         assert f"cp -a {path}/. {seed_mounts[volume]}/" in script
         assert waf_mounts[volume] == path
     assert "mkdir -p /seed/tmp/modsecurity/data" in script  # what the image made under /tmp at build time
+    # nginx's compiled-in temp paths are writable (client bodies above the buffer)
+    assert waf_mounts["nginx-cache"] == "/var/cache/nginx"
 
 
 def test_our_files_are_mounted_where_the_image_reads_them() -> None:

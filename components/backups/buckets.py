@@ -27,6 +27,7 @@ import pulumi_aws as aws
 from components.backups.streams import PURPOSES, Purpose, lifecycle
 from components.config.model import Backup as BackupSettings
 
+NO_PUBLIC_ACCESS_BLOCK_TAG = "public-access-block"
 PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
     "velero": "cluster backups",
     "mysql": "database backups",
@@ -82,7 +83,9 @@ class PurposeBucket(pulumi.ComponentResource):
                 )
                 for rule in lifecycle(purpose, settings, environment)
             ],
-            tags={"managed-by": "pulumi", "environment": environment, "purpose": purpose},
+            tags={"managed-by": "pulumi", "environment": environment, "purpose": purpose,
+                  # the policy pack accepts a private bucket without a public access block only with this tag
+                  **({} if settings.public_access_block else {NO_PUBLIC_ACCESS_BLOCK_TAG: "unsupported-by-endpoint"})},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
@@ -137,6 +140,7 @@ class Backups(pulumi.ComponentResource):
                                    provider=self.provider, opts=pulumi.ResourceOptions(parent=self))
             self.buckets[purpose] = holder.bucket
         self._settings = settings
+        self.environment = args.environment
         # One key pair for every consumer: OVH creates S3 users and their policies through its own API, which
         # the S3 API (and so pulumi-aws) cannot reach. docs/backups.md says how to give a consumer its own key.
         self._credentials = (pulumi.Output.secret(args.access_key_id), pulumi.Output.secret(args.secret_access_key))

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from components.config.checks import Problem, run_checks
 from components.config.model import StackConfig
+from components.config.site_files import site_files
 
 PROJECT = "magento"
 
@@ -33,6 +34,8 @@ SECRET_SETTINGS: dict[str, str] = {
     "acmeDnsApiToken": "DNS provider API token for ACME DNS-01; required when edge.acme.solver is dns01",
     "backupAccessKeyId": "access key id of the S3-compatible backup target; required when backup is set",
     "backupSecretAccessKey": "secret access key of the S3-compatible backup target; required when backup is set",
+    "alertmanagerSmtpPassword": "SMTP password of the alert e-mails; required when an e-mail receiver has authUsername",
+    "alertmanagerWebhookToken": "bearer token of the alert webhooks; required when a webhook receiver has bearerToken",
 }
 
 
@@ -53,6 +56,8 @@ class Secrets:
     acme_dns_api_token: pulumi.Output[str] | None = None
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
+    alertmanager_smtp_password: pulumi.Output[str] | None = None
+    alertmanager_webhook_token: pulumi.Output[str] | None = None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -118,6 +123,13 @@ def _secret_problems(config: StackConfig, present: set[str]) -> list[Problem]:
                 problems.append(Problem(key, f"required when backup is set: pulumi config set --secret {key} ..."))
     if config.edge.acme.solver == "dns01" and "acmeDnsApiToken" not in present:
         problems.append(Problem("acmeDnsApiToken", "required when edge.acme.solver is dns01: pulumi config set --secret acmeDnsApiToken ..."))
+    receivers = config.platform.observability.alerting.receivers
+    if any(r.email and r.email.auth_username for r in receivers) and "alertmanagerSmtpPassword" not in present:
+        problems.append(Problem("alertmanagerSmtpPassword", "required when an e-mail receiver has authUsername: "
+                                "pulumi config set --secret alertmanagerSmtpPassword ..."))
+    if any(r.webhook and r.webhook.bearer_token for r in receivers) and "alertmanagerWebhookToken" not in present:
+        problems.append(Problem("alertmanagerWebhookToken", "required when a webhook receiver has bearerToken: "
+                                "pulumi config set --secret alertmanagerWebhookToken ..."))
     return problems
 
 
@@ -141,6 +153,8 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
                 problems.append(Problem(key, "must be a YAML object or list in the stack file, not a plain string"))
         else:
             raw[key] = value
+    # Stores onboarded as files (sites/stores/<environment>/<name>.yaml) join the stack's own list.
+    raw["sites"] = list(raw.get("sites") or []) + site_files(raw.get("environment"))
     try:
         config = validate(raw, cross_field=not problems)
     except ConfigError as error:
@@ -157,5 +171,7 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
         acme_dns_api_token=cfg.get_secret("acmeDnsApiToken"),
         backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
         backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
+        alertmanager_smtp_password=cfg.get_secret("alertmanagerSmtpPassword"),
+        alertmanager_webhook_token=cfg.get_secret("alertmanagerWebhookToken"),
     )
     return config, secrets

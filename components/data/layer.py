@@ -13,7 +13,14 @@ import pulumi_random as random
 from components import versions
 from components.config.model import Site
 from components.data import opensearch, pxc, rabbitmq, valkey
-from components.data.tenancy import Credential, DatabaseTenancy, QueueTenancy, SearchTenancy, SiteDataTenancy, ValkeyStore
+from components.data.tenancy import (
+    Credential,
+    DatabaseTenancy,
+    QueueTenancy,
+    SearchTenancy,
+    SiteDataTenancy,
+    ValkeyStore,
+)
 from components.data.tenancy_sql import TenancyJobArgs, database_name, tenancy_job, user_name
 from components.layer import Layer, LayerArgs
 from components.sizing import site_database_connections
@@ -53,6 +60,18 @@ class DataServices(Layer):
             self.search_tenancy[site.name] = SearchTenancy(
                 host=opensearch.HOST, port=opensearch.PORT, scheme="https", index_prefix=opensearch.index_prefix(site),
                 credential=Credential(user=f"site-{site.name}", password=self.search.passwords[site.name]),
+            )
+        for site in config.sites:
+            self.tenancy[site.name] = SiteDataTenancy(
+                site=site.name,
+                database=self.database_tenancy[site.name],
+                search=self.search_tenancy[site.name],
+                queue=self.queue_tenancy[site.name],
+                valkey=self.valkey_tenancy[site.name],
+                # No media credentials yet: the only S3 keys the program has are the platform's, which can read
+                # and delete every bucket (database backups included); a store gets its own keys (an S3 user
+                # limited to its prefix, which pulumi-aws cannot create at OVH) before it gets media here.
+                media=None,
             )
         return {
             "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),

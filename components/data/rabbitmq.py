@@ -86,16 +86,27 @@ def cluster_spec(config: StackConfig, failure_domains: int) -> dict[str, Any]:
         "containers": [{"name": "rabbitmq", "securityContext": RESTRICTED}],
         "initContainers": [{"name": "setup-container", "securityContext": RESTRICTED}],
     }
+    from components.data.opensearch import storage_domains
+
+    shared_hosts = members > storage_domains(config)
     if members > 1:
-        template_spec["topologySpreadConstraints"] = spread_constraints(POD_LABELS, failure_domains)
+        # zones the members may not use (the witness: tainted, no volumes) do not count as empty domains
+        template_spec["topologySpreadConstraints"] = [
+            {**c, "nodeTaintsPolicy": "Honor"} for c in spread_constraints(POD_LABELS, failure_domains)
+        ]
+    term = {"topologyKey": HOST_KEY, "labelSelector": {"matchLabels": POD_LABELS}}
+    affinity = None
+    if members > 1:
+        # one member per host where there are enough hosts with storage; else (two servers and a witness) the
+        # third member shares a server: the cluster survives losing the server that holds one member only
+        affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
+                    if shared_hosts else {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
     return {
         "replicas": members,
         "image": versions.image("rabbitmq").ref,
         "resources": service.resources.as_k8s(),
         "persistence": {"storageClassName": config.storage.default_class, "storage": service.storage},
-        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"topologyKey": HOST_KEY, "labelSelector": {"matchLabels": POD_LABELS}}
-        ]}} if members > 1 else None,
+        "affinity": affinity,
         "rabbitmq": {
             "additionalPlugins": ["rabbitmq_prometheus"],
             "additionalConfig": "\n".join([

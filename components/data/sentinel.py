@@ -28,6 +28,7 @@ from components import k8s as kube
 from components import versions
 from components.config.model import StackConfig
 from components.data import valkey_config as vc
+from components.data.pxc import WITNESS_TOLERATION
 from components.data.valkey import RESTRICTED_CONTAINER
 from components.placement import anti_affinity, max_unavailable, spread_constraints
 
@@ -197,6 +198,8 @@ def _spec(config: StackConfig, failure_domains: int, labels: Mapping[str, str]) 
                 security_context=c.PodSecurityContextArgs(run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000,
                                                           seccomp_profile=c.SeccompProfileArgs(type="RuntimeDefault")),
                 topology_spread_constraints=spread_constraints(LABELS, failure_domains),
+                # the third Sentinel may run on the witness, which holds no data (hosts/kubeadm.py taints it)
+                tolerations=[WITNESS_TOLERATION],
                 affinity=anti_affinity(LABELS, required=True),
                 init_containers=[c.ContainerArgs(
                     name="init",

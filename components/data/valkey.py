@@ -46,14 +46,27 @@ def selector(instance: vc.Instance) -> dict[str, str]:
 
 
 def failover(config: StackConfig) -> bool:
-    """Whether the instances replicate with Sentinel failover (3+ members), or run standalone (1)."""
+    """Whether the instances replicate with Sentinel failover (3+ failure domains), or run standalone (1)."""
     return config.replicas_for(config.data.valkey) >= 3
+
+
+def members(config: StackConfig) -> int:
+    """Pods per instance: `valkey.replicas`, but no more than the failure domains that can hold a volume.
+
+    Sentinel needs three failure domains; the data does not: on two servers and a storage-less witness
+    (prod) each instance is a primary and one replica on the two servers, and the third Sentinel runs on
+    the witness (it needs no volume).
+    """
+    from components.data.opensearch import storage_domains
+
+    wanted = config.replicas_for(config.data.valkey)
+    return max(1, min(wanted, storage_domains(config))) if wanted > 1 else 1
 
 
 def valkey_values(config: StackConfig, failure_domains: int, instance: vc.Instance, *, sentinel_host: str | None) -> dict[str, Any]:
     """Values of the valkey chart (0.11.0) for one instance."""
     valkey = config.data.valkey
-    members = config.replicas_for(valkey)
+    count = members(config)
     resources = valkey.store_resources(instance.purpose)
     image = versions.image("valkey")
     exporter = versions.image("redis-exporter")
@@ -79,14 +92,15 @@ def valkey_values(config: StackConfig, failure_domains: int, instance: vc.Instan
             "serviceMonitor": {"enabled": service_monitors(config)},
         },
     }
-    if members > 1:
+    if count > 1:
         values["replica"] = {
             "enabled": True,
-            "replicas": members - 1,
+            "replicas": count - 1,
             "replicationUser": vc.REPLICATION_USER,
             "disklessSync": True,
-            # a primary cut off from every replica stops taking writes after 10 s (bounds what a failover loses)
-            "minReplicasToWrite": 1,
+            # with two replicas, a primary cut off from both stops taking writes after 10 s (bounds what a
+            # failover loses); with one, that would stop writes whenever the other server is down
+            "minReplicasToWrite": 1 if count >= 3 else 0,
             "minReplicasMaxLag": 10,
             "persistence": {"size": valkey.storage, "storageClass": config.storage.default_class},
         }

@@ -1,13 +1,19 @@
 """The platform layer: Argo CD, OpenBao/Vault with External Secrets, observability, Kyverno, KubeArmor, kured, Harbor, KEDA and Velero.
 
-A seam: the component exists in the graph, in its place in the layer order, and receives the
-Kubernetes provider and the validated configuration; the issue that owns this layer fills build().
+Each service is a component of its own under components/platform/; this layer composes them. The
+Prometheus Operator CRDs are not here: program.py installs them before the networking layer
+(components/platform/observability/layer.py says why).
 """
 
 from __future__ import annotations
 
-from components.layer import Layer
+from components.layer import Layer, LayerArgs
+from components.platform.observability import Observability
 
 
 class PlatformServices(Layer):
     TYPE = "magento:platform:PlatformServices"
+
+    def build(self, args: LayerArgs) -> dict[str, object]:
+        self.observability = Observability("observability", args, self.child_opts)
+        return {"prometheus": self.observability.prometheus_url}

@@ -18,6 +18,7 @@ from .common import UNKNOWN, get, is_list, walk
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 S3 = "aws:s3/"
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+NO_BLOCK_TAG = "public-access-block"  # components/backups/buckets.py NO_PUBLIC_ACCESS_BLOCK_TAG
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 
@@ -70,7 +71,12 @@ def bucket_findings(bucket: PolicyResource, resources: list[PolicyResource]) -> 
     if not inline_lifecycle and not any(_enabled_rules(lc) for lc in settings.get("bucketLifecycleConfiguration", [])):
         yield "has no lifecycle configuration with an Enabled rule"
     blocks = settings.get("bucketPublicAccessBlock", [])
-    if not any(all(get(b.props, flag) in (True, UNKNOWN) for flag in PUBLIC_ACCESS_FLAGS) for b in blocks):
+    # An endpoint without the PutPublicAccessBlock API (backup.publicAccessBlock: false): a private canned ACL
+    # and the tag saying so stand in for the block (ACL grants and bucket policies are still checked below).
+    no_block_api = get(bucket.props, "tags", NO_BLOCK_TAG) == "unsupported-by-endpoint"
+    if no_block_api and get(bucket.props, "acl") != "private":
+        yield "has no public access block (endpoint without the API) and no private canned ACL"
+    elif not no_block_api and not any(all(get(b.props, flag) in (True, UNKNOWN) for flag in PUBLIC_ACCESS_FLAGS) for b in blocks):
         yield "does not block public access (BucketPublicAccessBlock with all four flags true)"
     for acl in settings.get("bucketAcl", []):
         if get(acl.props, "acl") in PUBLIC_ACLS:

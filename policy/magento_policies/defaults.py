@@ -27,6 +27,10 @@ SYSTEM_NAMESPACES: dict[str, str] = {
         "MetalLB speaker (networking layer) runs on the host network with NET_RAW to answer ARP for "
         "LoadBalancer addresses on the public interface"
     ),
+    "monitoring-node": (
+        "Prometheus node exporter (platform layer) runs on the host network and PID namespace and mounts /, /proc and "
+        "/sys read-only to report the node's CPU, memory, filesystems and ZFS pools; nothing else runs here"
+    ),
     "openebs": (
         "LocalPV-ZFS node plugin (storage layer) is privileged and mounts /dev and the kubelet directories "
         "to create and mount ZFS datasets on the node's pool"

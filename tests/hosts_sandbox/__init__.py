@@ -28,7 +28,7 @@ FAKE = Path(__file__).parent / "fake_system.py"
 def stack_config(stack: str, **cluster_overrides: object) -> StackConfig:
     """A stack file's configuration, validated, with optional `cluster` keys replaced."""
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
-    raw = {key.split(":", 1)[1]: value for key, value in document.items()}
+    raw = {key.split(":", 1)[1]: value for key, value in document.items() if key.startswith("magento:")}
     raw["cluster"] = {**raw["cluster"], **cluster_overrides}
     return validate(raw)
 

@@ -135,12 +135,17 @@ class Chain:
         path = self.workdir / f"waf-{mode}" / "audit.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def add_waf(self, mode: str) -> int:
-        """Start a WAF in `mode` (blocking | detection-only) in front of the Varnish pair; returns its port."""
+    def add_waf(self, mode: str, *, cdn_cidrs: Sequence[str] = (), name: str | None = None, site: Site | None = None) -> int:
+        """Start a WAF in `mode` (blocking | detection-only) in front of the Varnish pair; returns its port.
+
+        `cdn_cidrs` are trusted like the Gateway (a CDN in front); `name` keys it in `wafs` (default: mode);
+        `site` replaces the chain's site for this WAF's files (other WAF settings).
+        """
         from tests.servers.chain_waf import start_waf  # the WAF half needs this module's helpers
 
-        port = start_waf(self, mode)
-        self.wafs[mode] = port
+        key = name or mode
+        port = start_waf(self, mode, key=key, cdn_cidrs=tuple(cdn_cidrs), site=site)
+        self.wafs[key] = port
         return port
 
     def add_maintenance_varnish(self, allow: Sequence[str]) -> VarnishNode:

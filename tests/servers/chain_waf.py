@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from components.config.model import Site
 from sites import waf_config
 from tests.servers import free_port, require_binary
 from tests.servers.chain import CRS_RULES, CRS_SETUP, MODSEC_MODULE, MODSEC_RECOMMENDED, _own, _start_as, _write
@@ -108,15 +109,17 @@ http {{
 """
 
 
-def start_waf(chain: Chain, mode: str) -> int:
-    """Start a WAF in `mode` in front of the chain's Varnish pair; returns its port."""
-    site = chain.site.model_copy(update={"edge": chain.site.edge.model_copy(update={"waf": chain.site.edge.waf.model_copy(update={"mode": mode})})})
-    env = waf_config.waf_environment(site, backend="http://varnish_service", trusted_proxies="127.0.0.1/32")
-    work = chain.workdir / f"waf-{mode}"
+def start_waf(chain: Chain, mode: str, *, key: str | None = None, cdn_cidrs: tuple[str, ...] = (), site: Site | None = None) -> int:
+    """Start a WAF in `mode` in front of the chain's Varnish pair (the test client stands for Envoy on 127.0.0.1)."""
+    base = site or chain.site
+    site = base.model_copy(update={"edge": base.edge.model_copy(update={"waf": base.edge.waf.model_copy(update={"mode": mode})})})
+    trusted = waf_config.trusted_proxies("127.0.0.1/32", cdn_cidrs)
+    env = waf_config.waf_environment(site, backend="http://varnish_service", trusted_proxies=trusted)
+    work = chain.workdir / f"waf-{key or mode}"
     temp = work / "tmp"
     temp.mkdir(parents=True)
     rules = _write(work / waf_config.RULES_FILE, waf_config.exclusion_rules(site))
-    limits = _write(work / waf_config.LIMITS_FILE, waf_config.rate_limits_conf(site, trusted_proxies="127.0.0.1/32"))
+    limits = _write(work / waf_config.LIMITS_FILE, waf_config.rate_limits_conf(site, trusted_proxies=trusted))
     settings = _write(work / "crs-settings.conf", crs_settings(env))
     main = _write(
         work / "modsecurity.conf",
@@ -143,6 +146,6 @@ def start_waf(chain: Chain, mode: str) -> int:
     _own(work, chain._user)
     nginx_bin = require_binary("nginx", "nginx")
     chain.servers.append(
-        _start_as(f"waf-{mode}", [nginx_bin, "-e", "stderr", "-p", str(work), "-c", str(conf), "-g", "daemon off;"], chain.workdir, chain._user, port)
+        _start_as(f"waf-{key or mode}", [nginx_bin, "-e", "stderr", "-p", str(work), "-c", str(conf), "-g", "daemon off;"], chain.workdir, chain._user, port)
     )
     return port
