@@ -140,6 +140,8 @@ class WafTier(pulumi.ComponentResource):
             max_skew=1,
             topology_key="kubernetes.io/hostname",
             when_unsatisfiable="DoNotSchedule" if args.failure_domains >= 2 else "ScheduleAnyway",
+            # a tainted node (the witness) must not count as a host holding no WAF pod (docs/capacity.md)
+            node_taints_policy="Honor",
             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
         )
         deployment = k8s.apps.v1.Deployment(

@@ -70,11 +70,14 @@ def test_prod_allocatable_is_capacity_less_the_hosts_reservations(prod):
 def test_prod_witness_runs_only_what_tolerates_it(prod):
     rest, _ = _nodes(prod)
     witness = rest["witness"]
-    # Only Cilium's agent and its Envoy tolerate every taint; their requests (components/networking/cilium.py
-    # defaults): agent 200m / 512Mi, cilium-envoy 100m / 128Mi.
-    assert set(witness.pods) == {"DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy"}
-    assert witness.used_cpu == Decimal("0.3")
-    assert witness.used_memory == 640 * MI
+    # Only what tolerates every taint: Cilium's agent and its Envoy (components/networking/cilium.py defaults:
+    # agent 200m / 512Mi, cilium-envoy 100m / 128Mi) and Prometheus' node exporter.
+    exporter = "DaemonSet monitoring-node/kube-prometheus-stack-prometheus-node-exporter"
+    assert set(witness.pods) == {"DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy", exporter}
+    model, _ = capacity_of(prod)
+    node_exporter = next(w for w in model.groups if w.label == exporter)
+    assert witness.used_cpu == Decimal("0.3") + node_exporter.cpu
+    assert witness.used_memory == 640 * MI + node_exporter.memory
 
 
 def test_prod_demand_matches_the_summary_and_only_accepted_problems_remain(prod):
@@ -126,7 +129,7 @@ def test_prod_tables_and_stores_that_fit(prod):
 
 def test_dev_table_from_the_existing_cluster_allocatable(dev):
     summary = capacity_summary(dev)
-    assert summary["nodeClasses"]["existing"]["allocatable"] == "8 CPU / 15Gi"
+    assert summary["nodeClasses"]["existing"]["allocatable"] == "8 CPU / 31Gi"
     rest, _ = _nodes(dev)
     node = rest["node-1"]
     # One node: every DaemonSet and every single-replica Deployment lands on it.
@@ -157,11 +160,15 @@ def test_losing_a_worker_warns_when_the_other_cannot_take_its_pods(run):
     assert capacity_summary(base)["nodeLoss"] == {
         "node-a": "everything at rest fits on the other nodes", "node-b": "everything at rest fits on the other nodes"}
     model, _ = capacity_of(base)
-    at_rest = sum(n.used_cpu for n in model.rest.nodes if n.name != "witness")
+    at_rest = sum(n.used_memory for n in model.rest.nodes if n.name != "witness")
+    at_maximum = sum(n.used_memory for n in model.maximum.nodes if n.name != "witness")
+    # each worker's allocatable memory (memory - 2Gi system - 16Gi ARC - 1Gi kube - 500Mi eviction) holds 55% of
+    # the workers' requests at maximum: two hold everything, one alone does not hold what runs at rest
+    allocatable = int(at_maximum * Decimal("0.55") / MI)
+    assert allocatable * MI < at_rest
     values = stack_values("prod")
     for host in values["hosts"][:2]:
-        # each worker's allocatable (cpus - 1.5 reserved) holds 60% of what runs at rest: two hold it, one does not
-        host["cpus"] = int(at_rest * Decimal("0.6") + Decimal("1.5")) + 1
+        host["memory"] = f"{allocatable + 2048 + 16384 + 1024 + 500}Mi"
     recording = run(values, stack="prod")
     result = capacity_check(recording)
     assert result["problems"] == []
