@@ -25,10 +25,8 @@ def spread_constraints(match_labels: Mapping[str, str], failure_domains: int) ->
     """topologySpreadConstraints: at most one replica more in any zone, and on any host, than elsewhere.
 
     Zones are a hard constraint when the stack has several failure domains (a replica that cannot be
-    placed waits rather than doubling up in one domain); hosts are a soft one. The hard constraint honours
-    taints (`nodeTaintsPolicy: Honor`): with the default (Ignore) a node the pods do not tolerate, such as
-    the witness, still counts as a zone holding none of them, and the skew stops every workload at one
-    replica per worker zone (the plan's capacity model found the autoscalers' maxima unschedulable).
+    placed waits rather than doubling up in one domain), counted over the nodes the pods tolerate
+    (`nodeTaintsPolicy: Honor`); hosts are a soft one.
     """
     selector = {"matchLabels": dict(match_labels)}
     constraints = [
@@ -36,8 +34,13 @@ def spread_constraints(match_labels: Mapping[str, str], failure_domains: int) ->
     ]
     if failure_domains > 1:
         constraints.insert(
-            0, {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
-                "labelSelector": selector}
+            0,
+            {
+                "maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector,
+                # A zone whose nodes the pods do not tolerate (the witness: tainted) is no spread domain; with the
+                # default (Ignore) its zero count blocks a third replica in a two-worker cluster.
+                "nodeTaintsPolicy": "Honor",
+            },
         )
     return constraints
 

@@ -259,7 +259,20 @@ def _envoy(record: Recorded, recording: Recording, proxies: dict[tuple[str, str]
     return [workload]
 
 
-OPERATOR_KINDS = {"PerconaXtraDBCluster": _pxc, "OpenSearchCluster": _opensearch, "RabbitmqCluster": _rabbitmq}
+def _prometheus_operated(record: Recorded, recording: Recording) -> list[Workload]:
+    """Prometheus and Alertmanager pods (prometheus-operator StatefulSets `<kind>-<name>`): the resource's
+    `replicas` and `resources`; the operator's config-reloader sidecar (10m / 32Mi in this program) is left out."""
+    spec = record.inputs.get("spec") or {}
+    name = f"{record.inputs['kind'].lower()}-{(record.inputs.get('metadata') or {}).get('name')}"
+    workload = _operator_workload(record, recording, name, int(spec.get("replicas", 1)), [spec.get("resources")], spec)
+    claim = ((spec.get("storage") or spec.get("storageSpec") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+    if claim:
+        workload.claims.append(("data", _q(claim["resources"]["requests"]["storage"]), claim.get("storageClassName")))
+    return [workload]
+
+
+OPERATOR_KINDS = {"PerconaXtraDBCluster": _pxc, "OpenSearchCluster": _opensearch, "RabbitmqCluster": _rabbitmq,
+                  "Prometheus": _prometheus_operated, "Alertmanager": _prometheus_operated}
 
 
 # --------------------------------------------------------------------------------------- autoscalers

@@ -92,7 +92,7 @@ OPERATED_PODS: dict[str, OperatedPods] = {}
 KUBEADM_POD_LABELS: list[dict[str, str]] = [
     {"component": name, "tier": "control-plane"}
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-] + [{"k8s-app": "kube-dns"}]
+] + [{"k8s-app": "kube-dns"}, {"k8s-app": "kube-proxy"}]  # kube-proxy: only where kubeadm ran its addon (dev on kind)
 
 
 def _operated(kind: str, name_label: str, extra: Callable[[str], dict[str, str]]) -> None:

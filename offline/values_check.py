@@ -31,8 +31,14 @@ DOCUMENTED_KEYS: dict[str, dict[str, str]] = {
                                         "templates/pvc.yaml reads it",
     },
     "tempo": {
+        "tempo.storage.trace.s3*": "values.yaml documents the S3 backend commented out (`# backend: s3`, `# s3:` with bucket, "
+                                   "endpoint, access_key, ...); the config template copies tempo.storage whole (toYaml)",
         "persistence.storageClassName": "values.yaml documents it commented out (`# storageClassName: local-path`); "
                                         "templates/statefulset.yaml reads it",
+        "tempo.storage.trace.s3": "values.yaml documents it commented out under tempo.storage.trace (`# s3:` with "
+                                  "bucket, endpoint, access_key, secret_key, insecure); the `config` value renders "
+                                  "`toYaml .Values.tempo.storage` as Tempo's own storage block",
+        "tempo.storage.trace.s3.*": "Tempo's own S3 storage settings (grafana.com/docs/tempo/latest/configuration/#storage)",
     },
     "gateway-helm": {
         "podDisruptionBudget.maxUnavailable": (

@@ -19,6 +19,7 @@ from components import k8s as kube
 from components import versions
 from components.config.model import Site
 from components.edge.gateway import ENVOY_GATEWAY_NAMESPACE, ENVOY_POD_LABELS
+from components.placement import spread_constraints
 from sites import waf_config
 
 WAF_NAME = "waf"
@@ -136,14 +137,7 @@ class WafTier(pulumi.ComponentResource):
             ),
             volume_mounts=mounts,
         )
-        spread = k8s.core.v1.TopologySpreadConstraintArgs(
-            max_skew=1,
-            topology_key="kubernetes.io/hostname",
-            when_unsatisfiable="DoNotSchedule" if args.failure_domains >= 2 else "ScheduleAnyway",
-            # a tainted node (the witness) must not count as a host holding no WAF pod (docs/capacity.md)
-            node_taints_policy="Honor",
-            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-        )
+        spread = spread_constraints(selector, args.failure_domains)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(WAF_NAME),
@@ -169,7 +163,7 @@ class WafTier(pulumi.ComponentResource):
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
                         ),
                         termination_grace_period_seconds=30,
-                        topology_spread_constraints=[spread],
+                        topology_spread_constraints=spread,
                         init_containers=[seed],
                         containers=[container],
                         volumes=volumes,

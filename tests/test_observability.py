@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from components import versions
-from components.config.backup import BackupBuckets
 from components.platform.observability.common import NAMESPACE, NODE_EXPORTER_NAMESPACE
 from components.platform.observability.loki import loki_values
 from components.platform.observability.storage import ObjectStore
@@ -20,7 +19,6 @@ from tests.layer_helpers import chart, comes_after, kind, problems, rendered, st
 
 CHARTS = {"kube-prometheus-stack": "kube-prometheus-stack", "loki": "loki", "tempo": "tempo", "grafana": "grafana",
           "alloy": "alloy", "monitoring-crds": "kube-prometheus-stack"}
-HAS_TELEMETRY_BUCKET = "telemetry" in BackupBuckets.model_fields
 
 
 def observability_objects(rec):
@@ -91,7 +89,7 @@ def test_operator_webhook_certificate_from_cert_manager_not_a_hook(prod):
 
 
 def test_loki_retention_storage_and_single_binary(prod, dev):
-    for rec, store in ((prod, "s3" if HAS_TELEMETRY_BUCKET else "filesystem"), (dev, "filesystem")):
+    for rec, store in ((prod, "s3"), (dev, "filesystem")):
         values = chart(rec, "loki").inputs["values"]
         assert values["deploymentMode"] == "Monolithic" and values["singleBinary"]["replicas"] == 1
         assert values["loki"]["storage"]["type"] == store
@@ -117,8 +115,8 @@ def test_loki_and_tempo_with_the_telemetry_bucket_keep_keys_out_of_their_configu
     keys only as ${AWS_*} expanded from the credentials Secret at start."""
     from components.config import validate
 
-    settings = validate({k: v for k, v in stack_values("prod").items() if k != "disable-default-providers"})
-    store = ObjectStore("magento-prod-telemetry", "https://s3.gra.io.cloud.ovh.net", "gra")
+    settings = validate(stack_values("prod"))
+    store = ObjectStore("magento-prod-telemetry", "https://s3.gra.io.cloud.ovh.net", "gra", "prod")
     loki = _render("loki", loki_values(settings, store))
     (loki_config,) = [o for o in loki if o["kind"] == "ConfigMap" and "config.yaml" in (o.get("data") or {})]
     text = loki_config["data"]["config.yaml"]
@@ -136,7 +134,7 @@ def test_loki_and_tempo_with_the_telemetry_bucket_keep_keys_out_of_their_configu
     trace = yaml.safe_load(tempo_config["data"]["tempo.yaml"])["storage"]["trace"]
     assert trace["backend"] == "s3"
     assert trace["s3"] == {"bucket": "magento-prod-telemetry", "endpoint": "s3.gra.io.cloud.ovh.net", "region": "gra",
-                           "prefix": "tempo", "forcepathstyle": True, "access_key": "${AWS_ACCESS_KEY_ID}",
+                           "prefix": "prod/tempo", "forcepathstyle": True, "access_key": "${AWS_ACCESS_KEY_ID}",
                            "secret_key": "${AWS_SECRET_ACCESS_KEY}"}
     assert yaml.safe_load(tempo_config["data"]["tempo.yaml"])["compactor"]["compaction"]["block_retention"] == "168h"
 
@@ -270,3 +268,22 @@ def test_bad_email_and_webhook_name_their_key():
     found = problems(values)
     assert "'not-an-address' is not an e-mail address" in found["platform.observability.alerting.receivers[0].email.to"]
     assert "platform.observability.alerting.receivers[1].webhook.url" in found
+
+
+def test_prod_logs_and_traces_go_to_the_telemetry_bucket_with_a_secret(prod):
+    secret = prod.named("telemetry-bucket-credentials", "kubernetes:core/v1:Secret")
+    assert secret.is_secret("stringData") and set(secret.inputs["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    loki = chart(prod, "loki").inputs["values"]
+    assert loki["loki"]["storage"]["bucketNames"] == {"chunks": "magento-prod-telemetry", "ruler": "magento-prod-telemetry"}
+    assert loki["singleBinary"]["extraEnvFrom"] == [{"secretRef": {"name": secret.inputs["metadata"]["name"]}}]
+    tempo = chart(prod, "tempo").inputs["values"]["tempo"]["storage"]["trace"]
+    assert tempo["backend"] == "s3" and tempo["s3"]["bucket"] == "magento-prod-telemetry" and tempo["s3"]["prefix"] == "prod/tempo"
+    for name in ("loki", "tempo"):
+        assert comes_after(prod, chart(prod, name), secret)
+    assert "AKIA" not in json.dumps(loki) and "offline-placeholder" not in json.dumps([loki, tempo])
+
+
+def test_retention_longer_than_the_bucket_lifecycle_is_rejected():
+    values = stack_values("prod")
+    values["platform"]["observability"]["logRetentionDays"] = 90
+    assert "longer than backup.telemetryRetentionDays (31)" in problems(values)["platform.observability.logRetentionDays"]

@@ -223,6 +223,14 @@ def test_the_table_lists_only_metrics_a_rule_or_a_dashboard_uses(prod):
     assert listed - used == set()
 
 
+def test_queue_depth_per_queue_is_scraped(prod):
+    """rabbitmq_detailed_queue_* exist only on /metrics/detailed with the queue families: the data layer's
+    ServiceMonitor asks for them."""
+    monitors = [r.inputs for r in prod.resources if r.is_kubernetes_object and r.inputs.get("kind") == "ServiceMonitor"]
+    endpoints = [e for m in monitors for e in m["spec"]["endpoints"] if e.get("path") == "/metrics/detailed"]
+    assert endpoints and {"queue_coarse_metrics", "queue_consumer_count"} <= set(endpoints[0]["params"]["family"])
+
+
 # ------------------------------------------------------------------------------------------ dashboards
 
 
@@ -263,3 +271,14 @@ def test_dashboard_queries_parse_with_promtool(prod, tmp_path):
         {"record": f"dashboard:query_{i}:value", "expr": expr} for i, expr in enumerate(queries.values())]}]}))
     result = run([tool("promtool"), "check", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_runbook_link_has_its_section():
+    from offline.stackfile import ROOT
+
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", line[4:].strip().lower()).replace(" ", "-") for line in doc.splitlines()
+               if line.startswith("### ")}
+    linked = {rule["annotations"]["runbook_url"].split("#", 1)[1] for content in rules.rule_files().values()
+              for group in content["groups"] for rule in group["rules"]}
+    assert linked and linked <= anchors, sorted(linked - anchors)

@@ -292,3 +292,16 @@ def growth_names_sites(cfg: StackConfig) -> Iterator[Problem]:
     for index, growth in enumerate(cfg.capacity.growth):
         if growth.site not in sites:
             yield Problem(f"capacity.growth[{index}].site", f"{growth.site!r} is not a configured site")
+
+
+@check
+def telemetry_kept_within_the_bucket_lifecycle(cfg: StackConfig) -> Iterator[Problem]:
+    """Loki and Tempo must not keep logs and traces longer than the telemetry bucket's lifecycle keeps objects:
+    the bucket would expire chunks the index still points at."""
+    if cfg.backup is None:
+        return
+    obs, bucket_days = cfg.platform.observability, cfg.backup.telemetry_retention_days
+    for key, days in (("logRetentionDays", obs.log_retention_days), ("traceRetentionDays", obs.trace_retention_days)):
+        if days > bucket_days:
+            yield Problem(f"platform.observability.{key}",
+                          f"{days} days is longer than backup.telemetryRetentionDays ({bucket_days}): the bucket expires them first")

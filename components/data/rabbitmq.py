@@ -167,7 +167,10 @@ class RabbitMQ(pulumi.ComponentResource):
                 f"{name}-monitor", "monitoring.coreos.com/v1", "ServiceMonitor",
                 metadata={"name": CLUSTER, "namespace": NAMESPACE, "labels": kube.labels("rabbitmq")},
                 fields={"spec": {"selector": {"matchLabels": POD_LABELS},
-                                 "endpoints": [{"port": "prometheus", "path": "/metrics", "interval": "30s"}]}},
+                                 "endpoints": [{"port": "prometheus", "path": "/metrics", "interval": "30s"},
+                                               # Per-queue depth and consumers (observability's queue rules and dashboard).
+                                               {"port": "prometheus", "path": "/metrics/detailed", "interval": "30s",
+                                                "params": {"family": ["queue_coarse_metrics", "queue_consumer_count"]}}]}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
         self.queues = {}

@@ -39,6 +39,7 @@ QUORUM = 2
 DOWN_AFTER_MS = 5000
 FAILOVER_TIMEOUT_MS = 60000
 PEER_USER = "peer"
+CONTROL_PLANE_TOLERATION = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": NAME}
 # What any client may ask a Sentinel: where a primary and its replicas and Sentinels are.
 CLIENT_PERMISSIONS = (
@@ -198,8 +199,9 @@ def _spec(config: StackConfig, failure_domains: int, labels: Mapping[str, str]) 
                 security_context=c.PodSecurityContextArgs(run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000,
                                                           seccomp_profile=c.SeccompProfileArgs(type="RuntimeDefault")),
                 topology_spread_constraints=spread_constraints(LABELS, failure_domains),
-                # the third Sentinel may run on the witness, which holds no data (hosts/kubeadm.py taints it)
-                tolerations=[WITNESS_TOLERATION],
+                # the third Sentinel may run on the witness, which holds no data: it carries the witness taint
+                # (hosts/kubeadm.py) and keeps the control-plane one
+                tolerations=[WITNESS_TOLERATION, CONTROL_PLANE_TOLERATION],
                 affinity=anti_affinity(LABELS, required=True),
                 init_containers=[c.ContainerArgs(
                     name="init",

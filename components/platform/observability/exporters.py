@@ -94,8 +94,9 @@ EXPORTERS: dict[str, Exporter] = {
            "opensearch_fs_path_total_bytes", "opensearch_jvm_mem_heap_used_percent"),
     ),
     "rabbitmq": Exporter(
-        "https://www.rabbitmq.com/docs/prometheus (rabbitmq_prometheus plugin; per-object metrics at /metrics/detailed)",
-        "the data layer's RabbitmqCluster",
+        "https://www.rabbitmq.com/docs/prometheus (rabbitmq_prometheus plugin; /metrics/detailed?family=queue_coarse_metrics"
+        "&family=queue_consumer_count gives rabbitmq_detailed_queue_*)",
+        "the data layer's RabbitmqCluster, its ServiceMonitor (both endpoints)",
         ("ServiceMonitor", "*rabbitmq*"),
         _m("rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked",
            "rabbitmq_detailed_queue_consumers", "rabbitmq_alarms_memory_used_watermark"),
@@ -103,7 +104,7 @@ EXPORTERS: dict[str, Exporter] = {
     "redis-exporter": Exporter(
         "https://github.com/oliver006/redis_exporter#whats-exported",
         "the data layer's Valkey instances (the valkey chart's metrics exporter)",
-        ("image", "docker.io/oliver006/redis_exporter"),
+        ("image", "*oliver006/redis_exporter:*"),
         _m("redis_up", "redis_memory_used_bytes", "redis_memory_max_bytes", "redis_connected_clients",
            "redis_rejected_connections_total", "redis_keyspace_hits_total", "redis_keyspace_misses_total",
            "redis_evicted_keys_total"),
@@ -139,8 +140,6 @@ EXPORTERS: dict[str, Exporter] = {
 AWAITING: dict[str, str] = {
     "mysqld-exporter": "data layer (PXC): a mysqld_exporter sidecar or PMM",
     "opensearch-exporter": "data layer (OpenSearch): monitoring.enable and a ServiceMonitor",
-    "rabbitmq": "data layer (RabbitMQ): a ServiceMonitor on the prometheus port (15692, /metrics/detailed)",
-    "redis-exporter": "data layer (Valkey): the chart's metrics exporter and a ServiceMonitor",
     "varnish-exporter": "sites layer: exporter sidecar and PodMonitor",
     "php-fpm-exporter": "sites layer: exporter sidecar and PodMonitor",
     "nginx-exporter": "sites layer: exporter sidecar and PodMonitor",

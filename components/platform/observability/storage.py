@@ -1,6 +1,6 @@
 """Where Loki and Tempo keep their data: the logs-and-traces bucket of the backup target, or a volume.
 
-With a backup target that has a `telemetry` bucket (components/backups), chunks and blocks go to object
+With a backup target (its `telemetry` bucket, components/backups), chunks and blocks go to object
 storage and the volumes hold only write-ahead logs and caches; without one (dev), everything stays on the
 volume. The bucket credentials reach the pods as environment variables from a Secret this program writes,
 and the configurations reference them as `${AWS_ACCESS_KEY_ID}` (`-config.expand-env=true`), so no key is
@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.config.backup import BackupBuckets
+from components.backups.streams import TELEMETRY_PATHS
 from components.layer import LayerArgs
 from components.platform.observability.common import NAMESPACE
 
@@ -24,7 +24,6 @@ CREDENTIALS_SECRET = "telemetry-bucket"
 ENV_FROM = [{"secretRef": {"name": CREDENTIALS_SECRET}}]
 ACCESS_KEY = "${AWS_ACCESS_KEY_ID}"
 SECRET_KEY = "${AWS_SECRET_ACCESS_KEY}"
-TEMPO_PREFIX = "tempo"  # Tempo lists tenants at its prefix's top level: keep it apart from Loki's objects
 
 
 @dataclass(frozen=True)
@@ -32,18 +31,26 @@ class ObjectStore:
     bucket: str
     endpoint: str  # https URL
     region: str
+    environment: str
 
     @property
     def host(self) -> str:
         return self.endpoint.removeprefix("https://").rstrip("/")
 
+    @property
+    def tempo_prefix(self) -> str:
+        """Where Tempo writes (components/backups/streams.py TELEMETRY_PATHS): Tempo lists tenants at its prefix's
+        top level, so it must not share it with Loki. Loki writes at the bucket's top level: its S3 client has no
+        key prefix and the thanos client's `storage_prefix` allows letters and digits only, not `<env>/loki/`."""
+        return f"{self.environment}/{TELEMETRY_PATHS['tempo']}".rstrip("/")
+
 
 def object_store(args: LayerArgs) -> ObjectStore | None:
     """The telemetry bucket, when the stack has a backup target with one."""
     backup = args.config.backup
-    if backup is None or args.backups is None or TELEMETRY not in BackupBuckets.model_fields:
+    if backup is None or args.backups is None:
         return None
-    return ObjectStore(getattr(backup.buckets, TELEMETRY), backup.endpoint, backup.region)
+    return ObjectStore(backup.buckets.telemetry, backup.endpoint, backup.region, args.config.environment)
 
 
 def credentials_secret(args: LayerArgs, opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret | None:

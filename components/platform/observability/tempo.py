@@ -1,5 +1,5 @@
 """Tempo, monolithic (one binary, one replica): OTLP from Alloy; blocks in the telemetry bucket (under
-`tempo/`) when the stack has one, on the volume otherwise; retention by the compactor."""
+`<environment>/tempo`) when the stack has one, on the volume otherwise; retention by the compactor."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from components.config.model import StackConfig
 from components.platform.observability.common import storage_class
-from components.platform.observability.storage import ACCESS_KEY, ENV_FROM, SECRET_KEY, TEMPO_PREFIX, ObjectStore
+from components.platform.observability.storage import ACCESS_KEY, ENV_FROM, SECRET_KEY, ObjectStore
 
 TEMPO_LABELS = {"app.kubernetes.io/name": "tempo", "app.kubernetes.io/instance": "tempo"}
 
@@ -17,7 +17,7 @@ def tempo_values(config: StackConfig, store: ObjectStore | None) -> dict[str, An
     trace: dict[str, Any] = {"wal": {"path": "/var/tempo/wal"}}
     if store:
         trace.update(backend="s3", s3={
-            "bucket": store.bucket, "endpoint": store.host, "region": store.region, "prefix": TEMPO_PREFIX,
+            "bucket": store.bucket, "endpoint": store.host, "region": store.region, "prefix": store.tempo_prefix,
             "forcepathstyle": True, "access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
         })
     else:
