@@ -76,7 +76,7 @@ benchmark-chain: $(STAMP)
 
 ## The Locust storefront profile against a store: make loadtest HOST=https://www.example.fr USERS=20 SECONDS=300
 loadtest: $(STAMP)
-	$(PY) -m locust -f loadtest/locustfile.py --headless --host $(HOST) -u $(or $(USERS),10) -r $(or $(USERS),10) -t $(or $(SECONDS),60)s
+	$(PY) -m locust -f loadtest/locustfile.py --headless --host $(HOST) -u $(or $(USERS),10) -r $(or $(USERS),10) -t $(or $(SECONDS),60)s Shopper
 
 ## These need the Pulumi CLI and a reachable cluster or servers (not available on build machines)
 preview:

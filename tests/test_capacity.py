@@ -70,14 +70,16 @@ def test_prod_allocatable_is_capacity_less_the_hosts_reservations(prod):
 def test_prod_witness_runs_only_what_tolerates_it(prod):
     rest, _ = _nodes(prod)
     witness = rest["witness"]
-    # Only what tolerates every taint: Cilium's agent and its Envoy (components/networking/cilium.py defaults:
-    # agent 200m / 512Mi, cilium-envoy 100m / 128Mi) and Prometheus' node exporter.
-    exporter = "DaemonSet monitoring-node/kube-prometheus-stack-prometheus-node-exporter"
-    assert set(witness.pods) == {"DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy", exporter}
+    # Only what tolerates its taints: Cilium's agent and its Envoy (components/networking/cilium.py defaults:
+    # agent 200m / 512Mi, cilium-envoy 100m / 128Mi), Prometheus' node exporter, and the third Sentinel (one
+    # replica: its required host anti-affinity keeps the other two on the workers).
+    exporter, sentinel = ("DaemonSet monitoring-node/kube-prometheus-stack-prometheus-node-exporter",
+                          "StatefulSet valkey/valkey-sentinel")
+    assert witness.pods == {"DaemonSet kube-system/cilium": 1, "DaemonSet kube-system/cilium-envoy": 1, exporter: 1, sentinel: 1}
     model, _ = capacity_of(prod)
-    node_exporter = next(w for w in model.groups if w.label == exporter)
-    assert witness.used_cpu == Decimal("0.3") + node_exporter.cpu
-    assert witness.used_memory == 640 * MI + node_exporter.memory
+    others = [w for w in model.groups if w.label in (exporter, sentinel)]
+    assert witness.used_cpu == Decimal("0.3") + sum(w.cpu for w in others)
+    assert witness.used_memory == 640 * MI + sum(w.memory for w in others)
 
 
 def test_prod_demand_matches_the_summary_and_only_accepted_problems_remain(prod):
