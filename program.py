@@ -23,9 +23,11 @@ from components.layer import Layer, LayerArgs
 from components.networking import Networking
 from components.platform import PlatformServices
 from components.platform.observability import PrometheusOperatorCrds
+from components.platform.registry import mirrors as harbor_mirrors
+from components.platform.site_objects import SitePlatformObjects
 from components.storage import Storage
 from hosts.layer import Hosts, HostsArgs
-from sites.layer import Sites
+from sites.layer import Sites, media_location
 from sites.tenancy import namespace_name
 
 # Layer order; each layer depends on the one before it (tests and docs read this).
@@ -44,20 +46,21 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         # Default providers are disabled for command, kubernetes and aws (Pulumi.<stack>.yaml): every
         # resource names its provider, so none can pick up ambient settings from the operator's shell.
         ssh = command.Provider("command")
+        # Once Harbor serves, containerd on every host pulls through its proxy-cache projects (components/platform/registry.py).
+        cluster_settings = config.cluster.model_copy(update={"registry_mirrors": [*config.cluster.registry_mirrors, *harbor_mirrors(config)]})
         hosts = Hosts(
             "hosts",
-            HostsArgs(config.hosts, config.cluster, secrets.ssh_private_key),
+            HostsArgs(config.hosts, cluster_settings, secrets.ssh_private_key),
             pulumi.ResourceOptions(providers={"command": ssh}),
         )
         kubeconfig = hosts.kubeconfig
         failure_domains = hosts.failure_domains
         outputs["kubeconfig"] = hosts.kubeconfig
 
-    cluster = Cluster(
-        "cluster",
-        ClusterArgs(config.cluster, failure_domains, kubeconfig),
-        pulumi.ResourceOptions(depends_on=[hosts] if hosts else None),
-    )
+    # The Kubernetes side waits for the first control plane only (through the kubeconfig, read after
+    # its init and upgrade stages), never for every host: a host that fails a stage or is still joining
+    # does not hold back changes to what already runs (docs/adr/0003-one-stack-for-hosts-and-platform.md).
+    cluster = Cluster("cluster", ClusterArgs(config.cluster, failure_domains, kubeconfig))
     outputs["failureDomains"] = failure_domains
 
     backups = None
@@ -89,14 +92,20 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         previous.append(built)
         return built
 
-    for name, cls in (("networking", Networking), ("storage", Storage), ("edge", Edge), ("platform", PlatformServices)):
+    for name, cls in (("networking", Networking), ("storage", Storage), ("edge", Edge)):
         layer(name, cls)
+    platform = layer("platform", PlatformServices)
+    assert isinstance(platform, PlatformServices)
     data = layer("data", DataServices)
     assert isinstance(data, DataServices)
-    # The sites layer reads the data services only through the per-site tenancy the data layer built.
-    layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy))
-    # What a site stack reads through its StackReference (components/data/tenancy.py: from_output), secret.
-    outputs["siteTenancy"] = {site: to_output(tenancy) for site, tenancy in data.tenancy.items()}
+    # The sites layer reads the data services only through the per-site tenancy the data layer built; gitops
+    # sites register their workloads with the rendering provider the platform layer made for them.
+    sites = layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy, site_providers=platform.render_providers))
+    # Per-site platform objects that need the site's namespace and tenancy: runtime policies, secrets in the store.
+    SitePlatformObjects(
+        "site-platform", config, secrets, data.tenancy, platform.render_providers,
+        pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[sites, platform]),
+    )
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
     # What a store's own stack (<env>-site-<name>, sites/stack.py) reads through its StackReference.
@@ -107,6 +116,8 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         "protectStateful": config.protect_stateful,
         "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
         "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
+        "mediaLocations": {site.name: dataclasses.asdict(location) for site in config.sites
+                           if (location := media_location(config, site.name)) is not None},
     }
     return outputs
 

@@ -26,6 +26,9 @@ class LayerArgs:
     backups: Backups | None = None  # the backup buckets (None when the stack has no backup target)
     # What the data layer hands each site (filled for the sites layer only; see components/data/tenancy.py).
     tenancy: Mapping[str, SiteDataTenancy] = field(default_factory=dict)
+    # For the sites layer: site -> the Kubernetes provider that renders a `delivery: gitops` site's workloads to
+    # tenants/<site>/ of the GitOps checkout (components/platform/gitops.py); direct sites are not in it.
+    site_providers: Mapping[str, pulumi.ProviderResource] = field(default_factory=dict)
 
 
 class Layer(pulumi.ComponentResource):

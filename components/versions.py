@@ -87,10 +87,14 @@ IMAGES: dict[str, ImagePin] = {
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8", seen="public compose files and tests pinning opensearchproject/opensearch:2.19.3 (one records digest sha256:e96cc6ae1500a073...), via find_string"),
     "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8",
                          seen="public compose files and a chart changelog (docker.io/rabbitmq:4.1.4-management digest update), via find_string"),
-    "nginx": ImagePin(
-        "docker.io/nginxinc/nginx-unprivileged", "1.28.0-alpine",
-        "the stores' nginx tier (nginx 1.28, Magento 2.4.8-p2+; runs as UID 101, our nginx.conf mounted)",
-        seen="public Dockerfiles building FROM nginxinc/nginx-unprivileged:1.28.0-alpine (digest c97ff0bf...) and :1.28.0-alpine-slim",
+    "velero-plugin-for-aws": ImagePin(
+        "docker.io/velero/velero-plugin-for-aws", "v1.14.2", "Velero object-store plugin for S3 (Velero 1.18 pairs with plugin 1.14.x)",
+        seen="velero-io/velero-plugin-for-aws README compatibility table (v1.14.x <-> Velero v1.18.x); 1.14.2 in osv.dev "
+        "CGA-x7xp-rpvh-h4fw (velero-plugin-for-aws 1.14.2 built on velero v1.18.0)",
+    ),
+    "kubearmor": ImagePin(
+        "docker.io/kubearmor/kubearmor-operator", "v1.7.4", "KubeArmor operator; its agent, init, relay, controller and snitch images use the same release tag",
+        seen="kubearmor-operator-v1.7.4.source.json default render (docker.io/kubearmor/kubearmor-operator:v1.7.4)",
     ),
     "modsecurity-crs": ImagePin(
         "docker.io/owasp/modsecurity-crs", "4.28.0-nginx-202607160307",

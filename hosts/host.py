@@ -56,6 +56,7 @@ class HostArgs:
     first: Host | None = None
     join_after: pulumi.Resource | None = None
     upgrade_after: pulumi.Resource | None = None
+    control_planes: tuple[HostSettings, ...] = ()
 
 
 class Host(pulumi.ComponentResource):
@@ -76,6 +77,7 @@ class Host(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.commands = {}
+        self.digests: dict[str, str] = {}
         self.init: pulumi.Resource | None = None
         self.registered: pulumi.Resource = self.preflight
         self.upgraded: pulumi.Resource = self.preflight
@@ -88,7 +90,8 @@ class Host(pulumi.ComponentResource):
         assert args.cluster is not None
         name = self.name
         first = args.first or self
-        stages = host_stages(args.host, args.index, args.cluster, first=args.first is None)
+        stages = host_stages(args.host, args.index, args.cluster, first=args.first is None, control_planes=list(args.control_planes))
+        self.digests = {stage.key: stage.digest() for stage in stages}
         by_key = {stage.number: stage for stage in stages}
         previous: pulumi.Resource = self.preflight
         for stage in stages:
@@ -152,6 +155,9 @@ class Host(pulumi.ComponentResource):
             triggers=triggers,
             stdin=stdin,
             logging=command.remote.Logging.NONE if secret else None,
+            # pulumi-command sends a command's previous stdout to its next run as PULUMI_COMMAND_STDOUT
+            # (an SSH environment variable, by default). Never for a secret output such as join secrets.
+            add_previous_output_in_env=False if secret else None,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*after, *copies],

@@ -9,6 +9,7 @@ of a host include its own ZFS ARC cap, which differs per server, so it is a kube
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -42,13 +43,18 @@ def _mebibytes(quantity: str) -> int:
 
 def taints(host: HostSettings) -> list[dict[str, str]]:
     """Registration taints: control planes that are not workers keep the control-plane taint; a
-    witness also carries the witness taint that only etcd and quorum members tolerate."""
-    out: list[dict[str, str]] = []
-    if "control-plane" in host.roles and "worker" not in host.roles:
-        out.append({"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"})
+    witness carries only the witness taint, which etcd and the quorum members tolerate (a second,
+    control-plane taint would keep those members off it too)."""
     if "witness" in host.roles:
-        out.append({"key": WITNESS_TAINT, "value": "true", "effect": "NoSchedule"})
-    return out
+        return [{"key": WITNESS_TAINT, "value": "true", "effect": "NoSchedule"}]
+    if "control-plane" in host.roles and "worker" not in host.roles:
+        return [{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]
+    return []
+
+
+def stale_taints(host: HostSettings) -> list[str]:
+    """Taints an earlier version of this layer registered and 70-node removes (key:effect)."""
+    return [f"{CONTROL_PLANE_TAINT}:NoSchedule"] if "witness" in host.roles else []
 
 
 def node_labels(host: HostSettings) -> dict[str, str]:
@@ -99,12 +105,21 @@ def kubelet_configuration(cluster: ClusterSettings) -> dict[str, Any]:
         "kubeReserved": {"cpu": kubelet.kube_reserved_cpu, "memory": kubelet.kube_reserved_memory},
         "systemReserved": {"cpu": kubelet.system_reserved_cpu, "memory": kubelet.system_reserved_memory},
         "enforceNodeAllocatable": ["pods"],
+        # All five signals: setting some of evictionHard zeroes the ones left out (kubelet docs).
         "evictionHard": {
             "memory.available": kubelet.eviction_memory_available,
             "nodefs.available": kubelet.eviction_nodefs_available,
             "imagefs.available": kubelet.eviction_imagefs_available,
             "nodefs.inodesFree": "5%",
+            "imagefs.inodesFree": "5%",
         },
+        # Graceful node shutdown: a kured reboot (systemd inhibitor) gives pods time to stop, critical
+        # ones last.
+        "shutdownGracePeriod": "120s",
+        "shutdownGracePeriodCriticalPods": "30s",
+        "seccompDefault": True,
+        # The kubelet refuses to run when the kernel tunables it needs differ (10-baseline sets them).
+        "protectKernelDefaults": True,
     }
 
 
@@ -120,17 +135,32 @@ def kubelet_patch(host: HostSettings, cluster: ClusterSettings) -> str:
     return yaml.safe_dump(patch, sort_keys=False)
 
 
+def kubelet_digest(host: HostSettings, cluster: ClusterSettings) -> str:
+    """16 hex digits naming the kubelet configuration a host runs: the cluster's and its own patch."""
+    text = yaml.safe_dump(kubelet_configuration(cluster), sort_keys=True) + kubelet_patch(host, cluster)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _endpoint_host(cluster: ClusterSettings) -> str:
     assert cluster.control_plane_endpoint is not None  # checks.cluster_mode requires it in kubeadm mode
     return cluster.control_plane_endpoint.rsplit(":", 1)[0]
 
 
-def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
-    """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium).
+def api_sans(host: HostSettings, cluster: ClusterSettings) -> list[str]:
+    """Subject alternative names of the API server certificate beyond kubeadm's own (each control
+    plane's advertise address and host name, the Service IP, kubernetes.default...): the endpoint (the
+    VIP in HA clusters), the address `pulumi up` dials (cluster.apiAccess.server) and the first
+    control plane's own addresses. No other host's address, so adding a server changes nothing here."""
+    names = {_endpoint_host(cluster), host.private_address, host.public_address}
+    if cluster.api_vip is not None:
+        names.add(cluster.api_vip.address)
+    if cluster.api_server is not None:
+        names.add(cluster.api_server.rsplit(":", 1)[0])
+    return sorted(names)
 
-    Only this host's own addresses go into the certificate SANs, so adding a server never changes
-    the first control plane's configuration.
-    """
+
+def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
+    """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium)."""
     def hardened() -> list[dict[str, str]]:
         return [{"name": "profiling", "value": "false"}]
 
@@ -158,7 +188,7 @@ def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
         "controlPlaneEndpoint": cluster.control_plane_endpoint,
         "networking": {"podSubnet": cluster.pod_cidr, "serviceSubnet": cluster.service_cidr, "dnsDomain": "cluster.local"},
         "apiServer": {
-            "certSANs": sorted({_endpoint_host(cluster), host.private_address, host.public_address}),
+            "certSANs": api_sans(host, cluster),
             "extraArgs": hardened(),
         },
         "controllerManager": {"extraArgs": hardened()},

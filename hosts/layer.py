@@ -8,6 +8,7 @@ domains later layers size replicas by. The stages are described in docs/hosts.md
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import pulumi
@@ -18,7 +19,12 @@ from components.config.model import Host as HostSettings
 from hosts.host import Host, HostArgs
 from hosts.stages import bootstrap_order
 
-READ_KUBECONFIG = "sudo cat /etc/kubernetes/admin.conf"
+
+def read_kubeconfig(server: str) -> str:
+    """The admin kubeconfig with its server set to where `pulumi up` reaches the API
+    (cluster.apiAccess.server, else the endpoint); admin.conf holds one cluster entry."""
+    expression = shlex.quote(f"s#^( *server: ).*$#\\1https://{server}#")
+    return f"sudo sed -E {expression} /etc/kubernetes/admin.conf"
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,12 @@ class Hosts(pulumi.ComponentResource):
         first: Host | None = None
         join_after: pulumi.Resource | None = None
         upgrade_after: pulumi.Resource | None = None
-        for settings in bootstrap_order(args.hosts):
+        ordered = bootstrap_order(args.hosts)
+        control_planes = tuple(h for h in ordered if "control-plane" in h.roles)
+        for settings in ordered:
             host = Host(
                 settings.name,
-                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after),
+                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after, control_planes),
                 child,
             )
             first = first or host
@@ -53,14 +61,21 @@ class Hosts(pulumi.ComponentResource):
         assert first is not None and first.init is not None  # checks.cluster_mode requires a control plane
         self.first_control_plane = first
         self.failure_domains = len({h.domain for h in args.hosts})
+        server = args.cluster.api_server
+        assert server is not None  # checks.cluster_mode requires the endpoint in kubeadm mode
+        # Read again (replaced) when the server changes, on cluster.apiAccess.rotation, and whenever the
+        # first control plane's upgrade stage changes: `kubeadm upgrade apply` renews admin.conf's
+        # client certificate, which otherwise expires a year after init.
         read = command.remote.Command(
             "read-admin-kubeconfig",
             connection=first.connection,
-            create=READ_KUBECONFIG,
+            create=read_kubeconfig(server),
+            triggers=[server, args.cluster.api_access.rotation, first.digests["81-kubeadm-upgrade"]],
             logging=command.remote.Logging.NONE,
+            add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[first.init],
+                depends_on=[first.init, first.upgraded],
                 additional_secret_outputs=["stdout", "stderr"],
             ),
         )

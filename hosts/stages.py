@@ -7,7 +7,7 @@ resources and one `remote.Command`, and the tests run the very same rendered tex
 
 Stage numbers order the work and name the resources (`<host>-<NN>-<stage>`):
 
-    10 baseline   20 zfs   30 containerd   40 kubernetes-packages   50 kubeadm-init (first control plane)
+    10 baseline   15 api-vip (control planes, keepalived)   20 zfs   30 containerd   40 kubernetes-packages   50 kubeadm-init (first control plane)
     55 join-token (on the first control plane)   60 kubeadm-join (every other host)
     70 node (labels, serving CSRs; deleting it deletes the Node)   71 leave (kubeadm reset on delete)
     72 drain (drain on delete)   80 upgrade-drain   81 kubeadm-upgrade   82 upgrade-uncordon
@@ -123,6 +123,18 @@ def _networks(cidrs: list[str]) -> tuple[str, str]:
     return ", ".join(v4), ", ".join(v6)
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -137,6 +149,10 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
     prefix = ipaddress.ip_network(cluster.private_network).prefixlen if cluster.private_network else 24
     admin_v4, admin_v6 = _networks(cluster.admin_networks)
     cluster_v4, cluster_v6 = _networks([c for c in (cluster.private_network, cluster.pod_cidr) if c])
+    pod_v4, pod_v6 = _networks([cluster.pod_cidr])
+    jump = host.ssh.jump_host
+    jump_hosts = [f"{jump.host}/{32 if ':' not in jump.host else 128}"] if jump is not None and _is_ip(jump.host) else []
+    jump_v4, jump_v6 = _networks(jump_hosts)
     return {
         "HOST_NAME": host.name,
         "SSH_ALLOW_USERS": " ".join(users),
@@ -153,6 +169,30 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
         "CLUSTER_NETWORKS_V4": cluster_v4,
         "CLUSTER_NETWORKS_V6": cluster_v6,
         "PUBLIC_TCP_PORTS": ", ".join(str(p) for p in firewall.public_tcp_ports),
+        "SSH_PORT": str(host.ssh.port),
+        "JUMP_HOSTS_V4": jump_v4,
+        "JUMP_HOSTS_V6": jump_v6,
+        "POD_NETWORKS_V4": pod_v4,
+        "POD_NETWORKS_V6": pod_v6,
+    }
+
+
+def api_vip_env(host: HostSettings, cluster: ClusterSettings, control_planes: list[HostSettings]) -> dict[str, str]:
+    """keepalived on one control plane: unicast peers are the other control planes' private addresses;
+    priorities follow the bootstrap order (the first control plane highest)."""
+    assert cluster.api_vip is not None
+    prefix = ipaddress.ip_network(cluster.private_network).prefixlen if cluster.private_network else 24
+    names = [h.name for h in control_planes]
+    return {
+        "HOST_NAME": host.name,
+        "VIP": cluster.api_vip.address,
+        "VIP_PREFIX": str(prefix),
+        "INTERFACE": host.private_interface,
+        "SOURCE_ADDRESS": host.private_address,
+        "PEERS": " ".join(h.private_address for h in control_planes if h.name != host.name),
+        "PRIORITY": str(max(150 - 10 * names.index(host.name), 10)),
+        "ROUTER_ID": str(cluster.api_vip.virtual_router_id),
+        "API_PORT": str(kubeadm.API_PORT),
     }
 
 
@@ -181,24 +221,31 @@ def containerd_env(cluster: ClusterSettings) -> dict[str, str]:
     }
 
 
-def kubernetes_env(cluster: ClusterSettings) -> dict[str, str]:
+def kubernetes_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]:
     return {
         "KUBERNETES_MINOR": cluster.minor,
+        "KUBERNETES_VERSION": cluster.kubernetes_version,
+        "CONTROL_PLANE": _bool("control-plane" in host.roles),
         "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
         "CNI_PACKAGE_VERSION": versions.PACKAGES["kubernetes-cni"].version,
     }
 
 
-def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool) -> list[Stage]:
-    """The ordered stages of one host. `first` marks the control plane that runs `kubeadm init`."""
+def host_stages(
+    host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool, control_planes: list[HostSettings]
+) -> list[Stage]:
+    """The ordered stages of one host. `first` marks the control plane that runs `kubeadm init`;
+    `control_planes` (bootstrap order) are the keepalived peers when cluster.apiVip is set."""
     node = {"NODE_NAME": host.name}
     patch = ("kubelet-patch.yaml", kubeadm.kubelet_patch(host, cluster))
     stages = [Stage("10", "baseline", baseline_env(host, cluster), Invocation("10-baseline.sh"))]
+    if cluster.api_vip is not None and "control-plane" in host.roles:
+        stages.append(Stage("15", "api-vip", api_vip_env(host, cluster, control_planes), Invocation("15-api-vip.sh")))
     if host.zfs is not None:
         stages.append(Stage("20", "zfs", zfs_env(host, index), Invocation("20-zfs.sh")))
     stages += [
         Stage("30", "containerd", containerd_env(cluster), Invocation("30-containerd.sh")),
-        Stage("40", "kubernetes-packages", kubernetes_env(cluster), Invocation("40-kubernetes-packages.sh")),
+        Stage("40", "kubernetes-packages", kubernetes_env(host, cluster), Invocation("40-kubernetes-packages.sh")),
     ]
     if first:
         stages.append(
@@ -209,17 +256,20 @@ def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, fir
         )
     else:
         control_plane = {"CONTROL_PLANE": _bool("control-plane" in host.roles)}
+        peer = {"PEER_URL": f"https://{_url_host(host.private_address)}:2380"}
         stages += [
-            Stage("55", "join-token", {**node, **control_plane}, Invocation("55-join-token.sh"),
+            Stage("55", "join-token", {**node, **control_plane, **peer}, Invocation("55-join-token.sh"),
                   runs_on="first-control-plane", secret_output=True),
             Stage(
-                "60", "kubeadm-join", {}, Invocation("60-kubeadm-join.sh"),
+                "60", "kubeadm-join", {**node, **control_plane}, Invocation("60-kubeadm-join.sh"),
                 files={"JOIN_TEMPLATE": ("kubeadm-join.yaml", kubeadm.join_configuration_template(host, cluster)), "KUBELET_PATCH": patch},
             ),
         ]
     labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
+    kubelet = {"KUBELET_DIGEST": kubeadm.kubelet_digest(host, cluster)}
     stages.append(
-        Stage("70", "node", {**node, "NODE_LABELS": labels}, Invocation("70-node-register.sh"),
+        Stage("70", "node", {**node, "NODE_LABELS": labels, "REMOVE_TAINTS": " ".join(kubeadm.stale_taints(host)), **kubelet},
+              Invocation("70-node-register.sh"),
               delete=None if first else Invocation("75-node-remove.sh", ("delete",)), runs_on="first-control-plane")
     )
     if not first:
@@ -227,7 +277,7 @@ def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, fir
             Stage("71", "leave", node, None, delete=Invocation("76-kubeadm-reset.sh")),
             Stage("72", "drain", node, None, delete=Invocation("75-node-remove.sh", ("drain",)), runs_on="first-control-plane"),
         ]
-    upgrade = {**node, "KUBERNETES_VERSION": cluster.kubernetes_version}
+    upgrade = {**node, "KUBERNETES_VERSION": cluster.kubernetes_version, **kubelet}
     stages += [
         Stage("80", "upgrade-drain", upgrade, Invocation("80-upgrade-window.sh", ("drain",)), runs_on="first-control-plane"),
         Stage(
@@ -236,6 +286,7 @@ def host_stages(host: HostSettings, index: int, cluster: ClusterSettings, *, fir
                 "KUBERNETES_VERSION": cluster.kubernetes_version,
                 "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
                 "FIRST_CONTROL_PLANE": _bool(first),
+                **kubelet,
             },
             Invocation("81-kubeadm-upgrade.sh"),
         ),
@@ -249,3 +300,13 @@ def bootstrap_order(hosts: list[HostSettings]) -> list[HostSettings]:
     (one at a time, etcd grows by one member), then the rest, each group in stack-file order."""
     control_planes = [h for h in hosts if "control-plane" in h.roles]
     return control_planes + [h for h in hosts if "control-plane" not in h.roles]
+
+
+def stages_by_host(hosts: list[HostSettings], cluster: ClusterSettings) -> dict[str, list[Stage]]:
+    """Every host's stages, as the hosts layer renders them (bootstrap order decides the first)."""
+    ordered = bootstrap_order(hosts)
+    control_planes = [h for h in ordered if "control-plane" in h.roles]
+    return {
+        h.name: host_stages(h, hosts.index(h), cluster, first=h is ordered[0], control_planes=control_planes)
+        for h in ordered
+    }

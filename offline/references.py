@@ -74,6 +74,12 @@ def _statefulset_claims(obj: dict[str, Any]) -> Iterable[Key]:
 SECRET_NAME_ENV = {"METALLB_ML_SECRET_NAME"}
 
 
+# Controllers that create a Secret named by an argument of their own container: KEDA's operator generates its
+# webhook and metrics-server certificates when `--enable-cert-rotation=true` (keda chart
+# templates/manager/deployment.yaml: `--cert-secret-name`, RBAC `create secrets`).
+SECRET_NAME_ARGS = {"--cert-secret-name": "--enable-cert-rotation=true"}
+
+
 @produces("Deployment")
 def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
     ns = _meta(obj).get("namespace", "default")
@@ -82,6 +88,11 @@ def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
         for env in container.get("env") or []:
             if env.get("name") in SECRET_NAME_ENV and env.get("value"):
                 yield "Secret", ns, env["value"]
+        args = [str(a) for a in (container.get("args") or [])]
+        for flag, enabled in SECRET_NAME_ARGS.items():
+            for arg in args:
+                if arg.startswith(f"{flag}=") and enabled in args:
+                    yield "Secret", ns, arg.split("=", 1)[1]
 
 
 # Pods that exist without a workload object among ours: made by an operator from a custom resource, or by
@@ -217,9 +228,17 @@ def check(kind: str) -> Callable[[Check], Check]:
     return register
 
 
+# Pod labels a workload sets on its own pods at run time (so no template carries them): OpenBao and Vault with
+# `service_registration "kubernetes"` label the active server `<name>-active: "true"` and standbys "false"
+# (the openbao and vault charts' -active/-standby Services select on it).
+RUNTIME_POD_LABELS = frozenset({"openbao-active", "vault-active"})
+
+
 @check("Service")
 def _service(obj: dict[str, Any], index: Index) -> Iterator[str]:
     selector = (obj.get("spec") or {}).get("selector")
+    if selector:
+        selector = {key: value for key, value in selector.items() if key not in RUNTIME_POD_LABELS}
     if selector and not index.pods_matching(_meta(obj).get("namespace", "default"), selector):
         yield f"selector {selector} matches no pods of any workload in its namespace"
 

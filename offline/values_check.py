@@ -24,6 +24,15 @@ import yaml
 # chart name -> key paths (globs) the chart reads although its values.yaml has no default for them.
 # Each entry is reviewed: say where the chart documents the key.
 DOCUMENTED_KEYS: dict[str, dict[str, str]] = {
+    "harbor": {
+        glob: "values.yaml documents each component's `resources` commented out (`# resources: requests: ...`); "
+        "the component templates read `.Values.<component>.resources` (harbor 1.19.2)"
+        for glob in ("*.resources", "*.*.resources")
+    },
+    "argo-cd": {
+        "configs.params.*": "values.yaml: `configs.params`: \"You can customize parameters by adding parameters here\"; "
+        "templates/argocd-configs/argocd-cmd-params-cm.yaml writes every key into argocd-cmd-params-cm",
+    },
     "grafana": {
         "grafana.ini.*": "grafana.ini is Grafana's own configuration, converted to ini as given (values.yaml: `values in "
                          "map will be converted to ini format`); its sections are Grafana's, not the chart's",

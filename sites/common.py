@@ -36,6 +36,19 @@ PHP_CONFIG_ITEMS = [
 ]
 
 
+MEDIA_SECRET = "media-credentials"  # per-store S3 keys limited to the store's prefix, provisioned outside the program
+
+
+@dataclass(frozen=True)
+class MediaLocation:
+    """Where the store's media live when the data layer gives no media credentials of its own."""
+
+    endpoint: str
+    region: str
+    bucket: str
+    prefix: str
+
+
 @dataclass(frozen=True)
 class SiteContext:
     """The store being built: its settings, namespace, tenancy and where the cluster puts pods."""
@@ -45,6 +58,12 @@ class SiteContext:
     tenancy: SiteDataTenancy
     failure_domains: int
     pod_cidr: str
+    media_location: MediaLocation | None = None
+
+    @property
+    def media_keys_from_secret(self) -> bool:
+        """S3 media without credentials in the tenancy: the pods read the store's keys from `media-credentials`."""
+        return self.site.media.backend == "s3" and self.tenancy.media is None
 
     @property
     def image(self) -> str:
@@ -97,7 +116,8 @@ def empty_dir(name: str, size: str) -> dict[str, Any]:
 
 
 def spread(ctx: SiteContext, component: str) -> list[dict[str, Any]]:
-    """Replicas over failure domains (hard when there are several) and hosts (soft)."""
+    """Replicas over failure domains (hard when there are several) and hosts (soft), counting only the nodes
+    the pods may run on (components/placement.py: a tainted witness is not a domain they must fill)."""
     from components.placement import spread_constraints
 
     return spread_constraints(ctx.pod_labels(component), ctx.failure_domains)
@@ -129,13 +149,20 @@ def magento_mounts() -> list[dict[str, Any]]:
     ]
 
 
-def php_env(ini: str) -> list[dict[str, Any]]:
-    """Our php.ini is read after the image's own (`:` appends to the compiled-in scan directory)."""
-    return [
+def php_env(ctx: SiteContext, ini: str) -> list[dict[str, Any]]:
+    """Our php.ini is read after the image's own (`:` appends to the compiled-in scan directory); with media
+    keys from the store's Secret, the AWS SDK's environment credentials (env.php then names none)."""
+    env: list[dict[str, Any]] = [
         {"name": "PHP_INI_SCAN_DIR", "value": f":{CONFIG_DIR}/php/{ini}"},
         {"name": "MAGE_MODE", "value": "production"},
         {"name": "TMPDIR", "value": "/tmp"},
     ]
+    if ctx.media_keys_from_secret:
+        env += [
+            {"name": variable, "valueFrom": {"secretKeyRef": {"name": MEDIA_SECRET, "key": key, "optional": True}}}
+            for variable, key in (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"))
+        ]
+    return env
 
 
 def magento_container(
@@ -154,7 +181,7 @@ def magento_container(
         "imagePullPolicy": "IfNotPresent",
         "workingDir": MAGE_ROOT,
         "command": list(command),
-        "env": php_env(ini),
+        "env": php_env(ctx, ini),
         "resources": resources,
         "securityContext": container_security(),
         "volumeMounts": magento_mounts() + list(extra_mounts),

@@ -15,8 +15,9 @@ What it wires (and the reference checks in tests/test_sites_workloads.py prove):
 * OpenSearch host, credentials and the site's index prefix (`system.default.catalog.search`);
 * `http_cache_hosts`: every Varnish pod's purge listener by its stable name (a purge reaches every replica);
 * `web/secure/offloader_header` X-Forwarded-Proto (no redirect loop behind the Gateway);
-* `remote_storage` aws-s3 on the provider's endpoint (path-style) with the media prefix, or the local file
-  system with the pvc backend; base media/static URLs on the CDN host when one is set;
+* `remote_storage` aws-s3 on the provider's endpoint (path-style) with the media prefix (keys from the
+  tenancy, or, until the data layer has per-store keys, from the store's Secret `media-credentials`
+  through the AWS SDK's environment credentials), or the local file system with the pvc backend; base media/static URLs on the CDN host when one is set;
 * `crypt.key` from pulumi-random, `backend.frontName` the admin path, `deployment.blue_green`.
 """
 
@@ -216,6 +217,17 @@ def settings(ctx: SiteContext, secrets: Mapping[str, str]) -> dict[str, Any]:
                 "use_path_style_endpoint": True,
                 "credentials": {"key": secrets["media_key"], "secret": secrets["media_secret"]},
             },
+        }
+    elif site.media.backend == "s3":
+        location = ctx.media_location
+        if location is None:
+            raise ValueError(f"site {site.name}: media backend s3 needs the media bucket (backup.buckets.media)")
+        # No keys in env.php: the AWS SDK takes them from the environment (Secret media-credentials).
+        env["remote_storage"] = {
+            "driver": "aws-s3",
+            "prefix": location.prefix,
+            "config": {"bucket": location.bucket, "region": location.region, "endpoint": location.endpoint,
+                       "use_path_style_endpoint": True},
         }
     else:
         env["remote_storage"] = {"driver": "file"}

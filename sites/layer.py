@@ -10,9 +10,20 @@ from __future__ import annotations
 
 import pulumi
 
+from components.backups.streams import media_prefix
+from components.config.model import StackConfig
 from components.layer import Layer, LayerArgs
+from sites.common import MediaLocation
 from sites.site import MagentoSite, MagentoSiteArgs
 from sites.tenancy import SiteTenancy, SiteTenancyArgs, namespace_name
+
+
+def media_location(config: StackConfig, site: str) -> MediaLocation | None:
+    """The store's prefix in the stack's media bucket (components/backups/streams.py), when there is one."""
+    if config.backup is None:
+        return None
+    backup = config.backup
+    return MediaLocation(backup.endpoint.rstrip("/"), backup.region, backup.buckets.media, media_prefix(config.environment, site))
 
 
 class Sites(Layer):
@@ -35,7 +46,8 @@ class Sites(Layer):
             built = MagentoSite(
                 site.name,
                 MagentoSiteArgs(site, tenancy, args.failure_domains, config.cluster.pod_cidr,
-                                config.storage.default_class, config.protect_stateful, tuple(config.edge.trusted_proxy_cidrs)),
+                                config.storage.default_class, config.protect_stateful, tuple(config.edge.trusted_proxy_cidrs),
+                                media_location(config, site.name)),
                 self.child_opts,
             )
             self.sites[site.name] = built

@@ -18,7 +18,7 @@ import pulumi_random as random
 
 from components.config.model import Site
 from components.data.tenancy import SiteDataTenancy
-from sites.common import ENV_PHP_SECRET, MEDIA_PVC, PHP_CONFIG, RELEASE_SCRIPTS, SiteContext, unsecret_checksum
+from sites.common import ENV_PHP_SECRET, MEDIA_PVC, PHP_CONFIG, RELEASE_SCRIPTS, MediaLocation, SiteContext, unsecret_checksum
 from sites.consumers import Consumers
 from sites.cron import CronTier
 from sites.edge import BackendService, SiteEdge, SiteEdgeArgs
@@ -42,13 +42,14 @@ class MagentoSiteArgs:
     storage_class: str | None = None  # the media volume's class (pvc backend)
     protect: bool = True  # the media volume survives `pulumi destroy` unless the stack says otherwise
     cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front of the Gateway
+    media_location: MediaLocation | None = None  # the store's prefix in the media bucket (s3 without tenancy keys)
 
 
 class MagentoSite(pulumi.ComponentResource):
     def __init__(self, name: str, args: MagentoSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("magento:sites:MagentoSite", name, None, opts)
         site = args.site
-        ctx = SiteContext(site, namespace_name(site), args.tenancy, args.failure_domains, args.pod_cidr)
+        ctx = SiteContext(site, namespace_name(site), args.tenancy, args.failure_domains, args.pod_cidr, args.media_location)
         self.tenancy = SiteTenancy(name, SiteTenancyArgs(site), pulumi.ResourceOptions(parent=self))
         inside = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy])
 

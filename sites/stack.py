@@ -27,6 +27,7 @@ from components.config.loader import ConfigError, problems_from
 from components.config.model import Site
 from components.config.site_files import ROOT, read_site_file
 from components.data.tenancy import from_output, public_fields
+from sites.common import MediaLocation
 from sites.site import MagentoSite, MagentoSiteArgs
 
 SETTINGS = ("environment", "platformStack", "siteFile")
@@ -92,7 +93,8 @@ async def _build(config: SiteStackConfig) -> str:
         site.name,
         MagentoSiteArgs(site, tenancy, int(domains.value or domains.secret_value or 1), placement["podCidr"],
                         placement.get("storageClass"), bool(placement.get("protectStateful", True)),
-                        tuple(placement.get("trustedProxyCidrs") or ())),
+                        tuple(placement.get("trustedProxyCidrs") or ()),
+                        MediaLocation(**located) if (located := (placement.get("mediaLocations") or {}).get(site.name)) else None),
         pulumi.ResourceOptions(providers={"kubernetes": provider}),
     )
     pulumi.export("release", site.release_name)

@@ -24,7 +24,7 @@ def stack_values(stack: str) -> dict[str, Any]:
 def problems(values: dict[str, Any]) -> dict[str, str]:
     """The configuration problems of `values`, path -> message (empty when valid)."""
     try:
-        validate(values)
+        validate({key: value for key, value in values.items() if ":" not in key})  # project settings only
     except ConfigError as exc:
         return {p.path: p.message for p in exc.problems}
     return {}

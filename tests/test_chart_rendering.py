@@ -10,6 +10,7 @@ unknowns, and renders that do not change between runs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -208,6 +209,19 @@ def test_every_pin_is_a_version_the_chart_cache_holds():
         assert path.is_file(), f"{key}: {path.name} is not in {cache}"
         source = json.loads(path.with_name(f"{manifest.name}-{manifest.version}.source.json").read_text())
         assert source["upstream_release_asset"] == manifest.url, key
+
+
+def test_every_image_pin_says_where_its_tag_was_seen_and_is_used():
+    """Image pins carry their evidence (issue 8), and a pin nothing reads is not kept in the table."""
+    root = Path(__file__).resolve().parents[1]
+    sources = "\n".join(
+        path.read_text() for pattern in ("components/**/*.py", "sites/**/*.py", "docker/Dockerfile*")
+        for path in root.glob(pattern) if path.name != "versions.py"
+    )
+    for key, pin in versions.IMAGES.items():
+        assert pin.seen.strip(), f"image pin {key} ({pin.ref}) says nowhere where its tag was seen"
+        assert ":" not in pin.tag.split("@")[0] and pin.tag != "latest", key
+        assert f'image("{key}")' in sources or pin.ref in sources, f"image pin {key} is read by nothing"
 
 
 def test_a_chart_missing_from_the_cache_names_itself_and_how_to_get_it(tmp_path, monkeypatch):

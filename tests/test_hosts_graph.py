@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from hosts.stages import host_stages
+from hosts.stages import stages_by_host
 from offline.engine import Recorded, Recording
 from offline.stackfile import ROOT, placeholder
 from tests.hosts_sandbox import stack_config
@@ -17,11 +17,11 @@ from tests.hosts_sandbox import stack_config
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 STAGES_FIRST = [
-    "preflight", "10-baseline", "20-zfs", "30-containerd", "40-kubernetes-packages", "50-kubeadm-init",
+    "preflight", "10-baseline", "15-api-vip", "20-zfs", "30-containerd", "40-kubernetes-packages", "50-kubeadm-init",
     "70-node", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
 ]
 STAGES_JOINING = [
-    "preflight", "10-baseline", "20-zfs", "30-containerd", "40-kubernetes-packages", "55-join-token",
+    "preflight", "10-baseline", "15-api-vip", "20-zfs", "30-containerd", "40-kubernetes-packages", "55-join-token",
     "60-kubeadm-join", "70-node", "71-leave", "72-drain", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
 ]
 
@@ -58,8 +58,8 @@ def test_each_stage_waits_for_the_one_before(prod: Recording, host: str, stages:
 
 def test_stage_commands_run_their_copied_script_and_hash_it(prod: Recording) -> None:
     config = stack_config("prod")
-    for index, host in enumerate(config.hosts):
-        for stage in host_stages(host, index, config.cluster, first=index == 0):
+    for host in config.hosts:
+        for stage in stages_by_host(config.hosts, config.cluster)[host.name]:
             cmd = prod.named(f"{host.name}-{stage.key}", COMMAND)
             copies = {r.name: r for r in prod.resources if r.type == COPY and r.name.startswith(f"{host.name}-{stage.key}-")}
             assert set(copies) <= depends_on(prod, cmd.name)
@@ -173,13 +173,13 @@ def test_adding_a_host_changes_nothing_on_the_others(prod: Recording, run) -> No
     values["magento:hosts"].append({
         "name": "node-c", "publicAddress": "198.51.100.14", "privateAddress": "10.10.0.14",
         "privateInterface": "enp3s0f1", "roles": ["worker"], "failureDomain": "rbx-c",
-        "ssh": {"hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnodeCplaceholderKeyReplaceWithKeyscan3"},
+        "ssh": {"hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7ic0Ttd0o83USBJWkGznMMswM3j+UMbABfTYfXl2Tc"},
         "zfs": {"disks": [{"id": "/dev/disk/by-id/nvme-c1"}, {"id": "/dev/disk/by-id/nvme-c2"}]},
     })
     grown = run(values, stack="prod")
     before, after = inputs_by_name(prod), inputs_by_name(grown)
     assert {k: v for k, v in after.items() if not k.startswith("node-c-")} == before
-    assert stage_keys(grown, "node-c") == STAGES_JOINING
+    assert stage_keys(grown, "node-c") == [s for s in STAGES_JOINING if s != "15-api-vip"]  # a worker: no keepalived
     assert "witness-70-node" in depends_on(grown, "node-c-55-join-token")  # joins after the last host
     assert "witness-82-upgrade-uncordon" in depends_on(grown, "node-c-80-upgrade-drain")
     assert grown.stack_outputs["failureDomains"]["value"] == 4
@@ -203,8 +203,10 @@ def test_a_minor_upgrade_reruns_packages_and_the_upgrade_window(prod: Recording,
     changed = triggers(run(values, stack="prod"))
     differ = {name for name, value in triggers(prod).items() if changed[name] != value}
     window = ("40-kubernetes-packages", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon")
-    # 50-kubeadm-init renders the version too; its script leaves an initialised host alone.
-    assert differ == {f"{h}-{s}" for h in ("node-a", "node-b", "witness") for s in window} | {"node-a-50-kubeadm-init"}
+    # 50-kubeadm-init renders the version too; its script leaves an initialised host alone. The
+    # kubeconfig is read again: `kubeadm upgrade apply` renewed its client certificate.
+    expected = {f"{h}-{s}" for h in ("node-a", "node-b", "witness") for s in window}
+    assert differ == expected | {"node-a-50-kubeadm-init", "read-admin-kubeconfig"}
 
 
 def test_a_label_change_updates_the_node_stage_without_replacing_it(prod: Recording, run) -> None:

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from components.config.model import StackConfig
-from hosts.stages import Stage, host_stages
-from tests.hosts_sandbox import Sandbox, stack_config
+from hosts.stages import Stage, stages_by_host
+from tests.hosts_sandbox import Sandbox, provider_stdout, stack_config
 
 JOIN_SECRETS_SENTINEL = "abcdef.0123456789abcdef"
 
@@ -25,12 +25,12 @@ def prod_config() -> StackConfig:
 
 
 def stages_of(config: StackConfig, name: str) -> list[Stage]:
-    index = next(i for i, h in enumerate(config.hosts) if h.name == name)
-    return host_stages(config.hosts[index], index, config.cluster, first=index == 0)
+    return stages_by_host(config.hosts, config.cluster)[name]
 
 
 def bootstrap(sandbox: Sandbox, stages: list[Stage]) -> None:
-    """Run every create script of a host in order, as `pulumi up` would (join secrets via stdin)."""
+    """Run every create script of a host in order, as `pulumi up` would: 55's stdout reaches 60 on
+    stdin exactly as pulumi-command delivers it (final newline trimmed)."""
     token = ""
     for stage in stages:
         if stage.create is None:
@@ -38,7 +38,7 @@ def bootstrap(sandbox: Sandbox, stages: list[Stage]) -> None:
         result = sandbox.run(stage, stdin=token if stage.number == "60" else "")
         assert result.returncode == 0, f"{stage.key} failed:\n{result.stderr}"
         if stage.number == "55":
-            token = result.stdout
+            token = provider_stdout(result.stdout)
 
 
 def prepare(sandbox: Sandbox, config: StackConfig, name: str) -> None:
@@ -202,7 +202,7 @@ def test_minor_upgrade_drains_upgrades_and_uncordons_once(tmp_path: Path, prod_c
     changes = sandbox.changes()
     order = [
         next(i for i, c in enumerate(changes) if c.startswith("kubectl drain node-a")),
-        changes.index("apt-get install -y -qq --no-install-recommends --allow-change-held-packages kubeadm=1.37.1-1.1"),
+        changes.index("apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends --allow-change-held-packages kubeadm=1.37.1-1.1"),
         changes.index("kubeadm upgrade apply --yes --patches /etc/kubernetes/magento/patches v1.37.1"),
         next(i for i, c in enumerate(changes) if "kubelet=1.37.1-1.1" in c),
         changes.index("systemctl restart kubelet"),

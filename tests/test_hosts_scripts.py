@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hosts import kubeadm
-from hosts.stages import SCRIPTS, env_text, host_stages, render_script
+from hosts.stages import SCRIPTS, env_text, render_script, stages_by_host
 from tests.hosts_sandbox import stack_config
 
 SCRIPT_FILES = sorted(p.name for p in SCRIPTS.glob("*.sh"))
@@ -42,8 +42,8 @@ def test_rendered_scripts_are_shellcheck_clean_and_strict(tmp_path: Path, name: 
 
 def test_env_files_read_back_exactly(tmp_path: Path) -> None:
     config = stack_config("prod")
-    for index, host in enumerate(config.hosts):
-        for stage in host_stages(host, index, config.cluster, first=index == 0):
+    for host in config.hosts:
+        for stage in stages_by_host(config.hosts, config.cluster)[host.name]:
             env = stage.full_env("/home/ubuntu/x")
             file = tmp_path / "stage.env"
             file.write_text(env_text(env))
@@ -62,7 +62,7 @@ def test_init_configuration_skips_kube_proxy_and_bootstraps_serving_certs() -> N
     assert {d["apiVersion"] for k, d in docs.items() if k != "KubeletConfiguration"} == {"kubeadm.k8s.io/v1beta4"}
     cluster = docs["ClusterConfiguration"]
     assert cluster["proxy"] == {"disabled": True}
-    assert cluster["kubernetesVersion"] == "v1.36.4" and cluster["controlPlaneEndpoint"] == "10.10.0.11:6443"
+    assert cluster["kubernetesVersion"] == "v1.36.4" and cluster["controlPlaneEndpoint"] == "10.10.0.10:6443"
     assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
     init = docs["InitConfiguration"]
     assert init["nodeRegistration"]["taints"] == []  # node-a is also a worker
@@ -82,14 +82,15 @@ def test_kubelet_reservations_include_each_hosts_arc() -> None:
     assert yaml.safe_load(kubeadm.kubelet_patch(witness, config.cluster))["systemReserved"]["memory"] == "2048Mi"
 
 
-def test_witness_joins_as_a_tainted_control_plane() -> None:
+def test_witness_joins_as_a_control_plane_with_only_the_witness_taint() -> None:
     config = stack_config("prod")
     witness = config.hosts[2]
     join = documents(kubeadm.join_configuration_template(witness, config.cluster))["JoinConfiguration"]
     assert join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"] == "10.10.0.13"
     assert join["controlPlane"]["certificateKey"] == kubeadm.CERTIFICATE_KEY
     assert join["discovery"]["bootstrapToken"]["token"] == kubeadm.TOKEN
-    assert {t["key"] for t in join["nodeRegistration"]["taints"]} == {kubeadm.CONTROL_PLANE_TAINT, kubeadm.WITNESS_TAINT}
+    # Only the witness taint: etcd and the quorum members that tolerate it must be able to run there.
+    assert [t["key"] for t in join["nodeRegistration"]["taints"]] == [kubeadm.WITNESS_TAINT]
     labels = kubeadm.node_labels(witness)
     assert labels["magento.io/witness"] == "true" and "node-role.kubernetes.io/worker" not in labels
     assert labels["topology.kubernetes.io/zone"] == "gra-w"

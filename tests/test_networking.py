@@ -8,7 +8,7 @@ from tests.layer_helpers import chart, comes_after, in_layer, kind, problems, re
 def test_cilium_replaces_kube_proxy_against_the_control_plane_endpoint_in_prod(prod):
     values = chart(prod, "cilium").inputs["values"]
     assert values["kubeProxyReplacement"] is True
-    assert (values["k8sServiceHost"], values["k8sServicePort"]) == ("10.10.0.11", 6443)
+    assert (values["k8sServiceHost"], values["k8sServicePort"]) == ("10.10.0.10", 6443)  # the API VIP
     assert values["routingMode"] == "native"
     assert values["autoDirectNodeRoutes"] is True
     assert values["ipv4NativeRoutingCIDR"] == "10.244.0.0/16"

@@ -330,3 +330,24 @@ def test_a_new_image_tag_is_a_new_release():
     assert names == {"release-2-4-8-p4-2027-01-10", "resume-2-4-8-p4-2027-01-10"}
     env = env_php(rec2, "shop-de")
     assert env["cache"]["frontend"]["default"]["id_prefix"] == "shop-de_2-4-8-p4-2027-01-10_"
+
+
+def test_the_policy_pack_passes_on_both_stores(rec):
+    from offline.policy_check import check_recording
+
+    report = check_recording(rec)
+    assert [str(v) for v in report.violations] == []
+
+
+def test_without_media_keys_in_the_tenancy_the_pods_read_the_stores_secret():
+    import functools as ft
+
+    rec2 = run_program(settings_from_values(stack_values("prod"), stack="prod"), program=ft.partial(sites_program, media_keys=False))
+    storage = env_php(rec2, "shop-de")["remote_storage"]
+    assert storage == {"driver": "aws-s3", "prefix": "prod/sites/shop-de/",
+                       "config": {"bucket": "magento-prod-media", "region": "gra", "endpoint": "https://s3.gra.io.cloud.ovh.net",
+                                  "use_path_style_endpoint": True}}
+    (container,) = pod_template(one(rec2, "site-shop-de", "Deployment", "php-fpm"))["spec"]["containers"]
+    keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert keys == {"AWS_ACCESS_KEY_ID": {"name": "media-credentials", "key": "access_key_id", "optional": True},
+                    "AWS_SECRET_ACCESS_KEY": {"name": "media-credentials", "key": "secret_access_key", "optional": True}}

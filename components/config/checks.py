@@ -6,6 +6,7 @@ Each check yields `Problem`s that name the key at fault, in the same path syntax
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -83,6 +84,8 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
         yield Problem("hosts", "no host has the control-plane role")
     if cluster.control_plane_endpoint is None:
         yield Problem("cluster.controlPlaneEndpoint", "required when cluster.mode is 'kubeadm' (host:port of the API server)")
+    else:
+        yield from _api_endpoint(cfg)
     if not any(set(h.roles) & {"worker"} for h in cfg.hosts) and not any(
         set(h.roles) == {"control-plane"} for h in cfg.hosts
     ):
@@ -92,6 +95,37 @@ def cluster_mode(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(f"hosts[{i}].zfs", "required on hosts that run workloads (LocalPV-ZFS needs the pool)")
         if cfg.environment == "prod" and host.ssh.host_key is None:
             yield Problem(f"hosts[{i}].ssh.hostKey", "required in prod: pin the server's host key (ssh-keyscan -t ed25519)")
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _api_endpoint(cfg: StackConfig) -> Iterator[Problem]:
+    """An HA cluster's API endpoint must outlive any one host: the keepalived VIP, never a host's own address."""
+    cluster = cfg.cluster
+    assert cluster.control_plane_endpoint is not None
+    host = cluster.control_plane_endpoint.rsplit(":", 1)[0]
+    owners = {a: h.name for h in cfg.hosts for a in (h.private_address, h.public_address)}
+    if cluster.high_availability and host in owners:
+        yield Problem(
+            "cluster.controlPlaneEndpoint",
+            f"{host} is {owners[host]}'s own address: with highAvailability a reboot of {owners[host]} would take the API down; "
+            "set cluster.apiVip and use its address",
+        )
+    vip = cluster.api_vip
+    if vip is None:
+        return
+    if cluster.control_plane_endpoint != f"{vip.address}:6443":
+        yield Problem("cluster.controlPlaneEndpoint", f"must be {vip.address}:6443, the address of cluster.apiVip")
+    if vip.address in owners:
+        yield Problem("cluster.apiVip.address", f"{vip.address} is {owners[vip.address]}'s own address: the VIP must be a free address")
+    if cluster.private_network and ipaddress.ip_address(vip.address) not in ipaddress.ip_network(cluster.private_network):
+        yield Problem("cluster.apiVip.address", f"{vip.address} is not in cluster.privateNetwork {cluster.private_network}: keepalived announces it on the vRack")
 
 
 @check
@@ -253,9 +287,34 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem("cluster.privateNetwork", "required when cluster.firewall.enabled: cluster ports are opened only to it")
         if not cluster.admin_networks:
             yield Problem("cluster.adminNetworks", "required when cluster.firewall.enabled: SSH and the API are opened only to them")
+        for i, host in enumerate(cfg.hosts):
+            jump = host.ssh.jump_host
+            if jump is not None and not _is_address(jump.host):
+                yield Problem(
+                    f"hosts[{i}].ssh.jumpHost.host",
+                    f"{jump.host!r} must be an IP address when cluster.firewall.enabled: the firewall admits SSH from it",
+                )
     registries = ((f"cluster.registryMirrors[{i}].registry", m.registry) for i, m in enumerate(cluster.registry_mirrors))
     for path, registry, first in repeats(registries):
         yield Problem(path, f"{registry} already has a mirror at {first.removesuffix('.registry')}")
+
+
+@check
+def platform_services(cfg: StackConfig) -> Iterator[Problem]:
+    """GitOps sites need the GitOps repository; per-site runtime overrides name configured sites."""
+    if cfg.platform.gitops is None:
+        for i, site in enumerate(cfg.sites):
+            if site.delivery == "gitops":
+                yield Problem(f"sites[{i}].delivery", "gitops needs platform.gitops (the repository Argo CD syncs)")
+    names = {site.name for site in cfg.sites}
+    for i, name in enumerate(cfg.platform.admission.runtime_block_sites):
+        if name not in names:
+            yield Problem(f"platform.admission.runtimeBlockSites[{i}]", f"{name!r} is not a configured site")
+    for i, registry in enumerate(cfg.platform.registry.proxy_cache):
+        if registry not in cfg.platform.allowed_registries:
+            yield Problem(f"platform.registry.proxyCache[{i}]", f"{registry} is not in platform.allowedRegistries")
+    if cfg.platform.registry.serving and cfg.platform.registry.hostname is None:
+        yield Problem("platform.registry.serving", "needs platform.registry.hostname (the name containerd mirrors use)")
 
 
 @check

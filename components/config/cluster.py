@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from components import versions
 from components.config.base import Model
 from components.config.hosts import Firewall, HostOs, KubeletReservations, RegistryMirror
-from components.config.types import Cidr, Quantity
+from components.config.types import Cidr, IpAddress, Quantity
 
 
 class ExistingCluster(Model):
@@ -27,10 +27,40 @@ class ExistingCluster(Model):
     node_memory: Quantity | None = Field(None, description="allocatable memory of each node; the plan's capacity model")
 
 
+class ApiVip(Model):
+    """A virtual address on the vRack that keepalived (VRRP, unicast between the control planes) keeps
+    on a control plane whose API server answers: the API endpoint of an HA cluster (docs/adr/0002)."""
+
+    address: IpAddress = Field(description="the VIP, a free address in cluster.privateNetwork; cluster.controlPlaneEndpoint is <address>:6443")
+    virtual_router_id: int = Field(51, ge=1, le=255, description="VRRP virtual router id, unique on the vRack")
+
+
+class ApiAccess(Model):
+    """How `pulumi up` reaches the API: the server written into the kubeconfig the program keeps."""
+
+    server: str | None = Field(
+        None,
+        description="host:port the Kubernetes provider dials (a control plane's public address, the VIP over a VPN, "
+        "or a tunnel such as 127.0.0.1:16443); added to the API certificate; unset: cluster.controlPlaneEndpoint",
+    )
+    rotation: int = Field(
+        0, ge=0, description="bump to read the admin kubeconfig again (its client certificate expires a year after init or the last upgrade)"
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9.-]+:\d{2,5}$", value):
+            raise ValueError("must be host:port, for example 198.51.100.11:6443")
+        return value
+
+
 class Cluster(Model):
     mode: Literal["kubeadm", "existing"] = Field("kubeadm", description="kubeadm: build the cluster on the hosts; existing: use a running cluster")
     kubernetes_version: str = Field(versions.KUBERNETES_DEFAULT, description="full Kubernetes version, within the supported minors")
-    control_plane_endpoint: str | None = Field(None, description="host:port of the API server (VIP or first control plane)")
+    control_plane_endpoint: str | None = Field(None, description="host:port of the API server: the apiVip in HA clusters, else the first control plane")
+    api_vip: ApiVip | None = Field(None, description="keepalived VIP on the vRack for the API (required with highAvailability)")
+    api_access: ApiAccess = Field(default_factory=lambda: ApiAccess(), description="the address `pulumi up` reaches the API on")
     pod_cidr: Cidr = Field("10.244.0.0/16", description="pod network")
     service_cidr: Cidr = Field("10.96.0.0/12", description="Service network")
     private_network: Cidr | None = Field(None, description="the vRack subnet all private addresses belong to")
@@ -74,6 +104,11 @@ class Cluster(Model):
         if value is not None and not re.match(r"^[A-Za-z0-9.-]+:\d{2,5}$", value):
             raise ValueError("must be host:port, for example 10.10.0.10:6443")
         return value
+
+    @property
+    def api_server(self) -> str | None:
+        """host:port the Kubernetes provider dials."""
+        return self.api_access.server or self.control_plane_endpoint
 
     @property
     def minor(self) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import struct
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -13,6 +16,67 @@ from components.config.types import DnsLabel, IpAddress, Quantity
 Role = Literal["control-plane", "worker", "witness"]
 
 
+# Key type -> what follows the type name in the key blob (RFC 4253 6.6, RFC 5656 3.1, RFC 8709 4).
+_ECDSA_POINT = {"nistp256": 65, "nistp384": 97, "nistp521": 133}
+
+
+def _ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
+    if offset + 4 > len(blob):
+        raise ValueError("truncated")
+    (length,) = struct.unpack(">I", blob[offset : offset + 4])
+    end = offset + 4 + length
+    if end > len(blob):
+        raise ValueError("truncated")
+    return blob[offset + 4 : end], end
+
+
+def _key_blob_problem(kind: str, blob: bytes) -> str | None:
+    """Why a public key blob is not a valid key of `kind` (None: it is)."""
+    try:
+        name, offset = _ssh_string(blob, 0)
+        if name.decode(errors="replace") != kind:
+            return f"the key data is a {name.decode(errors='replace')!r} key, not {kind}"
+        if kind == "ssh-ed25519":
+            key, offset = _ssh_string(blob, offset)
+            if len(key) != 32:
+                return f"an ed25519 key is 32 bytes, this one {len(key)}"
+        elif kind.startswith("ecdsa-sha2-"):
+            curve, offset = _ssh_string(blob, offset)
+            point, offset = _ssh_string(blob, offset)
+            expected = _ECDSA_POINT[kind.removeprefix("ecdsa-sha2-")]
+            if curve.decode(errors="replace") != kind.removeprefix("ecdsa-sha2-") or len(point) != expected or point[:1] != b"\x04":
+                return f"not a valid {kind} point"
+        else:  # ssh-rsa
+            _, offset = _ssh_string(blob, offset)
+            modulus, offset = _ssh_string(blob, offset)
+            bits = (len(modulus.lstrip(b"\x00")) * 8)
+            if bits < 2048:
+                return f"an RSA host key of {bits} bits is too short (2048 at least)"
+    except ValueError:
+        return "the key data is truncated"
+    if offset != len(blob):
+        return "the key data has trailing bytes"
+    return None
+
+
+def host_key(value: str | None) -> str | None:
+    """A public host key line (`type base64 [comment]`) checked down to its wire format, so that a
+    placeholder or a mangled paste fails validation instead of the first SSH dial."""
+    if value is None:
+        return None
+    parts = value.strip().split()
+    if len(parts) < 2 or not re.fullmatch(r"ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa", parts[0]):
+        raise ValueError("must be a public host key line such as 'ssh-ed25519 AAAAC3Nza...' (from ssh-keyscan)")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the {parts[0]} key data is not valid base64 (copy the line from ssh-keyscan)") from None
+    problem = _key_blob_problem(parts[0], blob)
+    if problem:
+        raise ValueError(f"not a valid {parts[0]} public key: {problem} (copy the line from ssh-keyscan)")
+    return f"{parts[0]} {parts[1]}"
+
+
 class JumpHost(Model):
     """A bastion the SSH connection goes through (same key as the host)."""
 
@@ -20,6 +84,11 @@ class JumpHost(Model):
     port: int = Field(22, ge=1, le=65535, description="SSH port of the bastion")
     user: str = Field("ubuntu", min_length=1, description="login user on the bastion")
     host_key: str | None = Field(None, description="the bastion's public host key, pinned")
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str | None) -> str | None:
+        return host_key(value)
 
 
 class SshConnection(Model):
@@ -32,14 +101,12 @@ class SshConnection(Model):
 
     @field_validator("host_key")
     @classmethod
-    def _host_key_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]{16,}$", value.strip()):
-            raise ValueError("must be a public host key line such as 'ssh-ed25519 AAAAC3Nza...' (from ssh-keyscan)")
-        return value.strip() if value else value
+    def _host_key(cls, value: str | None) -> str | None:
+        return host_key(value)
 
 
 class ZfsDisk(Model):
-    id: str = Field(description="a stable /dev/disk/by-id/ path")
+    id: str = Field(description="a stable /dev/disk/by-id/ path: a whole disk, or a partition (its -partN link) on OVH's RAID1 layout")
     allow_wipe: bool = Field(False, description="allow wiping a disk that holds partitions or another pool")
 
     @field_validator("id")
@@ -65,6 +132,9 @@ class Zfs(Model):
             raise ValueError(f"a mirror needs exactly 2 disks, {len(disks)} given")
         if disks[0].id == disks[1].id:
             raise ValueError("the two mirror disks must be different devices")
+        whole = [re.sub(r"-part[0-9]+$", "", d.id) for d in disks]
+        if whole[0] == whole[1]:
+            raise ValueError(f"{disks[0].id} and {disks[1].id} are partitions of one disk: a mirror needs two disks")
         return disks
 
 

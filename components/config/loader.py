@@ -34,6 +34,8 @@ SECRET_SETTINGS: dict[str, str] = {
     "acmeDnsApiToken": "DNS provider API token for ACME DNS-01; required when edge.acme.solver is dns01",
     "backupAccessKeyId": "access key id of the S3-compatible backup target; required when backup is set",
     "backupSecretAccessKey": "secret access key of the S3-compatible backup target; required when backup is set",
+    "secretsStoreToken": "OpenBao/Vault token (policy magento-writer) the program writes generated site secrets with; "
+    "unset until the store is initialised (docs/runbooks/openbao-unseal.md): then no secret is written",
     "alertmanagerSmtpPassword": "SMTP password of the alert e-mails; required when an e-mail receiver has authUsername",
     "alertmanagerWebhookToken": "bearer token of the alert webhooks; required when a webhook receiver has bearerToken",
 }
@@ -56,6 +58,7 @@ class Secrets:
     acme_dns_api_token: pulumi.Output[str] | None = None
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
+    secrets_store_token: pulumi.Output[str] | None = None  # OpenBao/Vault token the program writes site secrets with
     alertmanager_smtp_password: pulumi.Output[str] | None = None
     alertmanager_webhook_token: pulumi.Output[str] | None = None
 
@@ -171,6 +174,7 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
         acme_dns_api_token=cfg.get_secret("acmeDnsApiToken"),
         backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
         backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
+        secrets_store_token=cfg.get_secret("secretsStoreToken"),
         alertmanager_smtp_password=cfg.get_secret("alertmanagerSmtpPassword"),
         alertmanager_webhook_token=cfg.get_secret("alertmanagerWebhookToken"),
     )

@@ -15,7 +15,7 @@ from pydantic import Field
 from components.config.backup import Backup, BackupBuckets
 from components.config.base import ComputeResources, Model
 from components.config.capacity import Capacity, SiteGrowth
-from components.config.cluster import Cluster, ExistingCluster
+from components.config.cluster import ApiAccess, ApiVip, Cluster, ExistingCluster
 from components.config.data import DataService, DataServices
 from components.config.edge import Acme, Edge
 from components.config.hosts import (
@@ -37,7 +37,7 @@ from components.config.sites import RateLimit, Site, SiteEdge, SiteImage, SiteQu
 from components.config.storage import Storage
 
 __all__ = [
-    "Acme", "AddressPool", "Backup", "BackupBuckets", "Capacity", "Cluster", "ComputeResources", "ConsumerGroup",
+    "Acme", "AddressPool", "ApiAccess", "ApiVip", "Backup", "BackupBuckets", "Capacity", "Cluster", "ComputeResources", "ConsumerGroup",
     "Cron", "DataService", "DataServices", "Edge", "Egress", "ExistingCluster", "Firewall", "Host", "HostOs",
     "JumpHost", "KubeletReservations", "Media", "Model", "Networking", "Observability", "Platform", "RateLimit",
     "RegistryMirror", "Release", "Role", "Site", "SiteEdge", "SiteGrowth", "SiteImage", "SiteQuota", "SiteWaf",

@@ -159,6 +159,11 @@ class Site(Model):
     image: SiteImage = Field(description="the store's image")
     quota: SiteQuota = Field(SiteQuota(), description="namespace quota")
     edge: SiteEdge = Field(default_factory=SiteEdge, description="routing, rate limits and WAF at the shared edge")
+    delivery: Literal["direct", "gitops"] = Field(
+        "direct",
+        description="direct: Pulumi applies the site's objects; gitops: they are rendered to tenants/<site>/ of "
+        "platform.gitops and an Argo CD Application syncs them (no Secret is ever rendered)",
+    )
     deployment: Literal["platform", "stack"] = Field(
         "platform", description="platform: built by the platform stack; stack: by its own stack <env>-site-<name> (StackReference)"
     )

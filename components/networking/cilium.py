@@ -90,6 +90,16 @@ def cilium_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
     }
     if endpoint is not None:
         values["k8sServiceHost"], values["k8sServicePort"] = endpoint
+    if native and endpoint is not None:
+        # The endpoint first (the keepalived VIP in HA clusters), then every control plane directly:
+        # the agent fails over between them, so it still reaches an API server if the VIP is gone.
+        urls = [f"https://{endpoint[0]}:{endpoint[1]}"]
+        urls += [f"https://{h.private_address}:{endpoint[1]}" for h in config.control_planes if h.private_address != endpoint[0]]
+        values["k8s"]["apiServerURLs"] = " ".join(urls)
+    if native and config.cluster.private_network:
+        # The kube-proxy replacement serves NodePorts in eBPF before nftables' input hook sees them:
+        # only on the private (vRack) addresses, never on the public NIC.
+        values["nodePort"] = {"addresses": [config.cluster.private_network]}
     if native:
         # Native routing on the private network: pod CIDRs routed between nodes over the vRack L2.
         values.update(

@@ -10,7 +10,8 @@ STAGE=10-baseline
 : "${HOST_NAME:?}" "${SSH_ALLOW_USERS:?}" "${PERMIT_ROOT_LOGIN:?}" "${TIMEZONE:?}" "${NTP_SERVERS:?}"
 : "${KERNEL_VERSION?}" "${UNATTENDED_UPGRADES:?}" "${PRIVATE_INTERFACE:?}" "${PRIVATE_ADDRESS:?}"
 : "${FIREWALL:?}" "${ADMIN_NETWORKS_V4?}" "${ADMIN_NETWORKS_V6?}" "${CLUSTER_NETWORKS_V4?}"
-: "${CLUSTER_NETWORKS_V6?}" "${PUBLIC_TCP_PORTS?}"
+: "${CLUSTER_NETWORKS_V6?}" "${PUBLIC_TCP_PORTS?}" "${SSH_PORT:?}" "${JUMP_HOSTS_V4?}" "${JUMP_HOSTS_V6?}"
+: "${POD_NETWORKS_V4?}" "${POD_NETWORKS_V6?}"
 
 # --- packages the baseline needs (from the Ubuntu archive)
 ensure_packages ca-certificates curl gpg apparmor apparmor-utils chrony nftables unattended-upgrades
@@ -34,12 +35,26 @@ Unattended-Upgrade::Automatic-Reboot "false";
 Unattended-Upgrade::Remove-Unused-Kernel-Packages "false";
 CONF
 
-# --- kernel: hold the configured ABI (or the running one) and the meta packages that pull new ABIs
+# --- kernel: hold the configured ABI (or the running one) and every meta package that pulls new ABIs
+# (the GA and the HWE series), boot it by default, and ask kured for a reboot when another one runs.
 abi="${KERNEL_VERSION:-$(uname -r | sed 's/-generic$//')}"
 ensure_packages "linux-image-${abi}-generic" "linux-modules-${abi}-generic"
-ensure_held linux-generic linux-image-generic linux-headers-generic "linux-image-${abi}-generic" "linux-modules-${abi}-generic"
+ensure_held linux-generic linux-image-generic linux-headers-generic \
+  linux-generic-hwe-24.04 linux-image-generic-hwe-24.04 linux-headers-generic-hwe-24.04 \
+  "linux-image-${abi}-generic" "linux-modules-${abi}-generic"
+# GRUB boots the newest installed kernel unless told otherwise; a held ABI must also be the one booted.
+if put_file /etc/default/grub.d/90-magento-kernel.cfg 0644 <<CONF; then
+# Managed by the magento hosts layer: boot the held kernel ABI.
+GRUB_DEFAULT="Advanced options for Ubuntu>Ubuntu, with Linux ${abi}-generic"
+CONF
+  update-grub
+fi
 if [ "$(uname -r)" != "${abi}-generic" ]; then
-  log "kernel ${abi}-generic is installed and held but $(uname -r) is running: reboot this server (kured does it when the reboot-required file is present)"
+  if [ ! -e "${ROOT}/var/run/reboot-required" ]; then
+    install -d "${ROOT}/var/run"
+    printf '*** System restart required ***\n' >"${ROOT}/var/run/reboot-required"
+  fi
+  log "kernel ${abi}-generic is installed, held and the GRUB default, but $(uname -r) is running: kured reboots this node (reboot-required is set)"
 fi
 
 # --- resolver: systemd-resolved without the 127.0.0.53 stub (CoreDNS must not forward to a loopback)
@@ -77,6 +92,14 @@ vm.max_map_count = 262144
 vm.overcommit_memory = 1
 kernel.panic = 10
 kernel.panic_on_oops = 1
+# Values the kubelet's protectKernelDefaults requires (it refuses to start when they differ).
+vm.panic_on_oom = 0
+kernel.keys.root_maxkeys = 1000000
+kernel.keys.root_maxbytes = 25000000
+# Two NICs (public and vRack) on one subnet-less host: answer ARP only for addresses of the interface
+# asked on, and announce with that interface's address. MetalLB's L2 mode on the vRack needs both.
+net.ipv4.conf.all.arp_ignore = 1
+net.ipv4.conf.all.arp_announce = 2
 CONF
   sysctl --system >/dev/null
 fi
@@ -115,7 +138,8 @@ KbdInteractiveAuthentication no
 PermitEmptyPasswords no
 PermitRootLogin ${PERMIT_ROOT_LOGIN}
 AllowUsers ${SSH_ALLOW_USERS}
-MaxAuthTries 3
+# OpenSSH's default: an agent offering several keys is not locked out before the right one.
+MaxAuthTries 6
 LoginGraceTime 30
 X11Forwarding no
 AllowAgentForwarding no
@@ -127,6 +151,16 @@ fi
 
 # --- host firewall: SSH and the API only from admin networks, cluster traffic only from the private network
 if is_true "$FIREWALL"; then
+  # Ubuntu's nftables.service runs `nft flush ruleset` on stop, which would also flush Cilium's tables:
+  # stopping it removes only this layer's table.
+  if put_file /etc/systemd/system/nftables.service.d/90-magento-own-table.conf 0644 <<'CONF'; then
+# Managed by the magento hosts layer: stop removes only the magento_host table, never Cilium's.
+[Service]
+ExecStop=
+ExecStop=-/usr/sbin/nft delete table inet magento_host
+CONF
+    systemctl daemon-reload
+  fi
   rules="#!/usr/sbin/nft -f
 # Managed by the magento hosts layer. Only this table is replaced: Cilium's own rules stay untouched.
 table inet magento_host
@@ -139,9 +173,20 @@ table inet magento_host {
     iif \"lo\" accept
     meta l4proto { icmp, ipv6-icmp } accept
 "
-  [ -n "$ADMIN_NETWORKS_V4" ] && rules+="    ip saddr { ${ADMIN_NETWORKS_V4} } tcp dport { 22, 6443 } accept
+  [ -n "$ADMIN_NETWORKS_V4" ] && rules+="    ip saddr { ${ADMIN_NETWORKS_V4} } tcp dport { ${SSH_PORT}, 6443 } accept
 "
-  [ -n "$ADMIN_NETWORKS_V6" ] && rules+="    ip6 saddr { ${ADMIN_NETWORKS_V6} } tcp dport { 22, 6443 } accept
+  [ -n "$ADMIN_NETWORKS_V6" ] && rules+="    ip6 saddr { ${ADMIN_NETWORKS_V6} } tcp dport { ${SSH_PORT}, 6443 } accept
+"
+  # A jump host dials this host's public address from its own public address.
+  [ -n "$JUMP_HOSTS_V4" ] && rules+="    ip saddr { ${JUMP_HOSTS_V4} } tcp dport ${SSH_PORT} accept
+"
+  [ -n "$JUMP_HOSTS_V6" ] && rules+="    ip6 saddr { ${JUMP_HOSTS_V6} } tcp dport ${SSH_PORT} accept
+"
+  # Pods never talk to etcd (peer or client port); they still reach the kubelet (metrics-server and
+  # Prometheus, authenticated and authorised by the kubelet's webhook).
+  [ -n "$POD_NETWORKS_V4" ] && rules+="    ip saddr { ${POD_NETWORKS_V4} } tcp dport { 2379, 2380 } drop
+"
+  [ -n "$POD_NETWORKS_V6" ] && rules+="    ip6 saddr { ${POD_NETWORKS_V6} } tcp dport { 2379, 2380 } drop
 "
   [ -n "$CLUSTER_NETWORKS_V4" ] && rules+="    ip saddr { ${CLUSTER_NETWORKS_V4} } accept
 "
@@ -159,7 +204,19 @@ table inet magento_host {
   ensure_service nftables
 fi
 
-# --- the private (vRack) interface
+# --- systemd-networkd leaves routes and rules it did not create alone: `netplan apply` or a networkd
+# restart would otherwise remove Cilium's pod routes (native routing) and policy rules.
+networkd_changed=false
+if put_file /etc/systemd/networkd.conf.d/90-magento-foreign-routes.conf 0644 <<'CONF'; then
+# Managed by the magento hosts layer.
+[Network]
+ManageForeignRoutes=no
+ManageForeignRoutingPolicyRules=no
+CONF
+  networkd_changed=true
+fi
+
+# --- the private (vRack) interface (netplan apply restarts networkd, which reads the drop-in above)
 if put_file /etc/netplan/60-magento-private.yaml 0600 <<CONF; then
 # Managed by the magento hosts layer.
 network:
@@ -172,6 +229,8 @@ network:
 CONF
   netplan generate
   netplan apply
+elif [ "$networkd_changed" = true ]; then
+  systemctl restart systemd-networkd
 fi
 
 log "baseline ok"

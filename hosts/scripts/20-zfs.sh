@@ -2,8 +2,10 @@
 # 20-zfs: the ZFS mirror pool LocalPV-ZFS provisions its volumes in (StorageClass poolname), and the
 # ARC cap (see docs/hosts.md).
 # Usage: 20-zfs.sh ENV_FILE
-# Refuses to touch a disk that holds partitions, a filesystem or another pool unless the stack
-# configuration allows wiping that disk (hosts[].zfs.disks[].allowWipe).
+# The two mirror members are whole disks or partitions (their /dev/disk/by-id/...-partN links), for
+# OVH's layout where the OS RAID1 takes a small part of both NVMe disks (docs/runbooks/prepare-server.md).
+# Refuses to touch a device that holds partitions, a filesystem or another pool unless the stack
+# configuration allows wiping it (hosts[].zfs.disks[].allowWipe), and one in use (RAID, mount) always.
 set -euo pipefail
 STAGE=20-zfs
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -14,11 +16,21 @@ STAGE=20-zfs
 
 ensure_packages zfsutils-linux
 
-# check_disk DISK ALLOW_WIPE KEY: fail unless the disk is blank or the configuration allows wiping it.
+# check_disk DEVICE ALLOW_WIPE KEY: fail unless the device (a whole disk or a partition, by id) is blank
+# or the configuration allows wiping it. A device in use is refused even with allowWipe: one that holds
+# an md RAID member, LVM or dm-crypt (OVH's standard layout puts the OS RAID1 on both NVMe disks), a
+# mounted filesystem or active swap. wipefs would fail with EBUSY on it, and it would be the OS.
 check_disk() {
-  local disk="$1" allow="$2" key="$3" parts signature
+  local disk="$1" allow="$2" key="$3" tree parts users mounts signature
   [ -e "${ROOT}${disk}" ] || die "${disk} does not exist on this server (check ${key}.id)"
-  parts="$(lsblk --noheadings --raw --output NAME "$disk" | tail -n +2 | wc -l)"
+  # One line per device: the disk or partition itself, its partitions, and what sits on them.
+  tree="$(lsblk --noheadings --raw --output NAME,TYPE,MOUNTPOINT "$disk")"
+  parts="$(awk 'NR > 1 && $2 == "part"' <<<"$tree" | wc -l)"
+  users="$(awk 'NR > 1 && $2 != "part" { printf "%s%s (%s)", sep, $1, $2; sep = ", " }' <<<"$tree")"
+  mounts="$(awk '$3 != "" { printf "%s%s on %s", sep, $1, $3; sep = ", " }' <<<"$tree")"
+  if [ -n "$users" ] || [ -n "$mounts" ]; then
+    die "refusing ${disk}: it is in use${users:+, held by ${users}}${mounts:+, mounted: ${mounts}}. allowWipe cannot help (the kernel keeps it busy). On OVH's standard layout the OS RAID1 spans both NVMe disks: reinstall with the custom layout of docs/runbooks/prepare-server.md and set ${key}.id to the free partition's -partN link"
+  fi
   signature="$(blkid --probe --output value --match-tag TYPE "$disk" 2>/dev/null || true)"
   if [ "$parts" -eq 0 ] && [ -z "$signature" ]; then
     return 0

@@ -9,7 +9,8 @@ STAGE=40-kubernetes-packages
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck disable=SC1090
 . "${1:?usage: $0 ENV_FILE}"
-: "${KUBERNETES_MINOR:?}" "${KUBERNETES_PACKAGE_VERSION:?}" "${CNI_PACKAGE_VERSION:?}"
+: "${KUBERNETES_MINOR:?}" "${KUBERNETES_VERSION:?}" "${KUBERNETES_PACKAGE_VERSION:?}" "${CNI_PACKAGE_VERSION:?}"
+: "${CONTROL_PLANE:?}"
 
 repo="https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/"
 ensure_apt_repo kubernetes "kubernetes-v${KUBERNETES_MINOR}" "${repo}Release.key" \
@@ -26,5 +27,14 @@ else
     "kubeadm=${KUBERNETES_PACKAGE_VERSION}" "kubectl=${KUBERNETES_PACKAGE_VERSION}"
 fi
 systemctl is-enabled --quiet kubelet || systemctl enable --quiet kubelet
+
+# Control-plane images of a host not in the cluster yet, pulled now, before any join token exists: a
+# slow registry must not eat the 15 minutes a token lives. Only images containerd lacks are pulled.
+if is_true "$CONTROL_PLANE" && [ ! -f "${ROOT}/etc/kubernetes/kubelet.conf" ]; then
+  kubeadm config images list --kubernetes-version "v${KUBERNETES_VERSION}" 2>/dev/null | while read -r image; do
+    [ -n "$image" ] || continue
+    crictl inspecti "$image" >/dev/null 2>&1 || crictl pull "$image" >/dev/null
+  done
+fi
 
 log "kubernetes packages ok"

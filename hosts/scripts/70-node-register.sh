@@ -9,7 +9,7 @@ STAGE=70-node-register
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck disable=SC1090
 . "${1:?usage: $0 ENV_FILE}"
-: "${NODE_NAME:?}" "${NODE_LABELS?}" "${WAIT_SECONDS:=300}"
+: "${NODE_NAME:?}" "${NODE_LABELS?}" "${REMOVE_TAINTS?}" "${KUBELET_DIGEST:?}" "${WAIT_SECONDS:=300}"
 
 use_admin_kubeconfig
 waited=0
@@ -28,6 +28,21 @@ for label in $NODE_LABELS; do
     kubectl label node "$NODE_NAME" --overwrite "${key}=${value}" >/dev/null
   fi
 done
+
+# Taints an earlier version registered that the node must not keep (key:effect).
+taints="$(kubectl get node "$NODE_NAME" -o go-template='{{ range .spec.taints }}{{ .key }}:{{ .effect }}{{ "\n" }}{{ end }}')"
+for taint in $REMOVE_TAINTS; do
+  if grep -qxF -- "$taint" <<<"$taints"; then
+    kubectl taint node "$NODE_NAME" "${taint}-" >/dev/null
+    log "removed the taint ${taint} from ${NODE_NAME}"
+  fi
+done
+
+# The kubelet configuration the node joined with (stage 80 drains it when that changes). Set once:
+# later values are written by 80-upgrade-window after the change was applied.
+if [ -z "$(node_field "$NODE_NAME" '{{ index .metadata.annotations "magento.io/kubelet-config" }}')" ]; then
+  kubectl annotate node "$NODE_NAME" --overwrite "magento.io/kubelet-config=${KUBELET_DIGEST}" >/dev/null
+fi
 
 # Pending kubelet-serving CSRs of this node (approved ones have conditions).
 pending_csrs() {

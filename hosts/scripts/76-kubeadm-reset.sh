@@ -11,10 +11,13 @@ STAGE=76-kubeadm-reset
 . "${1:?usage: $0 ENV_FILE}"
 : "${NODE_NAME:?}"
 
-if [ ! -f "${ROOT}/etc/kubernetes/kubelet.conf" ]; then
+if [ ! -f "${ROOT}/etc/kubernetes/kubelet.conf" ] && ! marker_has join.done && ! marker_has join.started; then
   log "${NODE_NAME} is not joined: nothing to reset"
   exit 0
 fi
 kubeadm reset --force
+# A host that is added again later joins again.
+marker_clear join.done
+marker_clear join.started
 systemctl disable --now --quiet kubelet
 log "${NODE_NAME} left the cluster"

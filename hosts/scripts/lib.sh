@@ -38,9 +38,13 @@ installed_version() {
   esac
 }
 
+# apt waits for the dpkg lock instead of failing: on a fresh server apt-daily and unattended-upgrades
+# hold it for minutes after the first boot.
+APT_LOCK=(-o DPkg::Lock::Timeout=600)
+
 apt_update_once() {
   if [ "$APT_UPDATED" = 0 ]; then
-    apt-get update -qq
+    apt-get "${APT_LOCK[@]}" update -qq
     APT_UPDATED=1
   fi
 }
@@ -53,7 +57,7 @@ ensure_packages() {
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   apt_update_once
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get "${APT_LOCK[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # ensure_held PKG...: mark packages held so that no unattended upgrade moves them.
@@ -76,7 +80,7 @@ ensure_pinned() {
   done
   if [ "${#wrong[@]}" -gt 0 ]; then
     apt_update_once
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --allow-change-held-packages "${wrong[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get "${APT_LOCK[@]}" install -y -qq --no-install-recommends --allow-change-held-packages "${wrong[@]}"
   fi
   ensure_held "${names[@]}"
 }
@@ -122,4 +126,66 @@ node_field() {
 use_admin_kubeconfig() {
   export KUBECONFIG="${ROOT}/etc/kubernetes/admin.conf"
   [ -f "$KUBECONFIG" ] || die "no admin kubeconfig on this host: run it on the first control plane"
+}
+
+# --- kubeadm progress markers. A stage writes `<name>.started` before it runs kubeadm and `<name>.done`
+# only after it verified the result, so a half-finished init or join (an interrupted connection, a
+# timeout) is told apart from a finished one; admin.conf and kubelet.conf exist long before kubeadm ends.
+MARKERS=/etc/kubernetes/magento/state
+
+marker_set() {
+  install -d -m 0700 "${ROOT}${MARKERS}"
+  printf '%s\n' "${2:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}" >"${ROOT}${MARKERS}/$1"
+}
+marker_has() { [ -f "${ROOT}${MARKERS}/$1" ]; }
+marker_clear() { rm -f "${ROOT}${MARKERS}/$1"; }
+
+# wait_for SECONDS COMMAND...: retry COMMAND every 5 seconds until it succeeds or SECONDS have passed.
+wait_for() {
+  local limit="$1" waited=0
+  shift
+  until "$@"; do
+    [ "$waited" -lt "$limit" ] || return 1
+    sleep 5
+    waited=$((waited + 5))
+  done
+}
+
+# etcd_healthy: the local etcd member answers /health on the metrics listener kubeadm gives it
+# (--listen-metrics-urls=http://127.0.0.1:2381). /health without `serializable` needs a quorum read,
+# so it only passes once this member is part of a cluster with a leader.
+etcd_healthy() {
+  curl -fsS --max-time 5 http://127.0.0.1:2381/health 2>/dev/null | grep -q '"health":"true"'
+}
+
+# node_registered NODE: the Node object exists (read with the node's own kubelet credentials).
+node_registered() {
+  KUBECONFIG="${ROOT}/etc/kubernetes/kubelet.conf" kubectl get node "$1" >/dev/null 2>&1
+}
+
+# control_plane_complete: what a finished `kubeadm init` or control-plane join leaves behind: the four
+# static pod manifests, a healthy local etcd member, and the kubeadm-config and cluster-info ConfigMaps.
+control_plane_complete() {
+  local manifest
+  for manifest in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -f "${ROOT}/etc/kubernetes/manifests/${manifest}.yaml" ] || { log "static pod manifest ${manifest}.yaml is missing"; return 1; }
+  done
+  wait_for "${VERIFY_SECONDS:-120}" etcd_healthy || { log "the local etcd member is not healthy"; return 1; }
+  [ -f "${ROOT}/etc/kubernetes/admin.conf" ] || { log "admin.conf is missing"; return 1; }
+  KUBECONFIG="${ROOT}/etc/kubernetes/admin.conf" wait_for "${VERIFY_SECONDS:-120}" \
+    kubectl -n kube-system get configmap kubeadm-config -o name >/dev/null 2>&1 || { log "ConfigMap kube-system/kubeadm-config is not readable"; return 1; }
+  KUBECONFIG="${ROOT}/etc/kubernetes/admin.conf" kubectl -n kube-public get configmap cluster-info -o name >/dev/null 2>&1 \
+    || { log "ConfigMap kube-public/cluster-info is missing"; return 1; }
+}
+
+# etcdctl_local ARGS...: etcdctl inside this control plane's etcd static pod (the image ships etcdctl;
+# the pod mounts /etc/kubernetes/pki/etcd and /var/lib/etcd at the same paths as the host).
+etcdctl_local() {
+  local container
+  container="$(crictl ps --quiet --state running --name '^etcd$' | head -n 1)"
+  [ -n "$container" ] || { log "no running etcd container on this host"; return 1; }
+  crictl exec "$container" etcdctl --endpoints=https://127.0.0.1:2379 \
+    --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+    --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
 }

@@ -27,6 +27,14 @@ SYSTEM_NAMESPACES: dict[str, str] = {
         "MetalLB speaker (networking layer) runs on the host network with NET_RAW to answer ARP for "
         "LoadBalancer addresses on the public interface"
     ),
+    "kubearmor": (
+        "KubeArmor agent (platform layer) is a privileged host-PID DaemonSet that loads AppArmor/BPF-LSM profiles "
+        "and mounts /sys/kernel/security and the container runtime socket to enforce per-pod runtime policy"
+    ),
+    "velero": (
+        "Velero node agent (platform layer) mounts /var/lib/kubelet/pods and plugins (hostPath) as root to read "
+        "volume data for the data mover; the Velero server itself runs restricted"
+    ),
     "monitoring-node": (
         "Prometheus node exporter (platform layer) runs on the host network and PID namespace and mounts /, /proc and "
         "/sys read-only to report the node's CPU, memory, filesystems and ZFS pools; nothing else runs here"
@@ -62,6 +70,22 @@ REVIEWED_EXCEPTIONS: dict[str, list[dict[str, str]]] = {
     # Chart workloads whose images expose no endpoint a probe could use, or only metrics: each reviewed
     # when the chart rendering made the probes policy cover chart objects (issue 8, 2026-12).
     "workload-probes": [
+        {"namespace": "velero", "name": "node-agent", "kind": "DaemonSet",
+         "reason": "velero 12.1.0's node-agent template has no probe values and the agent serves only metrics; a dead "
+                   "agent fails the data-mover step of the volumes backup, which the backup-age alerts catch "
+                   "(reviewed: platform team, issue 12)"},
+        {"namespace": "kyverno", "name": "kyverno-background-controller", "kind": "Deployment",
+         "reason": "kyverno 3.9.0's background controller template has no probe values; its only port is metrics, it is "
+                   "leader-elected, and a stuck controller shows as policy reports not updating (reviewed: platform team, issue 12)"},
+        {"namespace": "kyverno", "name": "kyverno-reports-controller", "kind": "Deployment",
+         "reason": "kyverno 3.9.0's reports controller template has no probe values; metrics port only, leader-elected "
+                   "(reviewed: platform team, issue 12)"},
+        {"namespace": "argocd", "name": "argo-cd-argocd-application-controller", "kind": "StatefulSet",
+         "reason": "argo-cd 10.1.1 offers only a readiness probe for the application controller (/healthz); a liveness "
+                   "probe on the same endpoint would restart it during long reconciliations (reviewed: platform team, issue 12)"},
+        {"namespace": "kubearmor", "name": "kubearmor-operator", "kind": "Deployment",
+         "reason": "the kubearmor-operator v1.7.4 chart has no probe values and the operator serves no health endpoint; "
+                   "a failed operator shows as KubeArmorConfig status not Running (reviewed: platform team, issue 12)"},
         {"namespace": "cert-manager", "name": "cert-manager", "kind": "Deployment",
          "reason": "controller ports are metrics (9402) and health (9403) only, no Service sends it traffic; it is "
                    "leader-elected and liveness-probed on /livez (reviewed: platform team, issue 8)"},
@@ -85,5 +109,10 @@ REVIEWED_EXCEPTIONS: dict[str, list[dict[str, str]]] = {
          "reason": "a Magento queue consumer serves no port and has no health endpoint; its pod's PID 1 is "
                    "sites/scripts/consumers.sh, which restarts each consumer when it exits, and a stuck consumer shows "
                    "as queue depth that KEDA scales on and the queue alerts watch (reviewed: sites team, issue 11)"},
+    ],
+    "no-plaintext-secrets": [
+        {"namespace": "site-*", "name": "waf-settings", "kind": "ConfigMap",
+         "reason": "SERVER_TOKENS is the OWASP CRS image's switch for nginx `server_tokens` (off: no version in "
+                   "responses), not a credential; the WAF settings hold no secret (reviewed: sites team, issue 11)"},
     ],
 }

@@ -131,7 +131,11 @@ def secret_values(resource: PolicyResource) -> Iterator[tuple[str, str]]:
 
 
 # Resources whose values are secret by type (the SDK marks them secret whatever their source).
-SECRET_HOLDERS = frozenset({"kubernetes:core/v1:Secret", "random:index/randomPassword:RandomPassword"})
+# pulumi-vault's kv.SecretV2 marks `data`/`dataJson` secret whatever is passed (pulumi_vault/kv/secret_v2.py:
+# `pulumi.Output.secret(data_json)`, additional_secret_outputs ["data", "dataJson", "dataJsonWo"]).
+SECRET_HOLDERS = frozenset(
+    {"kubernetes:core/v1:Secret", "random:index/randomPassword:RandomPassword", "vault:kv/secretV2:SecretV2"}
+)
 # Providers and charts take secrets as inputs and keep them secret in state; the stack and our components
 # carry secret outputs (the kubeconfig) whose secretness the analyzer cannot see.
 NOT_PLAIN_PREFIXES = ("pulumi:providers:", "pulumi:pulumi:", "kubernetes:helm.sh/", "magento:")

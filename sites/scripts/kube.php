@@ -5,7 +5,7 @@
 //           autoscaling.keda.sh/paused-replicas), then wait until no cron Job and no consumer pod runs;
 //   resume: un-suspend the CronJob and remove the pause from each ScaledObject.
 // Environment: CRON_JOB, SCALED_OBJECTS (comma-separated), CONSUMER_SELECTOR, CRON_SELECTOR, WAIT_SECONDS.
-const ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+define('ACCOUNT', getenv('SERVICEACCOUNT_DIR') ?: '/var/run/secrets/kubernetes.io/serviceaccount');
 const PAUSE = 'autoscaling.keda.sh/paused-replicas';
 
 function api(string $method, string $path, ?array $body = null, bool $absentOk = false): ?array

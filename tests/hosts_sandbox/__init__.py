@@ -25,6 +25,13 @@ from tests.hosts_sandbox.fake_system import COMMANDS
 FAKE = Path(__file__).parent / "fake_system.py"
 
 
+def provider_stdout(text: str) -> str:
+    """A command's stdout as pulumi-command returns it, hence as the next command's stdin receives it:
+    provider/pkg/provider/remote/commandOutputs.go ends `run` with
+    `strings.TrimSuffix(stdoutbuf.String(), "\n")`, one final newline removed."""
+    return text.removesuffix("\n")
+
+
 def stack_config(stack: str, **cluster_overrides: object) -> StackConfig:
     """A stack file's configuration, validated, with optional `cluster` keys replaced."""
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
@@ -58,7 +65,8 @@ class Sandbox:
         (self.root / "etc" / "resolv.conf").write_text("nameserver 127.0.0.53\n")
         (self.state / "swap").write_text("/swap.img\n")
 
-    def add_disk(self, path: str, partitions: int = 0, signature: str = "") -> None:
+    def add_disk(self, path: str, partitions: int = 0, signature: str = "", holders: str = "", mount: str = "") -> None:
+        """A device under /dev/disk/by-id; `holders` are lsblk lines (`md127 raid1 /`) of what sits on it."""
         device = self.root / path.lstrip("/")
         device.parent.mkdir(parents=True, exist_ok=True)
         device.write_text("")
@@ -67,6 +75,10 @@ class Sandbox:
             (self.state / "disks" / f"{Path(path).name}.parts").write_text(str(partitions))
         if signature:
             (self.state / "disks" / f"{Path(path).name}.signature").write_text(signature)
+        if holders:
+            (self.state / "disks" / f"{Path(path).name}.holders").write_text(holders)
+        if mount:
+            (self.state / "disks" / f"{Path(path).name}.mount").write_text(mount)
 
     def seed_first_control_plane(self) -> None:
         """The first control plane's credentials, for stages that run there on a joining host's behalf."""
@@ -74,6 +86,20 @@ class Sandbox:
         (kube / "pki").mkdir(parents=True, exist_ok=True)
         (kube / "admin.conf").write_text("admin kubeconfig\n")
         (kube / "pki" / "ca.crt").write_text("ca\n")
+        # Its etcd member and the ConfigMaps kubeadm init uploaded.
+        self.state_file("etcd/members", "8e9e05c52164694d, started, node-a, https://10.10.0.11:2380, https://10.10.0.11:2379, false\n")
+        self.state_file("k8s/cm/kube-system/kubeadm-config", "")
+        self.state_file("k8s/cm/kube-public/cluster-info", "")
+
+    def state_file(self, path: str, text: str) -> None:
+        """Set a piece of the stand-ins' state (fake_system.py), e.g. `fail-join` to make kubeadm fail."""
+        file = self.state / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text)
+
+    def members(self) -> list[str]:
+        file = self.state / "etcd" / "members"
+        return [line for line in file.read_text().splitlines() if line] if file.exists() else []
 
     def run(self, stage: Stage, *, action: str = "create", stdin: str = "") -> Result:
         invocation: Invocation | None = stage.create if action == "create" else stage.delete

@@ -61,13 +61,61 @@ def register_node(name: str) -> None:
     write(f"k8s/csr/csr-{name}", "pending")
 
 
+MANIFESTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
 def kube_files(control_plane: bool) -> None:
     kube = rooted("/etc/kubernetes")
     (kube / "pki").mkdir(parents=True, exist_ok=True)
     (kube / "kubelet.conf").write_text("kubelet kubeconfig\n")
     if control_plane:
-        (kube / "admin.conf").write_text("admin kubeconfig\n")
+        (kube / "admin.conf").write_text(ADMIN_CONF)
         (kube / "pki" / "ca.crt").write_text("ca\n")
+        manifests(MANIFESTS)
+        write("k8s/cm/kube-system/kubeadm-config", "")
+        write("k8s/cm/kube-public/cluster-info", "")
+        add_member(read("hostname", "ubuntu"))
+
+
+ADMIN_CONF = """apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: Y2E=
+    server: https://10.10.0.11:6443
+  name: magento
+contexts:
+- context:
+    cluster: magento
+    user: kubernetes-admin
+  name: kubernetes-admin@magento
+current-context: kubernetes-admin@magento
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: Y2VydA==
+    client-key-data: a2V5
+"""
+
+
+def manifests(names: tuple[str, ...]) -> None:
+    directory = rooted("/etc/kubernetes/manifests")
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / f"{name}.yaml").write_text(f"{name} static pod\n")
+
+
+def members() -> list[str]:
+    return [line for line in read("etcd/members").splitlines() if line]
+
+
+def add_member(name: str, started: bool = True) -> None:
+    line = f"{abs(hash(name)) % 10**12:012x}, {'started' if started else 'unstarted'}, {name if started else ''}, https://{name}:2380, https://{name}:2379, false"
+    write("etcd/members", "\n".join([*[m for m in members() if f", {name}," not in m], line]) + "\n")
+
+
+def remove_member(match: str) -> None:
+    write("etcd/members", "".join(m + "\n" for m in members() if match not in m))
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -90,9 +138,11 @@ def dpkg(args: list[str]) -> int:
 
 def apt_get(args: list[str]) -> int:
     record("apt-get", args, True)
+    if "-o" in args and not any(a.startswith("DPkg::Lock::Timeout=") for a in args):
+        raise AssertionError("apt-get without a lock timeout")
     if "install" in args:
         for spec in args[args.index("install") + 1 :]:
-            if spec.startswith("-"):
+            if spec.startswith("-") or "::" in spec:
                 continue
             name, _, version = spec.partition("=")
             write(f"dpkg/{name}", version or "1.0-default")
@@ -207,6 +257,12 @@ def nft(args: list[str]) -> int:
 
 
 def curl(args: list[str]) -> int:
+    if any(a.endswith(":2381/health") for a in args):
+        record("curl", args, False)
+        if exists("etcd-unhealthy") or not members():
+            return 7
+        print('{"health":"true","reason":""}')
+        return 0
     record("curl", args, True)
     print("-----BEGIN PGP PUBLIC KEY BLOCK-----")
     return 0
@@ -267,12 +323,18 @@ def disk_key(path: str) -> str:
 
 
 def lsblk(args: list[str]) -> int:
+    """`lsblk --raw --output NAME,TYPE,MOUNTPOINT DEV`: the device, its partitions, what holds them
+    (state `<disk>.holders`: lines of `name type mountpoint`), and the device's own mount (`.mount`)."""
     record("lsblk", args, False)
+    assert "NAME,TYPE,MOUNTPOINT" in args, args
     disk = args[-1]
+    name = Path(disk).name
     parts = int(read(disk_key(disk) + ".parts", "0"))
-    print(Path(disk).name)
+    print(f"{name} {'part' if '-part' in name else 'disk'} {read(disk_key(disk) + '.mount')}".rstrip(" ") + " ")
     for i in range(parts):
-        print(f"{Path(disk).name}-part{i + 1}")
+        print(f"{name}-part{i + 1} part ")
+    for line in read(disk_key(disk) + ".holders").splitlines():
+        print(line if line.count(" ") == 2 else line + " ")
     return 0
 
 
@@ -293,7 +355,25 @@ def wipefs(args: list[str]) -> int:
 
 
 def kubeadm(args: list[str]) -> int:
+    if args[:3] == ["config", "images", "list"]:
+        record("kubeadm", args, False)
+        version = args[args.index("--kubernetes-version") + 1]
+        for image in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            print(f"registry.k8s.io/{image}:{version}")
+        print("registry.k8s.io/etcd:3.6.5-0")
+        return 0
     record("kubeadm", args, True)
+    name = read("hostname", "ubuntu")
+    if args[0] in ("init", "join") and args[1:2] != ["phase"] and exists(f"fail-{args[0]}"):
+        # kubeadm stops half-way: kubelet and admin credentials and some manifests written, etcd member added.
+        kube = rooted("/etc/kubernetes")
+        kube.mkdir(parents=True, exist_ok=True)
+        (kube / "kubelet.conf").write_text("kubelet kubeconfig\n")
+        (kube / "admin.conf").write_text(ADMIN_CONF)
+        manifests(("etcd",))
+        add_member(name, started=False)
+        print("error execution phase wait-control-plane: timed out", file=sys.stderr)
+        return 1
     if args[0] == "init" and args[1:2] == ["phase"]:
         print("[upload-certs] Using certificate key:")
         print("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
@@ -310,8 +390,12 @@ def kubeadm(args: list[str]) -> int:
         print("abcdef.0123456789abcdef")
     elif args[0] == "reset":
         # The real reset also removes admin.conf; the sandbox plays the first control plane as well,
-        # whose admin.conf the drain and delete scripts still need.
+        # whose admin.conf the drain and delete scripts still need. Like the real one, it removes this
+        # host's etcd member through the cluster and its static pod manifests.
         rooted("/etc/kubernetes/kubelet.conf").unlink(missing_ok=True)
+        for manifest in MANIFESTS:
+            rooted(f"/etc/kubernetes/manifests/{manifest}.yaml").unlink(missing_ok=True)
+        remove_member(f"https://{name}:2380")
     elif args[0] == "upgrade":
         write("upgraded", " ".join(args))
     return 0
@@ -325,11 +409,19 @@ def _template_value(name: str, template: str) -> str:
         return values.get(match.group(2), "<no value>")
     if "kubeletVersion" in template:
         return data.get("kubeletVersion", "")
+    if ".spec.taints" in template:
+        return "".join(f"{t}\n" for t in data.get("taints", []))
     raise AssertionError(f"template not understood by the stand-in: {template}")
 
 
 def kubectl(args: list[str]) -> int:
+    namespace = "default"
+    if args[:1] == ["-n"]:
+        namespace, args = args[1], args[2:]
     verb = args[0]
+    if verb == "get" and args[1] == "configmap":
+        record("kubectl", args, False)
+        return 0 if exists(f"k8s/cm/{namespace}/{args[2]}") else 1
     if verb == "get" and args[1] == "node":
         record("kubectl", args, False)
         name = args[2]
@@ -361,6 +453,10 @@ def kubectl(args: list[str]) -> int:
             key, value = spec.split("=", 1)
             data["annotations"][key] = value
         save_node(name, data)
+    elif verb == "taint":
+        data = node(args[2])
+        data["taints"] = [t for t in data.get("taints", []) if t != args[3].removesuffix("-")]
+        save_node(args[2], data)
     elif verb == "certificate":
         write(f"k8s/csr/{args[2]}", "approved")
     elif verb == "delete":
@@ -370,6 +466,40 @@ def kubectl(args: list[str]) -> int:
         data["unschedulable"] = verb == "drain"
         save_node(args[1], data)
     return 0
+
+
+def crictl(args: list[str]) -> int:
+    verb = args[0]
+    if verb == "ps":
+        record("crictl", args, False)
+        if members():
+            print("etcd0123456789")
+        return 0
+    if verb == "inspecti":
+        record("crictl", args, False)
+        return 0 if exists("images/" + args[1].replace("/", "%")) else 1
+    if verb == "pull":
+        record("crictl", args, True)
+        write("images/" + args[1].replace("/", "%"), "")
+        return 0
+    if verb == "exec":
+        command = args[2:]
+        assert command[0] == "etcdctl", command
+        words = [a for a in command[1:] if not a.startswith("--")]
+        if words[:2] == ["member", "list"]:
+            record("crictl", args, False)
+            for line in members():
+                print(line)
+            return 0
+        record("crictl", args, True)
+        if words[:2] == ["member", "remove"]:
+            remove_member(words[2])
+        elif words[:2] == ["snapshot", "save"]:
+            target = rooted(words[2])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("etcd snapshot\n")
+        return 0
+    raise AssertionError(f"crictl {args} not understood by the stand-in")
 
 
 def runc(args: list[str]) -> int:
@@ -393,9 +523,9 @@ COMMANDS = {
     "dpkg-query": dpkg_query, "dpkg": dpkg, "apt-get": apt_get, "apt-mark": apt_mark,
     "hostnamectl": hostnamectl, "systemctl": systemctl, "modprobe": modprobe, "swapon": swapon,
     "swapoff": swapoff, "timedatectl": timedatectl, "uname": uname, "aa-enabled": query("aa-enabled"),
-    "sshd": query("sshd"), "sysctl": change("sysctl"), "netplan": change("netplan"), "nft": nft,
+    "sshd": query("sshd"), "keepalived": query("keepalived"), "sysctl": change("sysctl"), "netplan": change("netplan"), "update-grub": change("update-grub"), "nft": nft,
     "curl": curl, "gpg": gpg, "zpool": zpool, "zfs": zfs, "lsblk": lsblk, "blkid": blkid,
-    "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "runc": runc, "sleep": query("sleep"),
+    "wipefs": wipefs, "kubeadm": kubeadm, "kubectl": kubectl, "openssl": openssl, "runc": runc, "crictl": crictl, "sleep": query("sleep"),
 }
 
 if __name__ == "__main__":
