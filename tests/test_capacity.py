@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from components.config.capacity import size_classes
 from components.config.site_tiers import default_consumers
-from offline.capacity import Node, eligible, place
+from offline.capacity import Node, _tolerates, eligible, place
 from offline.capacity_pods import Workload
 from offline.capacity_report import capacity_check, capacity_of, capacity_summary, console_lines, markdown
 from offline.checks import CHECKS
@@ -61,25 +61,27 @@ def test_prod_allocatable_is_capacity_less_the_hosts_reservations(prod):
     # The witness: 4 CPU / 7680Mi, no pool (no ARC reserved).
     assert rest["witness"].cpu == Decimal("2.5")
     assert rest["witness"].memory == (7680 - 2048 - 1024 - 500) * MI  # 4108Mi
-    assert rest["witness"].taints == [
-        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
-        {"key": "magento.io/witness", "value": "true", "effect": "NoSchedule"},
-    ]
+    assert rest["witness"].taints == [{"key": "magento.io/witness", "value": "true", "effect": "NoSchedule"}]
 
 
 def test_prod_witness_runs_only_what_tolerates_it(prod):
     rest, _ = _nodes(prod)
     witness = rest["witness"]
-    # Only what tolerates its taints: Cilium's agent and its Envoy (components/networking/cilium.py defaults:
-    # agent 200m / 512Mi, cilium-envoy 100m / 128Mi), Prometheus' node exporter, and the third Sentinel (one
-    # replica: its required host anti-affinity keeps the other two on the workers).
-    exporter, sentinel = ("DaemonSet monitoring-node/kube-prometheus-stack-prometheus-node-exporter",
-                          "StatefulSet valkey/valkey-sentinel")
-    assert witness.pods == {"DaemonSet kube-system/cilium": 1, "DaemonSet kube-system/cilium-envoy": 1, exporter: 1, sentinel: 1}
     model, _ = capacity_of(prod)
-    others = [w for w in model.groups if w.label in (exporter, sentinel)]
-    assert witness.used_cpu == Decimal("0.3") + sum(w.cpu for w in others)
-    assert witness.used_memory == 640 * MI + sum(w.memory for w in others)
+    by_label = {w.label: w for w in model.groups}
+    taint = {"key": "magento.io/witness", "value": "true", "effect": "NoSchedule"}
+    # every pod there tolerates the witness taint; none of the stores' pods is there
+    assert all(_tolerates(by_label[label].tolerations, taint) for label in witness.pods)
+    assert not any(by_label[label].site for label in witness.pods)
+    # what must be there: Cilium (agent 200m / 512Mi, cilium-envoy 100m / 128Mi: components/networking/cilium.py
+    # defaults), the third Sentinel and OpenSearch's voting-only witness; one of each
+    for label in ("DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy", "StatefulSet valkey/valkey-sentinel",
+                  "Pod opensearch/opensearch-witness"):
+        assert witness.pods.get(label) == 1, label
+    assert (by_label["DaemonSet kube-system/cilium"].cpu, by_label["DaemonSet kube-system/cilium-envoy"].cpu) == (
+        Decimal("0.2"), Decimal("0.1"))
+    assert witness.used_cpu == sum(by_label[label].cpu * count for label, count in witness.pods.items())
+    assert witness.used_memory == sum(by_label[label].memory * count for label, count in witness.pods.items())
 
 
 def test_prod_demand_matches_the_summary_and_only_accepted_problems_remain(prod):
