@@ -47,6 +47,10 @@ plan: helm
 verify-backups: $(STAMP)
 	$(PY) -m ops backups verify --stack $(STACK)
 
+## Post-deploy smoke check through the Gateway (storefront + certificate, admin refused, WAF, rate limit, backups)
+smoke: $(STAMP)
+	$(PY) -m ops smoke --stack $(STACK)
+
 ## Onboard a store: make new-site NAME=shop-it ENV=prod DOMAIN=www.example.it IMAGE=ghcr.io/example/magento-shop:2.4.8-p3-1
 new-site: $(STAMP)
 	$(PY) -m sites.onboard --name "$(NAME)" --env "$(ENV)" --domain "$(DOMAIN)" --image "$(IMAGE)"
@@ -72,7 +76,7 @@ benchmark-chain: $(STAMP)
 
 ## The Locust storefront profile against a store: make loadtest HOST=https://www.example.fr USERS=20 SECONDS=300
 loadtest: $(STAMP)
-	$(PY) -m locust -f loadtest/locustfile.py --headless --host $(HOST) -u $(or $(USERS),10) -r $(or $(USERS),10) -t $(or $(SECONDS),60)s
+	$(PY) -m locust -f loadtest/locustfile.py --headless --host $(HOST) -u $(or $(USERS),10) -r $(or $(USERS),10) -t $(or $(SECONDS),60)s Shopper
 
 ## These need the Pulumi CLI and a reachable cluster or servers (not available on build machines)
 preview:

@@ -116,3 +116,15 @@ class Shopper(HttpUser):
         data = {"login[username]": "loadtest@example.com", "login[password]": "not-a-real-password", "form_key": "loadtest"}
         with self.post("/customer/account/loginPost/", "login: post", data) as r:
             check(r, private=True, allowed=(200, 302, 303, 429))
+
+
+class EveryFlow(Shopper):
+    """Every flow once per iteration, in order: CI runs this class (`tests/test_loadtest.py`) so that each
+    flow's checks run within a bounded number of requests; load runs use Shopper's weights."""
+
+    def every_flow(self) -> None:
+        for flow in (Shopper.home, Shopper.category, Shopper.product, Shopper.search, Shopper.add_to_cart,
+                     Shopper.guest_checkout, Shopper.customer_login):
+            flow(self)
+
+    tasks = [every_flow]

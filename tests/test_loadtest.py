@@ -25,20 +25,23 @@ def chain() -> Iterator[Chain]:
 
 
 def test_every_storefront_flow_passes_its_checks_through_the_chain(chain: Chain) -> None:
-    result = run(chain.url(), users=USERS, seconds=SECONDS, site_host=SITE.domains[0], as_gateway=True)
+    result = run(chain.url(), users=USERS, seconds=SECONDS, site_host=SITE.domains[0], as_gateway=True, user_class="EveryFlow")
     assert result.failures == [], result.output
     assert result.code == 0, result.output
     ran = {name for name, row in result.rows.items() if row.requests}
     assert ran >= FLOWS, (FLOWS - ran, result.output)
-    # bounded: at most 3 requests per task, one task per 0.5 s per user, plus the start-up of each user
-    assert 0 < result.total.requests <= USERS * 3 * (SECONDS / 0.5 + 1)
+    # bounded: an iteration is 13 requests and waits at least 0.5 s
+    assert 0 < result.total.requests <= USERS * 13 * (SECONDS / 0.5 + 1)
     assert all(row.failures == 0 for row in result.rows.values())
     assert len(chain.php_hits()) > 0  # the requests went through Varnish to PHP, not only to a cache
 
 
 def test_a_failing_check_is_reported(chain: Chain) -> None:
-    # a product path the WAF refuses (an SQL-injection probe, blocking mode): the product flow's check fails
-    result = run(chain.url(), users=2, seconds=4, site_host=SITE.domains[0], as_gateway=True,
-                 extra=["--product-path", "/catalogsearch/result/?q=1%27%20UNION%20SELECT%20password%20FROM%20admin_user--"])
+    # category and product paths the WAF refuses (an SQL-injection probe, blocking mode): every iteration
+    # requests them
+    probe = "/catalogsearch/result/?q=1%27%20UNION%20SELECT%20password%20FROM%20admin_user--"
+    result = run(chain.url(), users=2, seconds=4, site_host=SITE.domains[0], as_gateway=True, user_class="EveryFlow",
+                 extra=["--product-path", probe, "--category-path", probe])
     assert result.code != 0
-    assert any(f.startswith("product: ") and "status 403" in f for f in result.failures), result.failures
+    assert any(f.split(": ")[0] in ("product", "category", "add to cart: product") and "status 403" in f
+               for f in result.failures), result.failures
