@@ -87,7 +87,9 @@ def gateway_listeners(sites: Sequence[Site]) -> list[dict[str, Any]]:
 
 def envoy_proxy_spec(config: StackConfig, failure_domains: int) -> dict[str, Any]:
     replicas = 2 if failure_domains >= 2 else 1
-    service: dict[str, Any] = {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
+    # MetalLB announces the address itself: no NodePorts, which Cilium's eBPF would otherwise answer on every
+    # node address before the host firewall sees the packet (issue 9, item 6).
+    service: dict[str, Any] = {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "allocateLoadBalancerNodePorts": False}
     if config.edge.gateway_address:
         service["annotations"] = {"metallb.io/loadBalancerIPs": config.edge.gateway_address}
     spread = {
