@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 import yaml
 
 from components.config import ConfigError, validate
@@ -19,6 +20,13 @@ def stack_values(stack: str) -> dict[str, Any]:
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     # Only the program's own settings (`pulumi:` settings such as disable-default-providers are the engine's).
     return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith("magento:")})
+
+
+def problem_lines(values: dict[str, Any]) -> list[str]:
+    """The configuration problems of invalid `values` as the user reads them, one line each (fails if valid)."""
+    with pytest.raises(ConfigError) as error:
+        validate(values)
+    return [str(p) for p in error.value.problems]
 
 
 def problems(values: dict[str, Any]) -> dict[str, str]:

@@ -5,7 +5,6 @@ but the first control plane."""
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import subprocess
@@ -14,27 +13,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config.loader import ConfigError, validate
 from hosts import kubeadm
 from hosts.layer import read_kubeconfig
 from offline.engine import Recording, run_program
 from offline.stackfile import ROOT, load_stack
 from tests.hosts_sandbox import Sandbox, stack_config
 from tests.hosts_sandbox.fake_system import ADMIN_CONF
+from tests.layer_helpers import problem_lines, stack_values
 from tests.test_hosts_idempotency import stages_of
 
 COMMAND = "command:remote:Command"
 
 
 def prod_raw() -> dict:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document.items() if key.startswith("magento:")})
+    return stack_values("prod")
 
 
-def problems(raw: dict) -> list[str]:
-    with pytest.raises(ConfigError) as error:
-        validate(raw)
-    return [str(p) for p in error.value.problems]
+problems = problem_lines
 
 
 # ------------------------------------------------------------------ 2. the endpoint of an HA cluster

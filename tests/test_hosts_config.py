@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-import yaml
 
-from components.config.loader import ConfigError, validate
-from offline.stackfile import ROOT
+from components.config.loader import validate
+from tests.layer_helpers import problem_lines, stack_values
 
 
 def prod_raw() -> dict:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    return copy.deepcopy({key.split(":", 1)[1]: value for key, value in document.items() if key.startswith("magento:")})
+    return stack_values("prod")
 
 
-def problems(raw: dict) -> list[str]:
-    with pytest.raises(ConfigError) as error:
-        validate(raw)
-    return [str(p) for p in error.value.problems]
+problems = problem_lines
 
 
 def with_cluster(**settings: object) -> dict:
