@@ -9,8 +9,8 @@ Recording holds both, `offline/render.py`):
 - charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
   nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
   for (`offline/chart_hooks.py`) and every object's namespace scope is known;
-- providers: the stack file disables the default providers of kubernetes, aws and command
-  (`pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
+- providers: the stack file disables the default providers of kubernetes, aws and command (vault and harbor
+  where the stack uses them; `pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
   CLI a resource without one fails the `up`; mocks would accept it);
 - capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
   pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
@@ -122,7 +122,9 @@ def chart_check(recording: Recording) -> CheckResult:
 
 # Packages whose default provider the stack files must disable (issue 8): a default provider takes its
 # settings from the operator's environment (KUBECONFIG, AWS_PROFILE), not from the stack.
-EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command")
+EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command", "vault", "harbor")
+# Listed in every stack file; the others only where the stack registers resources of them (a site stack has none).
+ALWAYS_DISABLED = ("kubernetes", "aws", "command")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 
 
@@ -141,7 +143,10 @@ def provider_check(recording: Recording) -> CheckResult:
     """Default providers disabled in the stack file, and every resource of those packages with its own."""
     problems: list[str] = []
     disabled = disabled_default_providers(recording)
-    missing = [p for p in EXPLICIT_PROVIDER_PACKAGES if p not in disabled and "*" not in disabled]
+    used = {r.type.split(":", 1)[0] for r in recording.resources if r.custom} | {
+        r.type.removeprefix("pulumi:providers:") for r in recording.resources if r.type.startswith("pulumi:providers:")}
+    required = [p for p in EXPLICIT_PROVIDER_PACKAGES if p in ALWAYS_DISABLED or p in used]
+    missing = [p for p in required if p not in disabled and "*" not in disabled]
     if missing:
         problems.append(f"{DISABLE_DEFAULT_PROVIDERS} in Pulumi.{recording.settings.stack}.yaml does not list "
                         f"{', '.join(missing)} (every resource must name its provider)")
