@@ -52,11 +52,11 @@ class SiteTenancy(pulumi.ComponentResource):
             f"{name}-quota",
             metadata=meta("site-quota"),
             spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                # The compute the config check verified the store fits at its autoscalers' maxima (requests
+                # and limits apart: a tier's limits exceed its requests, so limits equal to requests would
+                # refuse pods the HPA adds).
                 hard={
-                    "requests.cpu": quota.cpu,
-                    "limits.cpu": quota.cpu,
-                    "requests.memory": quota.memory,
-                    "limits.memory": quota.memory,
+                    **site.quota_hard(),
                     "requests.storage": quota.storage,
                     "pods": str(quota.pods),
                     "services.loadbalancers": "0",

@@ -113,7 +113,7 @@ def _host(**ssh) -> HostSettings:
     )
 
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtestHostKeyForPolicyTests000"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJC5maFB4dSL2jB38jU8D+BbYozBm3sUE4jZ6zUqfuzS"  # a real key (the model checks its wire format)
 KEY = pulumi.Output.secret("-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n-----END OPENSSH PRIVATE KEY-----\n")
 
 
@@ -131,7 +131,7 @@ def test_missing_host_key_fails_in_prod_and_is_allowed_when_configured_off():
 
 
 def test_jump_host_without_pinned_key_fails():
-    report = evaluate(lambda: Host("node-x", HostArgs(_host(host_key=HOST_KEY, jump_host={"host": "bastion.example.com"}), KEY)))
+    report = evaluate(lambda: Host("node-x", HostArgs(_host(host_key=HOST_KEY, jump_host={"host": "203.0.113.5"}), KEY)))
     assert "connection.proxy does not pin hostKey" in messages(report, "remote-command-ssh")
 
 

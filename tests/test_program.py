@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from hosts.layer import read_kubeconfig
 from offline.engine import Recording
 from program import LAYERS
 
@@ -60,10 +61,8 @@ def test_each_kubernetes_layer_waits_for_every_resource_of_the_layers_before(sta
                 assert resource.urn in waits_for, f"{later} does not wait for {resource.type} {resource.name}"
 
 
-def test_cluster_waits_for_the_hosts(prod: Recording):
-    waits_for = set(layer(prod, "cluster").dependencies)
-    hosts = [r for r in prod.descendants(layer(prod, "hosts")) if r.custom]
-    assert hosts and all(r.urn in waits_for for r in hosts)
+# What the cluster waits for on the hosts side (the first control plane only, ADR 0003) is tested in
+# tests/test_hosts_api.py::test_kubernetes_objects_wait_only_for_the_first_control_plane.
 
 
 def test_every_kubernetes_object_uses_the_cluster_provider(stack_recording: Recording):
@@ -80,7 +79,9 @@ def test_kubeadm_provider_reads_the_kubeconfig_from_the_first_control_plane(prod
     assert provider.inputs["kubeconfig"] == read.outputs["stdout"]
     assert "kubeconfig" in provider.secret_paths
     assert read.inputs["logging"] == "none"
-    assert read.inputs["create"] == "sudo cat /etc/kubernetes/admin.conf"
+    # admin.conf with its server rewritten to the address the operator reaches (cluster.apiAccess.server)
+    assert read.inputs["create"] == read_kubeconfig("198.51.100.11:6443")
+    assert "/etc/kubernetes/admin.conf" in read.inputs["create"]
     node_a = prod.named("node-a", "magento:hosts:Host")
     assert read.parent == layer(prod, "hosts").urn
     assert {r.urn for r in prod.descendants(node_a) if r.custom} & set(read.dependencies)

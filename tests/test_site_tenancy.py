@@ -6,16 +6,18 @@ from __future__ import annotations
 import pytest
 
 from offline.engine import Recording
+from tests.layer_helpers import stack_values
 
 
-@pytest.mark.parametrize(("site", "cpu", "memory", "pods"), [("shop-fr", "16", "32Gi", "80"), ("shop-de", "12", "24Gi", "80")])
-def test_quota_comes_from_the_site_config(prod: Recording, site: str, cpu: str, memory: str, pods: str):
+@pytest.mark.parametrize("site", ["shop-fr", "shop-de"])
+def test_quota_comes_from_the_site_config(prod: Recording, site: str):
+    (wanted,) = [s["quota"] for s in stack_values("prod")["sites"] if s["name"] == site]
     quota = prod.named(f"{site}-quota").inputs
     assert quota["metadata"]["namespace"] == f"site-{site}"
     hard = quota["spec"]["hard"]
-    assert hard["requests.cpu"] == hard["limits.cpu"] == cpu
-    assert hard["requests.memory"] == hard["limits.memory"] == memory
-    assert hard["pods"] == pods
+    assert hard["requests.cpu"] == wanted["cpu"] and hard["limits.cpu"] == wanted["cpuLimits"]
+    assert hard["requests.memory"] == wanted["memory"] and hard["limits.memory"] == wanted["memoryLimits"]
+    assert hard["pods"] == str(wanted["pods"])
     assert hard["services.loadbalancers"] == "0" and hard["services.nodeports"] == "0"
 
 
