@@ -30,6 +30,10 @@ def test_every_storefront_flow_passes_its_checks_through_the_chain(chain: Chain)
     assert result.code == 0, result.output
     ran = {name for name, row in result.rows.items() if row.requests}
     assert ran >= FLOWS, (FLOWS - ran, result.output)
+    # every flow once per iteration and nothing else (no weighted task of the load profile leaks in): the
+    # counts differ only by the iterations the stop interrupted, at most one per user
+    counts = {name: result.rows[name].requests for name in FLOWS}
+    assert max(counts.values()) - min(counts.values()) <= USERS, counts
     # bounded: an iteration is 13 requests and waits at least 0.5 s
     assert 0 < result.total.requests <= USERS * 13 * (SECONDS / 0.5 + 1)
     assert all(row.failures == 0 for row in result.rows.values())
