@@ -4,6 +4,12 @@ Every container of a store runs as a non-root user with no privilege escalation,
 dropped, seccomp RuntimeDefault and a read-only root filesystem; the only writable paths are emptyDirs
 where Magento or the server writes (`var/`, `/tmp`, the resized-image cache under `pub/media`) and, with
 the pvc media backend, the media volume. `app/etc/env.php` is a read-only Secret mount.
+
+Every pod running Magento code trusts exactly the system CAs plus the OpenSearch HTTP CA: its first init
+container (`ca-bundle`, the store's image) concatenates the image's system bundle and the CA from
+ConfigMap `opensearch-ca` (written by the program into the store's namespace, sites/site.py) into an
+emptyDir, which php.ini names as `openssl.cafile` and `curl.cainfo` (sites/runtime/php_fpm.py). The
+system bundle is never replaced (S3 and payment APIs verify against it) and verification stays on.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from components import k8s as kube
 from components.config.model import Site
 from components.data.tenancy import SiteDataTenancy
 from sites.runtime.nginx import MAGE_ROOT
+from sites.runtime.php_fpm import CA_BUNDLE, CA_BUNDLE_DIR
 
 MAGENTO_UID = 33  # www-data in the php images; any non-root UID works (every writable path is a volume)
 ENV_PHP_SECRET = "magento-env"
@@ -37,6 +44,21 @@ PHP_CONFIG_ITEMS = [
 
 
 MEDIA_SECRET = "media-credentials"  # per-store S3 keys limited to the store's prefix, provisioned outside the program
+SEARCH_CA = "opensearch-ca"  # ConfigMap: the OpenSearch HTTP CA (public), key `ca.crt`
+SEARCH_CA_DIR = "/etc/magento/opensearch-ca"
+# Debian's bundle in the store's image (docker/Dockerfile.php-fpm: the official php image on Debian trixie,
+# package ca-certificates), the file OpenSSL and libcurl read by default.
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# Run by the `ca-bundle` init container (sh, paths from its environment): fails the pod rather than start
+# PHP with a trust store that lacks the system CAs or the OpenSearch CA.
+CA_BUNDLE_SCRIPT = r"""set -eu
+begin='-----BEGIN CERTIFICATE-----'
+grep -q -e "$begin" "$SYSTEM_BUNDLE" || { echo "ca-bundle: no certificate in $SYSTEM_BUNDLE" >&2; exit 1; }
+grep -q -e "$begin" "$EXTRA_CA" || { echo "ca-bundle: no certificate in $EXTRA_CA" >&2; exit 1; }
+{ cat "$SYSTEM_BUNDLE"; echo; cat "$EXTRA_CA"; } > "$BUNDLE.tmp"
+mv "$BUNDLE.tmp" "$BUNDLE"
+echo "ca-bundle: $(grep -c -e "$begin" "$BUNDLE") certificates in $BUNDLE"
+"""
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,8 @@ def magento_volumes(ctx: SiteContext) -> list[dict[str, Any]]:
         {"name": "php-config", "configMap": {"name": PHP_CONFIG, "items": PHP_CONFIG_ITEMS}},
         empty_dir("var", "2Gi"),
         empty_dir("tmp", "1Gi"),
+        {"name": "search-ca", "configMap": {"name": SEARCH_CA, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        empty_dir("ca-bundle", "4Mi"),
     ]
     if media.backend == "pvc":
         volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": MEDIA_PVC}})
@@ -146,7 +170,29 @@ def magento_mounts() -> list[dict[str, Any]]:
         {"name": "var", "mountPath": f"{MAGE_ROOT}/var"},
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "media", "mountPath": f"{MAGE_ROOT}/pub/media"},
+        {"name": "ca-bundle", "mountPath": CA_BUNDLE_DIR, "readOnly": True},
     ]
+
+
+def ca_bundle_container(ctx: SiteContext) -> dict[str, Any]:
+    """The init container that writes the trust store (system CAs + OpenSearch HTTP CA) the PHP processes read."""
+    return {
+        "name": "ca-bundle",
+        "image": ctx.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", CA_BUNDLE_SCRIPT],
+        "env": [
+            {"name": "SYSTEM_BUNDLE", "value": SYSTEM_CA_BUNDLE},
+            {"name": "EXTRA_CA", "value": f"{SEARCH_CA_DIR}/ca.crt"},
+            {"name": "BUNDLE", "value": CA_BUNDLE},
+        ],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "search-ca", "mountPath": SEARCH_CA_DIR, "readOnly": True},
+            {"name": "ca-bundle", "mountPath": CA_BUNDLE_DIR},
+        ],
+    }
 
 
 def php_env(ctx: SiteContext, ini: str) -> list[dict[str, Any]]:
@@ -200,6 +246,9 @@ def pod_spec(
     service_account: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
+    if any(volume["name"] == "ca-bundle" for volume in volumes):
+        # A pod with Magento's volumes runs PHP: its trust store is built before anything else starts.
+        fields["initContainers"] = [ca_bundle_container(ctx), *fields.get("initContainers", [])]
     spec: dict[str, Any] = {
         "automountServiceAccountToken": service_account is not None,
         "enableServiceLinks": False,

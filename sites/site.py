@@ -2,7 +2,7 @@
 site stack (`<env>-site-<name>`, sites/stack.py).
 
     SiteTenancy (namespace, quota, default deny, DNS)
-    Secret magento-env (env.php), ConfigMaps (php, nginx, VCL, scripts), media PVC (pvc backend)
+    Secret magento-env (env.php), ConfigMaps (php, nginx, VCL, scripts, opensearch-ca), media PVC (pvc backend)
     Release release-<tag>  --->  PHP-FPM, nginx, cron, consumers (+ KEDA)  --->  resume-<tag>
     Varnish (StatefulSet, every pod a purge target)   SiteEdge (routes, rate limits, WAF -> Varnish)
     SiteNetwork (gateway -> WAF -> Varnish -> nginx -> PHP-FPM -> data services)
@@ -18,7 +18,16 @@ import pulumi_random as random
 
 from components.config.model import Site
 from components.data.tenancy import SiteDataTenancy
-from sites.common import ENV_PHP_SECRET, MEDIA_PVC, PHP_CONFIG, RELEASE_SCRIPTS, MediaLocation, SiteContext, unsecret_checksum
+from sites.common import (
+    ENV_PHP_SECRET,
+    MEDIA_PVC,
+    PHP_CONFIG,
+    RELEASE_SCRIPTS,
+    SEARCH_CA,
+    MediaLocation,
+    SiteContext,
+    unsecret_checksum,
+)
 from sites.consumers import Consumers
 from sites.cron import CronTier
 from sites.edge import BackendService, SiteEdge, SiteEdgeArgs
@@ -45,6 +54,15 @@ class MagentoSiteArgs:
     media_location: MediaLocation | None = None  # the store's prefix in the media bucket (s3 without tenancy keys)
 
 
+def search_ca_cert(ctx: SiteContext) -> pulumi.Input[str]:
+    """The CA the store trusts for OpenSearch; an https search endpoint without one is refused (never verify=false)."""
+    search = ctx.tenancy.search
+    if search.ca_cert is None:
+        raise ValueError(f"site {ctx.site.name}: the search tenancy has scheme {search.scheme} and no ca_cert "
+                         "(the data layer's OpenSearch HTTP CA, components/data/search_tls.py)")
+    return search.ca_cert
+
+
 class MagentoSite(pulumi.ComponentResource):
     def __init__(self, name: str, args: MagentoSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("magento:sites:MagentoSite", name, None, opts)
@@ -60,9 +78,12 @@ class MagentoSite(pulumi.ComponentResource):
             string_data={"env.php": env_text}, opts=inside,
         )
         config = php_config(ctx)
+        search_ca = search_ca_cert(ctx)
         configs = [
             k8s.core.v1.ConfigMap(f"{name}-php-config", metadata=ctx.meta(PHP_CONFIG, "magento"), data=config, opts=inside),
             k8s.core.v1.ConfigMap(f"{name}-scripts", metadata=ctx.meta(RELEASE_SCRIPTS, "magento"), data=scripts(), opts=inside),
+            # The OpenSearch HTTP CA (public), from the tenancy: the `ca-bundle` init container adds it to the system CAs.
+            k8s.core.v1.ConfigMap(f"{name}-search-ca", metadata=ctx.meta(SEARCH_CA, "magento"), data={"ca.crt": search_ca}, opts=inside),
         ]
         if site.media.backend == "pvc":
             configs.append(k8s.core.v1.PersistentVolumeClaim(
@@ -73,7 +94,8 @@ class MagentoSite(pulumi.ComponentResource):
                 # Removing a site never deletes its media: docs/sites.md, "Removing a store".
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy], protect=args.protect, retain_on_delete=True),
             ))
-        checksum = unsecret_checksum(env_text)
+        # Pods roll when env.php or the search CA changes (both are read only when a pod starts).
+        checksum = unsecret_checksum(pulumi.Output.all(env_text, search_ca).apply(lambda parts: "\0".join(parts)))
         after_config = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs])
         self.varnish = VarnishTier(f"{name}-varnish", ctx, after_config)
 

@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.loader import load_from_pulumi
 from components.config.model import Site
+from components.data.search_tls import ca_material
 from components.data.tenancy import (
     Credential,
     DatabaseTenancy,
@@ -24,6 +25,10 @@ from sites.site import MagentoSite, MagentoSiteArgs
 
 def secret(value: str) -> pulumi.Output[str]:
     return pulumi.Output.secret(value)
+
+
+# The OpenSearch HTTP CA as the data layer derives it (a fixed seed here): public, the same for every store.
+SEARCH_CA = ca_material("test-seed-" + "0" * 54, "test").cert_pem
 
 
 def tenancy_for(site: Site, *, sentinel: bool = True, media: bool = True) -> SiteDataTenancy:
@@ -45,7 +50,7 @@ def tenancy_for(site: Site, *, sentinel: bool = True, media: bool = True) -> Sit
         database=DatabaseTenancy("pxc-haproxy.mysql.svc.cluster.local", 3306, f"site_{name.replace('-', '_')}",
                                  Credential(f"site_{name.replace('-', '_')}", secret(f"pw-db-{name}"))),
         search=SearchTenancy("opensearch.opensearch.svc.cluster.local", 9200, "https", name,
-                             Credential(f"site-{name}", secret(f"pw-search-{name}"))),
+                             Credential(f"site-{name}", secret(f"pw-search-{name}")), SEARCH_CA),
         queue=QueueTenancy("rabbitmq.rabbitmq.svc.cluster.local", 5672, f"site-{name}",
                            Credential(f"site-{name}", secret(f"pw-queue-{name}"))),
         valkey=valkey,

@@ -115,7 +115,8 @@ def test_security_plugin_on_with_our_admin_and_no_demo_users(stack_recording: Re
     assert config["securityConfigSecret"]["name"] == "opensearch-securityconfig"
     assert config["adminCredentialsSecret"]["name"] == "opensearch-admin-credentials"
     assert spec["security"]["tls"]["transport"] == {"generate": True, "perNode": True}
-    assert spec["security"]["tls"]["http"] == {"generate": True}
+    # HTTP from the program's CA through cert-manager (tests/test_search_trust.py follows it to the stores)
+    assert spec["security"]["tls"]["http"] == {"generate": False, "secret": {"name": "opensearch-http-tls"}, "caSecret": {"name": "opensearch-http-ca"}}
     files = stack_recording.named("opensearch-securityconfig").inputs["stringData"]
     users = yaml.safe_load(files["internal_users.yml"])
     assert set(users) == {"_meta", "platform-admin"}

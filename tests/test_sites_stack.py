@@ -17,6 +17,7 @@ from offline.engine import RecordingMocks, run_program
 from offline.stackfile import ROOT, settings_from_values
 from sites import onboard
 from sites.stack import main as site_stack_main
+from tests.sites_support import SEARCH_CA
 
 PLATFORM = "organization/magento/prod"
 
@@ -94,7 +95,7 @@ def platform_outputs(site: str) -> dict[str, Any]:
         "database": {"host": "pxc-haproxy.mysql.svc.cluster.local", "port": 3306, "name": "site_shop_it",
                      "credential": cred("site_shop_it", "pw-db")},
         "search": {"host": "opensearch.opensearch.svc.cluster.local", "port": 9200, "scheme": "https", "index_prefix": site,
-                   "credential": cred(f"site-{site}", "pw-search")},
+                   "credential": cred(f"site-{site}", "pw-search"), "ca_cert": SEARCH_CA},
         "queue": {"host": "rabbitmq.rabbitmq.svc.cluster.local", "port": 5672, "vhost": f"site-{site}",
                   "credential": cred(f"site-{site}", "pw-queue")},
         "valkey": valkey,
@@ -137,6 +138,9 @@ def test_a_site_stack_builds_the_store_from_the_platform_stacks_outputs(root):
     assert "'password' => 'pw-db'" in text and "'virtualhost' => 'site-shop-it'" in text
     assert "'sentinel_master' => 'shop-it-session'" in text
     assert env.is_secret("stringData")
+    # The OpenSearch HTTP CA comes with the tenancy: the store trusts it without any copy from `opensearch`.
+    (ca,) = [o for o in own if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "opensearch-ca"]
+    assert ca["data"] == {"ca.crt": SEARCH_CA}
     providers = [r for r in rec.resources if r.type == "pulumi:providers:kubernetes"]
     assert len(providers) == 1 and providers[0].is_secret("kubeconfig")
 

@@ -60,6 +60,7 @@ class DataServices(Layer):
             self.search_tenancy[site.name] = SearchTenancy(
                 host=opensearch.HOST, port=opensearch.PORT, scheme="https", index_prefix=opensearch.index_prefix(site),
                 credential=Credential(user=f"site-{site.name}", password=self.search.passwords[site.name]),
+                ca_cert=self.search.ca_cert,
             )
         for site in config.sites:
             self.tenancy[site.name] = SiteDataTenancy(

@@ -14,7 +14,8 @@ S3 snapshots with a retention policy, and per-store users and roles limited to t
   namespace stays at the `baseline` Pod Security level, never `privileged`.
 * **Security plugin on**: our own `internal_users.yml` (the admin's bcrypt hash from pulumi-random, no
   demo users) and `config.yml` (HTTP basic against internal users, no anonymous access); TLS on transport
-  (per node) and HTTP from the operator's CA. Stores get users and roles through the operator's
+  (per node, the operator's CA) and on HTTP from the program's own CA through cert-manager
+  (components/data/search_tls.py), the CA the stores trust. Stores get users and roles through the operator's
   OpensearchUser / OpensearchRole / OpensearchUserRoleBinding resources, which live beside the cluster.
 * **Index prefix per store**: Magento names indices `<prefix>_<entity>_<store>`; the prefix is the
   site name, a DNS label without `_`, so the pattern `<site>_*` matches only that store's indices
@@ -40,6 +41,7 @@ from components.backups import BucketTarget
 from components.config.model import Site, StackConfig
 from components.data.mysql_config import MIB, parse_memory
 from components.data.pxc import WITNESS_TOLERATION
+from components.data.search_tls import SearchHttpTls, cluster_tls
 from components.network_policy import namespace_isolation
 from components.placement import anti_affinity, spread_constraints
 
@@ -183,7 +185,7 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
         "general": general,
         "security": {
             "config": {"securityConfigSecret": {"name": SECURITY_CONFIG_SECRET}, "adminCredentialsSecret": {"name": ADMIN_SECRET}},
-            "tls": {"transport": {"generate": True, "perNode": True}, "http": {"generate": True}},
+            "tls": {"transport": {"generate": True, "perNode": True}, "http": cluster_tls()},
         },
         "dashboards": {"enable": False, "version": versions.image("opensearch").tag, "replicas": 0},
         "nodePools": pools,
@@ -252,6 +254,10 @@ class OpenSearch(pulumi.ComponentResource):
             secret(f"{name}-admin-credentials", ADMIN_SECRET, {"username": ADMIN_USER, "password": admin.result}),
             secret(f"{name}-securityconfig", SECURITY_CONFIG_SECRET, admin.bcrypt_hash.apply(security_config)),  # type: ignore[arg-type]
         ]
+        # HTTP TLS from the program's CA (search_tls.py): `ca_cert` is what every store trusts.
+        self.http_tls = SearchHttpTls(f"{name}-http-tls", config.environment, CLUSTER, NAMESPACE, self.namespace, CLUSTER, child)
+        self.ca_cert = self.http_tls.ca_cert
+        depends += [self.http_tls.ca_secret, self.http_tls.certificate]
         target = args.backup_target
         if target is not None:
             depends.append(secret(f"{name}-s3-keystore", S3_SECRET, {

@@ -38,6 +38,9 @@ class SearchTenancy:
     scheme: Literal["http", "https"]
     index_prefix: str  # Magento's `indexer.search.opensearch_index_prefix`; the site's role is limited to it
     credential: Credential
+    # PEM of the CA that signs the HTTP certificate (public; components/data/search_tls.py): the only CA
+    # the store adds to the system ones for this service. Required with scheme https.
+    ca_cert: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ def from_output(site: str, plain: dict[str, Any], raw: pulumi.Output[dict[str, A
         database=DatabaseTenancy(db["host"], int(db["port"]), db["name"],
                                  _credential(raw, db["credential"]["user"], ("database", "credential", "password"))),
         search=SearchTenancy(search["host"], int(search["port"]), search["scheme"], search["index_prefix"],
-                             _credential(raw, search["credential"]["user"], ("search", "credential", "password"))),
+                             _credential(raw, search["credential"]["user"], ("search", "credential", "password")),
+                             search.get("ca_cert")),
         queue=QueueTenancy(queue["host"], int(queue["port"]), queue["vhost"],
                            _credential(raw, queue["credential"]["user"], ("queue", "credential", "password"))),
         valkey=valkey,
