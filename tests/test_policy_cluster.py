@@ -271,3 +271,20 @@ def test_base64_data_secrets_are_compared_decoded_and_clean_secrets_pass():
 
     assert of_policy(evaluate(lambda: program(True)), "secret-values-not-exposed")
     assert of_policy(evaluate(lambda: program(False)), "secret-values-not-exposed") == []
+
+
+def test_a_certificate_beside_its_key_may_be_public_and_the_key_never():
+    """A CA's certificate (public) from a TLS Secret in a ConfigMap passes; its private key there fails."""
+    from components.data.search_tls import ca_material
+
+    ca = ca_material("policy-test-seed-" + "0" * 47, "test")
+
+    def program(what: str):
+        k8s.core.v1.Secret("ca", metadata={"name": "ca", "namespace": SITE_NS}, type="kubernetes.io/tls",
+                           string_data={"tls.crt": pulumi.Output.secret(ca.cert_pem), "tls.key": pulumi.Output.secret(ca.key_pem)})
+        value = {"cert": ca.cert_pem, "key": ca.cert_pem + ca.key_pem}[what]
+        k8s.core.v1.ConfigMap("trust", metadata={"name": "trust", "namespace": SITE_NS}, data={"bundle.pem": value})
+
+    assert of_policy(evaluate(lambda: program("cert")), "secret-values-not-exposed") == []
+    found = of_policy(evaluate(lambda: program("key")), "secret-values-not-exposed")
+    assert [v.resource_name for v in found] == ["trust"] and "stringData.tls.key" in found[0].message

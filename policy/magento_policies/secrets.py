@@ -26,6 +26,9 @@ REFERENCE_SUFFIX = re.compile(
     r"[-_.]?(file|path|url|uri|name|ref|endpoint|host|enabled|length|ttl|expiry|expiration|lifetime)$", re.I
 )
 PRIVATE_KEY_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# A value made only of PEM certificates is public by definition (a CA's certificate beside its key in a TLS
+# Secret, then handed to clients in a ConfigMap); any other text in it, a private key above all, keeps it secret.
+CERTIFICATES_ONLY = re.compile(r"\A\s*(?:-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+\Z")
 
 
 def secret_looking(key: str) -> bool:
@@ -111,11 +114,11 @@ def secret_values(resource: PolicyResource) -> Iterator[tuple[str, str]]:
     """(where, value) of every secret value a resource holds: Kubernetes Secret data, SSH credentials."""
     if resource.resource_type == "kubernetes:core/v1:Secret":
         for key, value in walk(get(resource.props, "stringData", default={}), "stringData"):
-            if isinstance(value, str):
+            if isinstance(value, str) and not CERTIFICATES_ONLY.match(value):
                 yield key, value
         for key, value in walk(get(resource.props, "data", default={}), "data"):
             decoded = _decode(value) if isinstance(value, str) else None
-            if decoded is not None:
+            if decoded is not None and not CERTIFICATES_ONLY.match(decoded):
                 yield key, decoded
     elif resource.resource_type.startswith("command:remote:"):
         for prefix in (("connection",), ("connection", "proxy")):
