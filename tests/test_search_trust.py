@@ -198,9 +198,19 @@ def tls_server(key: Path, cert: Path) -> tuple[http.server.ThreadingHTTPServer, 
     return server, server.server_address[1]
 
 
-@pytest.fixture
-def pki(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    ca_key, ca_cert = make_ca(tmp_path, "search-ca")
+def program_ca(directory: Path) -> tuple[Path, Path]:
+    """The CA exactly as the program derives it (what Secret opensearch-http-ca holds and cert-manager signs with)."""
+    material = ca_material("real-check-seed-" + "7" * 48, "prod")
+    key, cert = directory / "program-ca.key", directory / "program-ca.crt"
+    key.write_text(material.key_pem)
+    cert.write_text(material.cert_pem)
+    return key, cert
+
+
+@pytest.fixture(params=["throwaway-ca", "program-ca"])
+def pki(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    # The search CA: one openssl makes, and the program's own (P-256, path length 0) signing a leaf with its key.
+    ca_key, ca_cert = make_ca(tmp_path, "search-ca") if request.param == "throwaway-ca" else program_ca(tmp_path)
     other_key, other_cert = make_ca(tmp_path, "other-ca")
     trusted = tls_server(*make_server_cert(tmp_path, "trusted", ca_key, ca_cert))
     foreign = tls_server(*make_server_cert(tmp_path, "foreign", other_key, other_cert))
