@@ -234,6 +234,11 @@ $ch = curl_init($url);
 curl_setopt_array($ch, [CURLOPT_RETURNTRANSFER => true, CURLOPT_SSL_VERIFYPEER => true, CURLOPT_SSL_VERIFYHOST => 2, CURLOPT_TIMEOUT => 10]);
 $body = curl_exec($ch);
 echo 'curl: ', $body === false ? 'error ' . curl_error($ch) : 'ok ' . curl_getinfo($ch, CURLINFO_RESPONSE_CODE), "\n";
+// RingPHP's CurlHandler reuses its handle after curl_reset(), which must keep the CA file from php.ini.
+curl_reset($ch);
+curl_setopt_array($ch, [CURLOPT_URL => $url, CURLOPT_RETURNTRANSFER => true, CURLOPT_TIMEOUT => 10]);
+$again = curl_exec($ch);
+echo 'reused: ', $again === false ? 'error ' . curl_error($ch) : 'ok ' . curl_getinfo($ch, CURLINFO_RESPONSE_CODE), "\n";
 $warnings = [];
 set_error_handler(function (int $no, string $message) use (&$warnings) { $warnings[] = $message; return true; });
 $stream = file_get_contents($url, false, stream_context_create(['http' => ['timeout' => 10]]));
@@ -286,11 +291,11 @@ def test_php_with_the_generated_ini_and_bundle_trusts_the_search_ca_and_nothing_
     assert bundle.count(BEGIN) == system.count(BEGIN) + 1 and bundle.endswith(pki["ca"].read_text())
 
     trusted = php_probe(work, pki["trusted"], with_our_ini=True)
-    assert "curl: ok 200" in trusted and "stream: ok" in trusted, trusted
+    assert "curl: ok 200" in trusted and "reused: ok 200" in trusted and "stream: ok" in trusted, trusted
     assert f"cainfo: {work}/ca/ca-bundle.crt | {work}/ca/ca-bundle.crt" in trusted
 
     foreign = php_probe(work, pki["foreign"], with_our_ini=True)
-    assert "curl: error SSL certificate problem" in foreign, foreign
+    assert "curl: error SSL certificate problem" in foreign and "reused: error SSL certificate problem" in foreign, foreign
     assert "stream: error" in foreign and "certificate verify failed" in foreign, foreign
 
     # Without our php.ini the system store alone does not know the search CA: the settings are what trust it.

@@ -30,7 +30,9 @@ TIMEZONE = "UTC"
 # by the `ca-bundle` init container (sites/common.py) into an emptyDir. Magento 2.4.8 has no CA setting for
 # OpenSearch (Magento/Elasticsearch/Model/Config.php prepareClientOptions passes only host, port, index, auth
 # and timeout; opensearch-php 2.4 ClientBuilder sets curl's `verify` only when sslVerification is given), so
-# its client verifies with curl's default CA file, which PHP takes from `openssl.cafile`, else `curl.cainfo`.
+# its client verifies with curl's default CA file, which PHP takes from `openssl.cafile`, else `curl.cainfo`
+# (php-src ext/curl/interface.c `_php_curl_set_default_options`, applied again by curl_reset(), which RingPHP's
+# CurlHandler calls between requests).
 # Both point at the bundle: curl (OpenSearch, Guzzle for S3 and payment APIs) and PHP streams alike.
 CA_BUNDLE_DIR = "/etc/magento/ca"
 CA_BUNDLE = f"{CA_BUNDLE_DIR}/ca-bundle.crt"
