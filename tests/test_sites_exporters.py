@@ -135,12 +135,16 @@ def test_the_exporters_table_finds_each_sidecar_image(rec):
         assert entry not in metrics_table.AWAITING
 
 
-def test_exporter_images_come_from_the_allowed_registries():
-    config = validate(stack_values("prod"))
-    registries = allowed_registries(config)
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_exporter_images_pass_the_registry_policy_and_come_through_harbors_proxy(stack):
+    """Named by their upstream registry like every other image: admitted by site-allowed-registries, and once
+    Harbor serves, containerd pulls them through its proxy-cache project of that registry."""
+    config = validate(stack_values(stack))
     for _, pin, _ in TIERS.values():
         ref = versions.image(pin).ref
-        assert any(ref.startswith(f"{r}/") for r in registries), ref
+        registry = ref.split("/", 1)[0]
+        assert any(ref.startswith(f"{r}/") for r in allowed_registries(config)), ref
+        assert registry in config.platform.registry.proxy_cache, ref
 
 
 @pytest.mark.parametrize("at", ["min", "max"])
