@@ -8,8 +8,8 @@ chain (tests/servers/chain.py, without the WAF). Then:
   sidecar's own arguments, turns it into the nginx_* series the rules and dashboards use;
 * PHP-FPM: the pool answers its status page over FastCGI (`cgi-fcgi`, Debian libfcgi-bin) on
   pm.status_listen, in the JSON php-fpm_exporter asks for (`?json&full`: the fields its phpfpm_* series come
-  from), and nginx does not pass it through. hipages' php-fpm_exporter has no Debian package: the exporter
-  itself is not run here;
+  from), also while every child is busy (then the pool's own port makes the request wait), and nginx does not
+  pass it through. hipages' php-fpm_exporter has no Debian package: the exporter itself is not run here;
 * Varnish: `varnishstat` reads the running varnishd's working directory as varnishd's user (what the
   sidecar shares), and Debian's prometheus-varnish-exporter (1.6.1, jonnenauha's; the pod runs otto-de's
   fork 1.8.3 on Varnish 7.7, same metric names), started with the sidecar's arguments, exports the
@@ -98,11 +98,11 @@ def test_nginx_exporter_turns_stub_status_into_the_series_the_rules_use(chain: C
 # ---------------------------------------------------------------------------------------------- PHP-FPM
 
 
-def fastcgi(port: int, path: str, query: str = "") -> str:
+def fastcgi(port: int, path: str, query: str = "", *, timeout: float = 10.0) -> str:
     """One FastCGI request (cgi-fcgi, what php-fpm_exporter sends: SCRIPT_NAME and SCRIPT_FILENAME = the path)."""
     binary = require_binary("cgi-fcgi", "libfcgi-bin", extra_paths=("/usr/bin",))
     env = {"SCRIPT_NAME": path, "SCRIPT_FILENAME": path, "REQUEST_METHOD": "GET", "QUERY_STRING": query}
-    done = subprocess.run([binary, "-bind", "-connect", f"127.0.0.1:{port}"], env=env, capture_output=True, timeout=10, check=True)
+    done = subprocess.run([binary, "-bind", "-connect", f"127.0.0.1:{port}"], env=env, capture_output=True, timeout=timeout, check=True)
     return done.stdout.decode()
 
 
@@ -120,6 +120,39 @@ def test_the_pool_answers_its_status_page_over_fastcgi_on_the_status_listener(ch
     for field in fields.values():
         assert isinstance(status[field], int), field
     assert status["total processes"] >= 1 and isinstance(status["processes"], list)
+
+
+def test_the_status_listener_answers_while_every_child_is_busy(chain: Chain) -> None:
+    """Why the exporter asks pm.status_listen and not the pool's own port: with every child busy, a status
+    request on the pool's port waits in its queue, while the hidden status pool answers at once and shows it."""
+    pool = chain_mod.sizing.fpm_pool(chain_mod.FPM_RESOURCES, chain_mod.FPM_CHILD_MB)
+    slow = chain.docroot / "pub" / "slow.php"
+    slow.write_text("<?php usleep(7000000); echo 'done';\n")
+    slow.chmod(0o644)
+    binary = require_binary("cgi-fcgi", "libfcgi-bin", extra_paths=("/usr/bin",))
+    env = {"SCRIPT_NAME": "/slow.php", "SCRIPT_FILENAME": str(slow), "REQUEST_METHOD": "GET", "QUERY_STRING": ""}
+    busy = [subprocess.Popen([binary, "-bind", "-connect", f"127.0.0.1:{chain.fpm_port}"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL) for _ in range(pool.max_children + 1)]
+    try:
+        deadline = time.monotonic() + 8  # dynamic pm forks children about once a second up to max_children
+        while True:
+            started = time.monotonic()
+            status = json.loads(fastcgi(chain.fpm_status_port, fpm_runtime.FPM_STATUS_PATH, "json", timeout=1.0)
+                                .replace("\r\n", "\n").partition("\n\n")[2])
+            assert time.monotonic() - started < 1.0
+            saturated = status["active processes"] == pool.max_children and status["max children reached"] >= 1
+            if (saturated and status["listen queue"] >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        # what PhpFpmSaturated, PhpFpmMaxChildrenReached and PhpFpmListenQueue alert on
+        assert status["active processes"] == status["total processes"] == pool.max_children, status
+        assert status["max children reached"] >= 1 and status["listen queue"] >= 1, status
+        with pytest.raises(subprocess.TimeoutExpired):  # the same page on the pool's own port waits for a child
+            fastcgi(chain.fpm_port, fpm_runtime.FPM_STATUS_PATH, "json", timeout=1.0)
+    finally:
+        for process in busy:
+            process.communicate(timeout=30)  # the queued one waits for a child: up to 2 x 7 s
+    assert all(p.returncode == 0 for p in busy)
 
 
 def test_nginx_never_passes_the_status_page_to_php_fpm(chain: Chain) -> None:
