@@ -65,8 +65,7 @@ def test_every_tier_pod_runs_its_pinned_exporter_locked_down_and_probed(rec, sit
         assert security["allowPrivilegeEscalation"] is False
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert exporter[probe]["tcpSocket"] == {"port": "metrics"}, (name, probe)
-        tier = "php-fpm" if name == "php-fpm" else name
-        assert exporter["resources"] == EXPORTER_RESOURCES[tier].as_k8s()
+        assert exporter["resources"] == EXPORTER_RESOURCES[name].as_k8s()
 
 
 def test_exporters_read_the_status_endpoints_the_generated_configuration_serves(rec):
@@ -93,7 +92,7 @@ def test_the_varnish_exporter_reads_varnishds_working_directory_as_its_user(rec)
     varnishd, exporter = pod["containers"]
     workdir = varnishd["command"][varnishd["command"].index("-n") + 1]
     assert exporter["args"][exporter["args"].index("-n") + 1] == workdir
-    (shared,) = [m for m in exporter["volumeMounts"]]
+    (shared,) = exporter["volumeMounts"]
     (own,) = [m for m in varnishd["volumeMounts"] if m["name"] == shared["name"]]
     assert workdir.startswith(own["mountPath"] + "/") and shared["mountPath"] == own["mountPath"] and shared["readOnly"] is True
     assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == shared["name"])
