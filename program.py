@@ -19,7 +19,7 @@ from components.config import Secrets, StackConfig, load_from_pulumi
 from components.data import DataServices
 from components.data.tenancy import to_output
 from components.edge import Edge
-from components.layer import Layer, LayerArgs
+from components.layer import Layer, LayerArgs, service_monitors
 from components.networking import Networking
 from components.platform import PlatformServices
 from components.platform.observability import PrometheusOperatorCrds
@@ -116,6 +116,7 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         "protectStateful": config.protect_stateful,
         "kubeContext": config.cluster.existing.context if config.cluster.existing else None,
         "trustedProxyCidrs": list(config.edge.trusted_proxy_cidrs),
+        "serviceMonitors": service_monitors(config),  # the site stacks add their PodMonitor only with the CRDs
         "mediaLocations": {site.name: dataclasses.asdict(location) for site in config.sites
                            if (location := media_location(config, site.name)) is not None},
     }

@@ -121,6 +121,24 @@ IMAGES: dict[str, ImagePin] = {
         "docker.io/library/varnish", "7.7.3", "Varnish 7.7 (Magento 2.4.8-p1+), our VCL and arguments mounted (sites/runtime/varnish.py)",
         seen="the official image's tag list (varnish:7.7.3, 7.7.3-alpine) and stacks running stock varnish:7.7.3",
     ),
+    # Metrics exporter sidecars of the site tiers (sites/exporters.py).
+    "nginx-exporter": ImagePin(
+        "docker.io/nginx/nginx-prometheus-exporter", "1.5.3", "nginx tier: stub_status on the pod's loopback as nginx_* metrics",
+        seen="github.com/nginx/nginx-prometheus-exporter tag v1.5.3 (2026-08-14, supersedes the retracted v1.5.2; "
+        "release.yml pushes Docker Hub, ghcr.io, quay.io and ECR); nginx/nginx-prometheus-exporter:1.5.3 pinned in public infra files",
+    ),
+    "php-fpm-exporter": ImagePin(
+        "docker.io/hipages/php-fpm_exporter", "2.2.0", "PHP-FPM tier: the pool's status page over FastCGI as phpfpm_* metrics",
+        seen="github.com/hipages/php-fpm_exporter tag v2.2.0 (its latest release; .goreleaser.yml pushes hipages/php-fpm_exporter:2.2.0); "
+        "hipages/php-fpm_exporter:2.2.0 in public Kubernetes manifests; Kiwee's Magento deployment runs it (research/magento.md A2)",
+    ),
+    "varnish-exporter": ImagePin(
+        "ghcr.io/otto-de/prometheus-varnish-exporter", "1.8.3-varnish-7.7.3",
+        "Varnish: varnishstat of the shared workdir as varnish_* metrics (the maintained fork of jonnenauha's exporter, "
+        "built on varnish:7.7.3, so its varnishstat matches our varnishd)",
+        seen="github.com/otto-de/prometheus_varnish_exporter tag v1.8.3 (2026-05-22), .goreleaser.yaml dockers_v2 tag "
+        "'{{.Version}}-varnish-7.7.3' on ghcr.io/otto-de/prometheus-varnish-exporter (build/Dockerfile: FROM varnish:7.7.3)",
+    ),
 }
 
 PACKAGES: dict[str, PackagePin] = {

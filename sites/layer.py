@@ -12,7 +12,7 @@ import pulumi
 
 from components.backups.streams import media_prefix
 from components.config.model import StackConfig
-from components.layer import Layer, LayerArgs
+from components.layer import Layer, LayerArgs, service_monitors
 from sites.common import MediaLocation
 from sites.site import MagentoSite, MagentoSiteArgs
 from sites.tenancy import SiteTenancy, SiteTenancyArgs, namespace_name
@@ -47,7 +47,7 @@ class Sites(Layer):
                 site.name,
                 MagentoSiteArgs(site, tenancy, args.failure_domains, config.cluster.pod_cidr,
                                 config.storage.default_class, config.protect_stateful, tuple(config.edge.trusted_proxy_cidrs),
-                                media_location(config, site.name)),
+                                media_location(config, site.name), service_monitors(config)),
                 self.child_opts,
             )
             self.sites[site.name] = built

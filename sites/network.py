@@ -5,7 +5,8 @@ The namespace denies everything by default (ingress and egress, sites/tenancy.py
 one hop. The WAF tier opens gateway -> WAF -> Varnish itself (sites/waf.py). The store's PHP pods (FPM,
 cron, consumers, release Jobs; label magento.io/php) reach the data services of the store's tenancy on
 their ports only, and Varnish's purge listener; the release Jobs also reach the Kubernetes API (to pause
-cron and consumers).
+cron and consumers). Prometheus (its namespace, `monitoring`) reaches each tier's exporter sidecar on that
+exporter's port only (sites/exporters.py); nothing else reaches the metrics ports.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
+from components.network_policy import MONITORING_NAMESPACE
 from sites.common import SiteContext
+from sites.exporters import FPM_EXPORTER_PORT, NGINX_EXPORTER_PORT, VARNISH_EXPORTER_PORT
 from sites.nginx import NGINX_NAME
 from sites.php_fpm import FPM_NAME
 from sites.runtime.nginx import HTTP_PORT as NGINX_PORT
@@ -79,6 +82,9 @@ class SiteNetwork(pulumi.ComponentResource):
             ("nginx-to-php-fpm", name_of[NGINX_NAME], [], [{"to": [_pods(ctx, name_of[FPM_NAME])], "ports": _ports(FPM_PORT)}]),
             ("php-fpm-from-nginx", name_of[FPM_NAME], [{"from": [_pods(ctx, name_of[NGINX_NAME])], "ports": _ports(FPM_PORT)}], []),
         ]
+        prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
+        for tier, port in ((NGINX_NAME, NGINX_EXPORTER_PORT), (FPM_NAME, FPM_EXPORTER_PORT), (VARNISH_NAME, VARNISH_EXPORTER_PORT)):
+            policies.append((f"{tier}-metrics-from-monitoring", name_of[tier], [{"from": [prometheus], "ports": _ports(port)}], []))
         php_egress = [
             {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}], "ports": _ports(*ports)}
             for namespace, ports in sorted(data_endpoints(ctx).items())

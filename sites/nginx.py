@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from sites.common import SiteContext, checksum, container_security, empty_dir, pod_spec
+from sites.exporters import nginx_exporter
 from sites.runtime import nginx as runtime
 from sites.tiers import autoscaled
 
@@ -71,7 +72,7 @@ class NginxTier(pulumi.ComponentResource):
             volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": "media", "readOnly": True}})
         template = {
             "metadata": {"labels": ctx.labels(NGINX_NAME), "annotations": {"magento.io/config-checksum": checksum(conf)}},
-            "spec": pod_spec(ctx, [container], volumes, uid=NGINX_UID, grace=30, component=NGINX_NAME),
+            "spec": pod_spec(ctx, [container, nginx_exporter()], volumes, uid=NGINX_UID, grace=30, component=NGINX_NAME),
         }
         self.deployment = autoscaled(self, name, ctx, NGINX_NAME, tier, template, runtime.HTTP_PORT, depends_on=[config])
         self.register_outputs({"service": NGINX_NAME})

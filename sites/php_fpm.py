@@ -14,6 +14,7 @@ import pulumi
 
 from components import sizing
 from sites.common import CONFIG_DIR, SiteContext, checksum, magento_container, magento_volumes, pod_spec
+from sites.exporters import php_fpm_exporter
 from sites.runtime import php_fpm as runtime
 from sites.tiers import autoscaled
 
@@ -54,7 +55,7 @@ class PhpFpmTier(pulumi.ComponentResource):
                 "labels": {**ctx.labels(FPM_NAME), "magento.io/php": "true"},
                 "annotations": {"magento.io/config-checksum": checksum(*config.values()), "magento.io/env-checksum": env_checksum},
             },
-            "spec": pod_spec(ctx, [container], magento_volumes(ctx), grace=runtime.REQUEST_TIMEOUT_SECONDS + 15, component=FPM_NAME),
+            "spec": pod_spec(ctx, [container, php_fpm_exporter()], magento_volumes(ctx), grace=runtime.REQUEST_TIMEOUT_SECONDS + 15, component=FPM_NAME),
         }
         self.deployment = autoscaled(self, name, ctx, FPM_NAME, tier, template, runtime.FPM_PORT)
         self.register_outputs({"service": FPM_NAME})

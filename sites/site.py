@@ -5,6 +5,7 @@ site stack (`<env>-site-<name>`, sites/stack.py).
     Secret magento-env (env.php), ConfigMaps (php, nginx, VCL, scripts, opensearch-ca), media PVC (pvc backend)
     Release release-<tag>  --->  PHP-FPM, nginx, cron, consumers (+ KEDA)  --->  resume-<tag>
     Varnish (StatefulSet, every pod a purge target)   SiteEdge (routes, rate limits, WAF -> Varnish)
+    exporter sidecars in nginx, PHP-FPM and Varnish pods; PodMonitor site-metrics (with the Prometheus CRDs)
     SiteNetwork (gateway -> WAF -> Varnish -> nginx -> PHP-FPM -> data services)
 """
 
@@ -32,6 +33,7 @@ from sites.consumers import Consumers
 from sites.cron import CronTier
 from sites.edge import BackendService, SiteEdge, SiteEdgeArgs
 from sites.env_php import env_php
+from sites.exporters import site_pod_monitor
 from sites.network import SiteNetwork
 from sites.nginx import NginxTier
 from sites.php_fpm import PhpFpmTier, php_config
@@ -52,6 +54,7 @@ class MagentoSiteArgs:
     protect: bool = True  # the media volume survives `pulumi destroy` unless the stack says otherwise
     cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front of the Gateway
     media_location: MediaLocation | None = None  # the store's prefix in the media bucket (s3 without tenancy keys)
+    monitors: bool = False  # the Prometheus Operator CRDs exist (platform.observability.serviceMonitors): add the PodMonitor
 
 
 def search_ca_cert(ctx: SiteContext) -> pulumi.Input[str]:
@@ -110,6 +113,11 @@ class MagentoSite(pulumi.ComponentResource):
         self.resume = self.release.resume_after([self.php_fpm, self.nginx, self.cron, self.consumers])
 
         SiteNetwork(f"{name}-network", ctx, inside)
+        if args.monitors:
+            from sites.nginx import NGINX_NAME
+            from sites.php_fpm import FPM_NAME
+
+            site_pod_monitor(f"{name}-pod-monitor", ctx, [NGINX_NAME, FPM_NAME, VARNISH_NAME], inside)
         self.edge = SiteEdge(
             f"{name}-edge",
             SiteEdgeArgs(

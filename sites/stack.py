@@ -94,7 +94,9 @@ async def _build(config: SiteStackConfig) -> str:
         MagentoSiteArgs(site, tenancy, int(domains.value or domains.secret_value or 1), placement["podCidr"],
                         placement.get("storageClass"), bool(placement.get("protectStateful", True)),
                         tuple(placement.get("trustedProxyCidrs") or ()),
-                        MediaLocation(**located) if (located := (placement.get("mediaLocations") or {}).get(site.name)) else None),
+                        MediaLocation(**located) if (located := (placement.get("mediaLocations") or {}).get(site.name)) else None,
+                        # a platform stack from before this key exported no PodMonitor switch: none until it does
+                        bool(placement.get("serviceMonitors", False))),
         pulumi.ResourceOptions(providers={"kubernetes": provider}),
     )
     pulumi.export("release", site.release_name)

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components import versions
 from sites.common import SiteContext, checksum, container_security, empty_dir, pod_spec
+from sites.exporters import VARNISH_WORKDIR, varnish_exporter
 from sites.runtime import varnish as runtime
 from sites.runtime.nginx import HTTP_PORT as NGINX_PORT
 
@@ -53,7 +54,7 @@ class VarnishTier(pulumi.ComponentResource):
             "image": versions.image("varnish").ref,
             "imagePullPolicy": "IfNotPresent",
             "command": [
-                "varnishd", "-F", "-f", "/etc/varnish/default.vcl", "-n", "/var/lib/varnish/work",
+                "varnishd", "-F", "-f", "/etc/varnish/default.vcl", "-n", VARNISH_WORKDIR,
                 *runtime.varnishd_args(tier.resources.memory_limit),
             ],
             "ports": [
@@ -102,7 +103,7 @@ class VarnishTier(pulumi.ComponentResource):
                 "updateStrategy": {"type": "RollingUpdate"},
                 "template": {
                     "metadata": {"labels": ctx.labels(VARNISH_NAME), "annotations": {"magento.io/config-checksum": checksum(*files.values())}},
-                    "spec": pod_spec(ctx, [container], volumes, uid=VARNISH_UID, component=VARNISH_NAME),
+                    "spec": pod_spec(ctx, [container, varnish_exporter(VARNISH_UID, "work")], volumes, uid=VARNISH_UID, component=VARNISH_NAME),
                 },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config, peers]),

@@ -19,6 +19,7 @@ from components.data.tenancy import (
     SiteDataTenancy,
     ValkeyStore,
 )
+from components.layer import service_monitors
 from sites.layer import media_location
 from sites.site import MagentoSite, MagentoSiteArgs
 
@@ -61,7 +62,8 @@ def tenancy_for(site: Site, *, sentinel: bool = True, media: bool = True) -> Sit
 
 def sites_program(media_keys: bool = True) -> None:
     """Every store of the stack file as the sites layer builds it, each on its own tenancy (with media keys
-    in the tenancy, or, `media_keys=False`, as the data layer has them today: none, the store's Secret)."""
+    in the tenancy, or, `media_keys=False`, as the data layer has them today: none, the store's Secret), with
+    its PodMonitor when the stack's `platform.observability.serviceMonitors` says so (as sites/layer.py)."""
     config, _ = load_from_pulumi()
     provider = k8s.Provider("test-kubernetes")
     for site in config.sites:
@@ -69,6 +71,6 @@ def sites_program(media_keys: bool = True) -> None:
             site.name,
             MagentoSiteArgs(site, tenancy_for(site, media=media_keys and site.media.backend == "s3"), config.failure_domains,
                             config.cluster.pod_cidr, config.storage.default_class, config.protect_stateful,
-                            tuple(config.edge.trusted_proxy_cidrs), media_location(config, site.name)),
+                            tuple(config.edge.trusted_proxy_cidrs), media_location(config, site.name), service_monitors(config)),
             pulumi.ResourceOptions(providers={"kubernetes": provider}),
         )

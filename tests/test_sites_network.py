@@ -12,6 +12,7 @@ import pytest
 
 from components.edge.gateway import ENVOY_GATEWAY_NAMESPACE, ENVOY_POD_LABELS
 from offline.references import pod_template
+from sites.exporters import EXPORTER_PORTS, FPM_EXPORTER_PORT, NGINX_EXPORTER_PORT, VARNISH_EXPORTER_PORT
 from tests.test_sites_workloads import objects, recording
 
 ENVOY = (ENVOY_GATEWAY_NAMESPACE, dict(ENVOY_POD_LABELS))
@@ -67,7 +68,7 @@ def flows(rec, namespace: str) -> set[tuple[str, str, int]]:
     """Every (from, to, port) the policies let through between the store's pods and Envoy, over every port used."""
     policies = objects(rec, kind="NetworkPolicy")
     workloads = pods(rec, namespace)
-    ports = {8080, 6081, 6091, 9000, 80, 443, 3306, 6379}
+    ports = {8080, 6081, 6091, 9000, 80, 443, 3306, 6379, *EXPORTER_PORTS}
     found = set()
     for src, src_labels in [("envoy", ENVOY[1]), *workloads.items()]:
         src_ns = ENVOY[0] if src == "envoy" else namespace
@@ -134,3 +135,20 @@ def test_release_jobs_reach_the_api_server_and_nothing_else_does():
     assert cnp["spec"]["egress"][0]["toEntities"] == ["kube-apiserver"]
     release_pods = {n for n, labels in pods(rec, "site-shop-de").items() if labels.get("app.kubernetes.io/name") == "release"}
     assert len(release_pods) == 2
+
+
+@pytest.mark.parametrize("site", ["shop-fr", "shop-de"])
+def test_only_prometheus_namespace_reaches_the_exporters_and_only_their_ports(site):
+    """Prometheus (namespace monitoring) scrapes each tier's exporter port; no other namespace, no other port."""
+    rec = recording()
+    policies = objects(rec, kind="NetworkPolicy")
+    workloads = pods(rec, f"site-{site}")
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    other = "site-shop-de" if site == "shop-fr" else "site-shop-fr"
+    scraped = {"nginx": NGINX_EXPORTER_PORT, "php-fpm": FPM_EXPORTER_PORT, "varnish": VARNISH_EXPORTER_PORT}
+    for name, labels in workloads.items():
+        for port in (*EXPORTER_PORTS, 8080, 6081, 6091, 9000, 8081, 9001):
+            allowed = allows(policies, "Ingress", f"site-{site}", labels, "monitoring", prometheus, port)
+            assert allowed == (scraped.get(name) == port), (name, port)
+            assert not allows(policies, "Ingress", f"site-{site}", labels, other, prometheus, port), (name, port)
+            assert not allows(policies, "Ingress", f"site-{site}", labels, "default", {}, port), (name, port)

@@ -161,3 +161,15 @@ def test_a_site_stack_refuses_a_store_the_platform_has_no_tenancy_for(root):
 def test_a_site_stack_must_be_named_after_its_store(root):
     with pytest.raises(ConfigError, match="its stack is prod-site-shop-it, not prod-site-other"):
         site_stack(root, stack="prod-site-other")
+
+
+
+@pytest.mark.parametrize("service_monitors, expected", [(True, 1), (False, 0), (None, 0)])
+def test_a_site_stack_adds_its_pod_monitor_only_when_the_platform_says_the_crds_exist(root, service_monitors, expected):
+    """None: a platform stack from before `sitePlatform.serviceMonitors` existed: no PodMonitor until it exports it."""
+    outputs = platform_outputs("shop-it")
+    if service_monitors is not None:
+        outputs["outputs"]["sitePlatform"]["serviceMonitors"] = service_monitors
+    rec = site_stack(root, outputs=outputs)
+    monitors = [r.inputs for r in rec.own_objects() if r.inputs["kind"] == "PodMonitor"]
+    assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in monitors] == [("site-shop-it", "site-metrics")] * expected

@@ -149,10 +149,12 @@ def test_writable_paths_are_emptydirs_only_where_magento_writes(rec):
 
 def test_probes_on_web_tiers_do_not_depend_on_data_services(rec):
     for kind, name in (("Deployment", "php-fpm"), ("Deployment", "nginx"), ("StatefulSet", "varnish")):
-        (container,) = pod_template(one(rec, "site-shop-de", kind, name))["spec"]["containers"]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert probe in container, (name, probe)
-            assert "health_check" not in json.dumps(container[probe])
+        server, exporter = pod_template(one(rec, "site-shop-de", kind, name))["spec"]["containers"]
+        assert exporter["name"] == f"{name}-exporter"
+        for container in (server, exporter):
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in container, (container["name"], probe)
+                assert "health_check" not in json.dumps(container[probe])
 
 
 # --------------------------------------------------------------------------------------- scaling
@@ -210,7 +212,7 @@ def test_cron_runs_every_minute_one_at_a_time_and_clears_stale_rows_first(rec):
 
 def test_varnish_storage_and_fpm_pool_follow_the_limits(rec):
     site = site_config("shop-fr")
-    (container,) = pod_template(one(rec, "site-shop-fr", "StatefulSet", "varnish"))["spec"]["containers"]
+    container, _exporter = pod_template(one(rec, "site-shop-fr", "StatefulSet", "varnish"))["spec"]["containers"]
     storage = sizing.varnish_storage(site.tiers.varnish.resources.memory_limit)
     assert f"default=malloc,{storage.malloc_mb}m" in container["command"]
     assert storage.malloc_mb + storage.transient_mb < sizing.mebibytes(site.tiers.varnish.resources.memory_limit)
@@ -347,7 +349,7 @@ def test_without_media_keys_in_the_tenancy_the_pods_read_the_stores_secret():
     assert storage == {"driver": "aws-s3", "prefix": "prod/sites/shop-de/",
                        "config": {"bucket": "magento-prod-media", "region": "gra", "endpoint": "https://s3.gra.io.cloud.ovh.net",
                                   "use_path_style_endpoint": True}}
-    (container,) = pod_template(one(rec2, "site-shop-de", "Deployment", "php-fpm"))["spec"]["containers"]
+    container, _exporter = pod_template(one(rec2, "site-shop-de", "Deployment", "php-fpm"))["spec"]["containers"]
     keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert keys == {"AWS_ACCESS_KEY_ID": {"name": "media-credentials", "key": "access_key_id", "optional": True},
                     "AWS_SECRET_ACCESS_KEY": {"name": "media-credentials", "key": "secret_access_key", "optional": True}}

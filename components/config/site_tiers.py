@@ -58,6 +58,15 @@ class Tiers(Model):
     release: ComputeResources = Field(description="the release Job (setup:upgrade)")
 
 
+# The metrics exporter sidecar of each tier's pods (sites/exporters.py): fixed, not per size class. Go
+# exporters of a few MiB each; Varnish's runs `varnishstat -j` per scrape (its VSM is mapped, not copied).
+# Site.compute() counts one per nginx, PHP-FPM and Varnish pod, so the quota check holds them too.
+EXPORTER_RESOURCES: dict[str, ComputeResources] = {
+    "nginx": sized("10m", "16Mi", "100m", "32Mi"),
+    "php-fpm": sized("10m", "16Mi", "100m", "32Mi"),
+    "varnish": sized("20m", "32Mi", "200m", "64Mi"),
+}
+
 _SMALL_FPM = sized("500m", "1Gi", "2", "2Gi")  # components/sizing.py SMALL_FPM: keep equal
 SIZE_CLASSES: dict[str, dict[str, Any]] = {
     "small": {

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from components import versions
 from components.config.base import ComputeResources, Model
 from components.config.site_tiers import (
+    EXPORTER_RESOURCES,
     ConsumerGroup,
     Cron,
     Egress,
@@ -214,13 +215,17 @@ class Site(Model):
 
     def compute(self, at: Literal["min", "max"] = "max") -> dict[str, Decimal]:
         """CPU (cores) and memory (bytes) of requests and limits the store's pods hold, with every tier at
-        its autoscaling minimum or maximum, one cron run and the release Job (what the quota must admit)."""
+        its autoscaling minimum or maximum (each web and Varnish pod with its exporter sidecar), one cron run
+        and the release Job (what the quota must admit)."""
         tiers, waf = self.tiers, self.edge.waf
         pick = (lambda lo, hi: lo) if at == "min" else (lambda lo, hi: hi)
         counted: list[tuple[ComputeResources, int]] = [
             (tiers.nginx.resources, pick(tiers.nginx.min_replicas, tiers.nginx.max_replicas)),
+            (EXPORTER_RESOURCES["nginx"], pick(tiers.nginx.min_replicas, tiers.nginx.max_replicas)),
             (tiers.php_fpm.resources, pick(tiers.php_fpm.min_replicas, tiers.php_fpm.max_replicas)),
+            (EXPORTER_RESOURCES["php-fpm"], pick(tiers.php_fpm.min_replicas, tiers.php_fpm.max_replicas)),
             (tiers.varnish.resources, tiers.varnish.replicas),
+            (EXPORTER_RESOURCES["varnish"], tiers.varnish.replicas),
             (waf.resources, pick(waf.min_replicas, waf.max_replicas)),
             (tiers.cli, (1 if self.cron.enabled else 0) + sum(pick(g.min_replicas, g.max_replicas) for g in self.consumers)),
             (tiers.release, 1),

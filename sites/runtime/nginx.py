@@ -13,7 +13,9 @@
   over HTTPS (X-Forwarded-Proto from the Gateway, passed on by the WAF and Varnish), so that Magento
   never redirects an HTTPS request to HTTPS again;
 * the client address is taken from X-Forwarded-For, believed only from `trusted_cidrs` (the pod network);
-* the installer (`/setup`, `/update`) is not served; `NGINX_HEALTH_PATH` answers without PHP (liveness).
+* the installer (`/setup`, `/update`) is not served; `NGINX_HEALTH_PATH` answers without PHP (liveness);
+* `stub_status` (for the exporter sidecar, sites/exporters.py) is served only by a second server on the pod's
+  loopback (`status_listen`, `STATUS_PORT`), never by the public server: nothing outside the pod reaches it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ HTTP_PORT = 8080
 NGINX_CONF_MOUNT = "/etc/nginx/nginx.conf"
 MAGE_ROOT = "/var/www/html"  # where the site image keeps Magento (the FPM tier uses the same path)
 NGINX_HEALTH_PATH = "/nginx-health"
+STATUS_PORT = 8081  # stub_status, on 127.0.0.1 only (the exporter sidecar shares the pod's network namespace)
+STATUS_PATH = "/stub_status"
 CLIENT_MAX_BODY = "64m"  # admin product imports and image uploads
 
 _PHP_ENTRY_POINTS = "index|get|errors/report|errors/404|errors/503|health_check"
@@ -41,6 +45,7 @@ def nginx_conf(
     resources: ComputeResources,
     trusted_cidrs: Sequence[str],
     listen: str = f"{HTTP_PORT}",
+    status_listen: str = f"127.0.0.1:{STATUS_PORT}",
     mage_root: str = MAGE_ROOT,
     temp_dir: str = "/tmp",
     access_log: str = "/dev/stdout",
@@ -219,6 +224,19 @@ http {{
         # Anything else that looks like code or repository metadata is never served.
         location ~* (\\.php$|\\.phtml$|\\.htaccess$|\\.htpasswd$|\\.git) {{
             deny all;
+        }}
+    }}
+
+    # Connection and request counters for the exporter sidecar: loopback only, nothing else on this server.
+    server {{
+        listen {status_listen};
+        server_name _;
+        access_log off;
+        location = {STATUS_PATH} {{
+            stub_status;
+        }}
+        location / {{
+            return 404;
         }}
     }}
 }}

@@ -110,6 +110,7 @@ class VarnishNode:
     name: str
     http_port: int
     purge_port: int
+    workdir: Path  # varnishd -n: the VSM the exporter sidecar reads (sites/exporters.py)
 
 
 @dataclass
@@ -121,6 +122,8 @@ class Chain:
     fpm_port: int
     varnishes: list[VarnishNode]
     wafs: dict[str, int] = field(default_factory=dict)  # mode -> port
+    nginx_status_port: int = field(default_factory=free_port)  # stub_status (loopback server of our nginx.conf)
+    fpm_status_port: int = field(default_factory=free_port)  # pm.status_listen of our pool
     servers: list[Server] = field(default_factory=list)
     _user: str | None = None
 
@@ -151,6 +154,12 @@ class Chain:
     def add_maintenance_varnish(self, allow: Sequence[str]) -> VarnishNode:
         """Start one more Varnish with the VCL of a site in maintenance (not behind the WAFs)."""
         return _start_varnish(self, f"varnish-maintenance-{len(self.servers)}", maintenance_allow=allow)
+
+    def start_beside(self, name: str, argv: Sequence[str], port: int) -> Server:
+        """Start another process (an exporter) as the servers' user, wait for `port`; `stop()` ends it too."""
+        server = _start_as(name, argv, self.workdir, self._user, port)
+        self.servers.append(server)
+        return server
 
     def stop(self) -> None:
         for server in reversed(self.servers):
@@ -266,7 +275,9 @@ def _start_backend(chain: Chain, binaries: dict[str, str]) -> None:
     site, work, user = chain.site, chain.workdir, chain._user
     # PHP-FPM: our pool and php.ini (Debian's conf.d still loads the extensions, as the image's does).
     pool = sizing.fpm_pool(FPM_RESOURCES, FPM_CHILD_MB)
-    fpm_conf = _write(work / "fpm" / "php-fpm.conf", php_fpm.fpm_conf(site, pool, listen=f"127.0.0.1:{chain.fpm_port}", error_log=str(work / "fpm" / "fpm.log")))
+    fpm_conf = _write(work / "fpm" / "php-fpm.conf", php_fpm.fpm_conf(
+        site, pool, listen=f"127.0.0.1:{chain.fpm_port}", status_listen=f"127.0.0.1:{chain.fpm_status_port}", error_log=str(work / "fpm" / "fpm.log"),
+    ))
     php_ini = _write(work / "fpm" / "php.ini", php_fpm.php_ini(site, pool))
     # nginx: our nginx.conf with the temporary docroot, paths and ports.
     temp = work / "nginx-tmp"
@@ -275,7 +286,7 @@ def _start_backend(chain: Chain, binaries: dict[str, str]) -> None:
         work / "nginx" / "nginx.conf",
         nginx.nginx_conf(
             site, fpm_address=f"127.0.0.1:{chain.fpm_port}", resources=NGINX_RESOURCES, trusted_cidrs=["127.0.0.0/8"],
-            listen=f"127.0.0.1:{chain.nginx_port}", mage_root=str(chain.docroot), temp_dir=str(temp),
+            listen=f"127.0.0.1:{chain.nginx_port}", status_listen=f"127.0.0.1:{chain.nginx_status_port}", mage_root=str(chain.docroot), temp_dir=str(temp),
             access_log=str(work / "nginx" / "access.log"), error_log=str(work / "nginx" / "error.log"),
         ),
     )
@@ -300,9 +311,9 @@ def _start_varnish(chain: Chain, name: str, *, maintenance_allow: Sequence[str] 
         ),
     )
     _own(work, chain._user)
-    node = VarnishNode(name, free_port(), free_port())
+    node = VarnishNode(name, free_port(), free_port(), work / "n")
     args = varnish.varnishd_args(VARNISH_MEMORY_LIMIT, http_listen=f"127.0.0.1:{node.http_port}", purge_listen=f"127.0.0.1:{node.purge_port}")
-    argv = [require_binary("varnishd", "varnish"), "-F", "-n", str(work / "n"), "-f", str(vcl), "-T", "none", *args]
+    argv = [require_binary("varnishd", "varnish"), "-F", "-n", str(node.workdir), "-f", str(vcl), "-T", "none", *args]
     chain.servers.append(_start_as(name, argv, chain.workdir, chain._user, node.http_port))
     _wait_healthy(chain, node)
     return node

@@ -110,22 +110,23 @@ EXPORTERS: dict[str, Exporter] = {
            "redis_evicted_keys_total"),
     ),
     "varnish-exporter": Exporter(
-        "https://github.com/jonnenauha/prometheus_varnish_exporter (varnishstat MAIN.* as varnish_main_*)",
-        "the sites layer's Varnish pods (exporter sidecar)",
-        ("image", "*varnish_exporter*"),
+        "https://github.com/otto-de/prometheus_varnish_exporter (jonnenauha's exporter, maintained fork: "
+        "varnishstat MAIN.* as varnish_main_*)",
+        "the sites layer's Varnish pods (sites/exporters.py: sidecar on the shared workdir, PodMonitor site-metrics)",
+        ("image", "*/prometheus-varnish-exporter:*"),
         _m("varnish_main_cache_hit", "varnish_main_cache_miss", "varnish_main_backend_fail", "varnish_main_n_lru_nuked"),
     ),
     "php-fpm-exporter": Exporter(
         "https://github.com/hipages/php-fpm_exporter#metrics-collected",
-        "the sites layer's PHP-FPM pods (exporter sidecar on the status page)",
-        ("image", "*php-fpm_exporter*"),
+        "the sites layer's PHP-FPM pods (sites/exporters.py: sidecar on pm.status_listen, PodMonitor site-metrics)",
+        ("image", "*/php-fpm_exporter:*"),
         _m("phpfpm_active_processes", "phpfpm_total_processes", "phpfpm_max_children_reached",
            "phpfpm_listen_queue", "phpfpm_slow_requests"),
     ),
     "nginx-exporter": Exporter(
         "https://github.com/nginx/nginx-prometheus-exporter#metrics-for-nginx-oss (stub_status)",
-        "the sites layer's nginx pods (exporter sidecar on stub_status)",
-        ("image", "*nginx-prometheus-exporter*"),
+        "the sites layer's nginx pods (sites/exporters.py: sidecar on the loopback stub_status, PodMonitor site-metrics)",
+        ("image", "*/nginx-prometheus-exporter:*"),
         _m("nginx_up", "nginx_connections_active", "nginx_http_requests_total"),
     ),
     "velero": Exporter(
@@ -140,9 +141,6 @@ EXPORTERS: dict[str, Exporter] = {
 AWAITING: dict[str, str] = {
     "mysqld-exporter": "data layer (PXC): a mysqld_exporter sidecar or PMM",
     "opensearch-exporter": "data layer (OpenSearch): monitoring.enable and a ServiceMonitor",
-    "varnish-exporter": "sites layer: exporter sidecar and PodMonitor",
-    "php-fpm-exporter": "sites layer: exporter sidecar and PodMonitor",
-    "nginx-exporter": "sites layer: exporter sidecar and PodMonitor",
 }
 
 
