@@ -79,11 +79,12 @@ EXPORTERS: dict[str, Exporter] = {
         _m("envoy_cluster_upstream_rq"),
     ),
     "mysqld-exporter": Exporter(
-        "https://github.com/prometheus/mysqld_exporter (global status and variables: mysql_global_status_*)",
-        "the data layer's PXC cluster (a mysqld_exporter sidecar)",
-        ("image", "docker.io/prom/mysqld-exporter"),
+        "https://github.com/prometheus/mysqld_exporter (collector/global_status.go: every numeric SHOW GLOBAL STATUS "
+        "variable as mysql_global_status_<name>, Galera's wsrep_* included; global_variables.go: mysql_global_variables_*)",
+        "the data layer's PXC cluster (a mysqld_exporter sidecar in each PXC pod, components/data/pxc_exporter.py)",
+        ("PodMonitor", "mysql-exporter"),
         _m("mysql_up", "mysql_global_status_wsrep_cluster_size", "mysql_global_status_wsrep_local_state",
-           "mysql_global_status_wsrep_flow_control_paused", "mysql_global_status_threads_connected",
+           "mysql_global_status_wsrep_flow_control_paused_ns", "mysql_global_status_threads_connected",
            "mysql_global_variables_max_connections", "mysql_global_status_queries"),
     ),
     "opensearch-exporter": Exporter(
@@ -138,7 +139,6 @@ EXPORTERS: dict[str, Exporter] = {
 
 # Exporters another engineer's layer is to deploy, and who: the test requires exactly these to be missing.
 AWAITING: dict[str, str] = {
-    "mysqld-exporter": "data layer (PXC): a mysqld_exporter sidecar or PMM",
     "opensearch-exporter": "data layer (OpenSearch): monitoring.enable and a ServiceMonitor",
     "varnish-exporter": "sites layer: exporter sidecar and PodMonitor",
     "php-fpm-exporter": "sites layer: exporter sidecar and PodMonitor",
