@@ -149,6 +149,35 @@ class ManifestPin:
     purpose: str
 
 
+@dataclass(frozen=True)
+class PluginPin:
+    """A plugin an operator installs at pod start from a release URL (an OpenSearch plugin must match the
+    OpenSearch version exactly: `<opensearch version>.<plugin build>`)."""
+
+    name: str
+    version: str
+    url: str
+    purpose: str
+    seen: str = ""
+
+
+PLUGINS: dict[str, PluginPin] = {
+    "opensearch-prometheus-exporter": PluginPin(
+        "prometheus-exporter", "2.19.3.0",
+        "https://github.com/opensearch-project/opensearch-prometheus-exporter/releases/download/2.19.3.0/prometheus-exporter-2.19.3.0.zip",
+        "OpenSearch metrics at /_prometheus/metrics (opensearch_* names), for OpenSearch 2.19.3",
+        seen="release 2.19.3.0 of opensearch-project/opensearch-prometheus-exporter (formerly aiven/Aiven-Open "
+        "prometheus-exporter-plugin-for-opensearch; GitHub redirects the old name): a public Dockerfile "
+        "`FROM opensearchproject/opensearch:2.19.3` + `opensearch-plugin install .../download/2.19.3.0/prometheus-exporter-2.19.3.0.zip`, "
+        "and an operator's version table mapping OpenSearch 2.19.3 to plugin 2.19.3.0 with this exact URL, via find_string",
+    ),
+}
+
+
+def plugin(key: str) -> PluginPin:
+    return PLUGINS[key]
+
+
 # Release manifests without an official chart.
 MANIFESTS: dict[str, ManifestPin] = {
     "rabbitmq-cluster-operator": ManifestPin(

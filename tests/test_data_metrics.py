@@ -88,3 +88,50 @@ def test_monitors_off_keeps_the_sidecar_and_drops_the_monitors(run):
     assert sidecar(monitors_off)  # switching it would roll every member
     assert not [r for r in kind(monitors_off, "PodMonitor") if r.inputs["metadata"]["name"] == pxc_exporter.PODMONITOR]
     assert not [r for r in kind(monitors_off, "ServiceMonitor") if r.inputs["metadata"]["namespace"] == opensearch.NAMESPACE]
+
+
+# ------------------------------------------------------------------------------------------- OpenSearch
+
+
+def test_every_node_installs_the_exporter_plugin_of_its_exact_opensearch_version(stack_recording: Recording):
+    general = search_spec(stack_recording)["general"]
+    pin = versions.plugin("opensearch-prometheus-exporter")
+    assert pin.url in general["pluginsList"]
+    # OpenSearch refuses a plugin built for another version: 2.19.3 takes 2.19.3.x only.
+    assert pin.version.rsplit(".", 1)[0] == general["version"] == versions.image("opensearch").tag
+    assert f"/download/{pin.version}/prometheus-exporter-{pin.version}.zip" in pin.url
+    assert general["monitoring"] == {"enable": False}  # our ServiceMonitor, not the operator's
+    assert general["additionalConfig"]["prometheus.indices"] == "false"
+
+
+def test_the_servicemonitor_scrapes_every_node_pool_over_verified_https(prod: Recording):
+    monitor = named(prod, "ServiceMonitor", "opensearch-metrics")
+    spec = monitor["spec"]
+    assert monitor["metadata"]["namespace"] == opensearch.NAMESPACE
+    # The operator's per-pool headless Services carry the cluster label and the pool label.
+    for pool in search_spec(prod)["nodePools"]:
+        labels = opensearch.pod_labels(pool["component"])
+        assert all(labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items())
+        assert all(e["key"] in labels for e in spec["selector"]["matchExpressions"])
+    (endpoint,) = spec["endpoints"]
+    assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == ("http", "/_prometheus/metrics", "https")
+    assert "insecureSkipVerify" not in endpoint["tlsConfig"]
+    assert search_spec(prod)["security"]["tls"]["http"]["generate"] is True  # the operator writes opensearch-http-cert
+    assert endpoint["tlsConfig"]["ca"] == {"secret": {"name": "opensearch-http-cert", "key": "ca.crt"}}
+    assert endpoint["tlsConfig"]["serverName"] == f"{opensearch.CLUSTER}.{opensearch.NAMESPACE}.svc"
+
+
+def test_the_monitoring_user_has_monitor_actions_only_and_its_own_password(prod: Recording):
+    monitor = named(prod, "ServiceMonitor", "opensearch-metrics")
+    auth = monitor["spec"]["endpoints"][0]["basicAuth"]
+    secret = named(prod, "Secret", auth["username"]["name"])
+    assert auth["password"]["name"] == secret["metadata"]["name"] and secret["metadata"]["namespace"] == opensearch.NAMESPACE
+    user = named(prod, "OpensearchUser", secret["stringData"]["username"])
+    assert user["spec"]["passwordFrom"] == {"name": secret["metadata"]["name"], "key": "password"}
+    role = named(prod, "OpensearchRole", "platform-metrics")["spec"]
+    assert role["clusterPermissions"] == ["cluster_monitor"]
+    assert role["indexPermissions"] == [{"indexPatterns": ["*"], "allowedActions": ["indices_monitor"]}]
+    binding = named(prod, "OpensearchUserRoleBinding", "platform-metrics")["spec"]
+    assert binding["users"] == [user["metadata"]["name"]] and binding["roles"] == ["platform-metrics"]
+    admin = named(prod, "Secret", opensearch.ADMIN_SECRET)
+    assert secret["stringData"]["password"] != admin["stringData"]["password"]

@@ -19,6 +19,8 @@ S3 snapshots with a retention policy, and per-store users and roles limited to t
 * **Index prefix per store**: Magento names indices `<prefix>_<entity>_<store>`; the prefix is the
   site name, a DNS label without `_`, so the pattern `<site>_*` matches only that store's indices
   (`shop_*` cannot match `shop-fr_product_1`).
+* **Metrics**: the prometheus-exporter plugin on every node, a monitoring user and our ServiceMonitor
+  (components/data/opensearch_metrics.py).
 * **Snapshots**: repository `s3` (plugin `repository-s3`, installed by the operator at start, which needs
   egress to artifacts.opensearch.org or an image with the plugin baked in) in the opensearch bucket under
   `<env>/`, a daily OpensearchSnapshotPolicy deleting snapshots older than `keepDays` (keeping at least 3).
@@ -38,8 +40,10 @@ from components import k8s as kube
 from components import versions
 from components.backups import BucketTarget
 from components.config.model import Site, StackConfig
+from components.data import opensearch_metrics as metrics
 from components.data.mysql_config import MIB, parse_memory
 from components.data.pxc import WITNESS_TOLERATION
+from components.layer import service_monitors
 from components.network_policy import namespace_isolation
 from components.placement import anti_affinity, spread_constraints
 
@@ -137,11 +141,15 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
         "httpPort": PORT,
         "setVMMaxMapCount": False,
         "drainDataNodes": True,
-        "additionalConfig": {"action.destructive_requires_name": "true"},
+        "additionalConfig": {"action.destructive_requires_name": "true", **metrics.SETTINGS},
+        # The exporter plugin from its pinned URL and our own ServiceMonitor, not the operator's monitoring
+        # (its ServiceMonitor cannot verify the operator's CA): components/data/opensearch_metrics.py.
+        "pluginsList": [metrics.plugin_url()],
+        "monitoring": {"enable": False},
     }
     if target is not None:
         endpoint = target.endpoint.removeprefix("https://").rstrip("/")
-        general["pluginsList"] = ["repository-s3"]
+        general["pluginsList"].append("repository-s3")
         general["keystore"] = [{"secret": {"name": S3_SECRET}}]
         general["additionalConfig"] |= {
             "s3.client.default.endpoint": endpoint,
@@ -277,10 +285,35 @@ class OpenSearch(pulumi.ComponentResource):
                 fields={"spec": snapshot_policy_spec(config, keep)},
                 opts=after_cluster,
             )
+        self._metrics(name, secret, after_cluster, service_monitors(config))
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for site in config.sites:
             self.passwords[site.name] = self._site(name, site, secret, after_cluster)
         self.register_outputs({"endpoint": f"https://{HOST}:{PORT}", "nodes": config.replicas_for(config.data.opensearch)})
+
+    def _metrics(self, name: str, secret: Any, after_cluster: pulumi.ResourceOptions, monitored: bool) -> None:
+        """The monitoring user (cluster and index monitor actions only) and, when monitors are on, the ServiceMonitor."""
+        password = random.RandomPassword(f"{name}-metrics-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        credentials = secret(f"{name}-metrics-credentials", metrics.CREDENTIALS_SECRET,
+                             {"username": metrics.USER, "password": pulumi.Output.secret(password.result)})
+        meta = {"name": metrics.USER_OBJECT, "namespace": NAMESPACE, "labels": kube.labels("search")}
+        kube.custom_object(f"{name}-metrics-role", "opensearch.opster.io/v1", "OpensearchRole",
+                           metadata=meta, fields={"spec": metrics.role_spec(CLUSTER_REF)}, opts=after_cluster)
+        kube.custom_object(f"{name}-metrics-user", "opensearch.opster.io/v1", "OpensearchUser", metadata=meta, fields={"spec": {
+            "opensearchCluster": CLUSTER_REF,
+            "passwordFrom": {"name": metrics.CREDENTIALS_SECRET, "key": "password"},
+            "backendRoles": [],
+        }}, opts=pulumi.ResourceOptions.merge(after_cluster, pulumi.ResourceOptions(depends_on=[credentials])))
+        kube.custom_object(f"{name}-metrics-binding", "opensearch.opster.io/v1", "OpensearchUserRoleBinding", metadata=meta,
+                           fields={"spec": {"opensearchCluster": CLUSTER_REF, "users": [metrics.USER], "roles": [metrics.USER_OBJECT]}},
+                           opts=after_cluster)
+        if monitored:
+            kube.custom_object(
+                f"{name}-metrics-monitor", "monitoring.coreos.com/v1", "ServiceMonitor",
+                metadata={"name": metrics.SERVICEMONITOR, "namespace": NAMESPACE, "labels": kube.labels("search")},
+                fields={"spec": metrics.servicemonitor_spec(CLUSTER, NAMESPACE)},
+                opts=pulumi.ResourceOptions.merge(after_cluster, pulumi.ResourceOptions(depends_on=[credentials])),
+            )
 
     def _site(self, name: str, site: Site, secret: Any, after_cluster: pulumi.ResourceOptions) -> pulumi.Output[str]:
         """The store's user (password from pulumi-random), its role on `<site>_*` and the binding between them."""

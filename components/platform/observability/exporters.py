@@ -88,9 +88,11 @@ EXPORTERS: dict[str, Exporter] = {
            "mysql_global_variables_max_connections", "mysql_global_status_queries"),
     ),
     "opensearch-exporter": Exporter(
-        "https://github.com/opensearch-project/opensearch-prometheus-exporter#metrics",
-        "the data layer's OpenSearch cluster (operator `monitoring.enable`, prometheus-exporter plugin)",
-        ("ServiceMonitor", "*opensearch*"),
+        "https://github.com/opensearch-project/opensearch-prometheus-exporter (formerly Aiven-Open/prometheus-exporter-"
+        "plugin-for-opensearch; PrometheusMetricsCollector.java registers cluster_status, cluster_nodes_number, "
+        "jvm_mem_heap_used_percent, fs_path_*_bytes under the `opensearch_` prefix)",
+        "the data layer's OpenSearch nodes (prometheus-exporter plugin 2.19.3.0, components/data/opensearch_metrics.py)",
+        ("ServiceMonitor", "opensearch-metrics"),
         _m("opensearch_cluster_status", "opensearch_cluster_nodes_number", "opensearch_fs_path_available_bytes",
            "opensearch_fs_path_total_bytes", "opensearch_jvm_mem_heap_used_percent"),
     ),
@@ -139,7 +141,6 @@ EXPORTERS: dict[str, Exporter] = {
 
 # Exporters another engineer's layer is to deploy, and who: the test requires exactly these to be missing.
 AWAITING: dict[str, str] = {
-    "opensearch-exporter": "data layer (OpenSearch): monitoring.enable and a ServiceMonitor",
     "varnish-exporter": "sites layer: exporter sidecar and PodMonitor",
     "php-fpm-exporter": "sites layer: exporter sidecar and PodMonitor",
     "nginx-exporter": "sites layer: exporter sidecar and PodMonitor",

@@ -1,0 +1,82 @@
+"""OpenSearch metrics: the prometheus-exporter plugin on every node, a monitoring user limited to monitor
+actions, and our ServiceMonitor, which verifies the nodes' HTTP certificate.
+
+* **Plugin**: prometheus-exporter 2.19.3.0 (components/versions.py `PLUGINS`), which must match OpenSearch
+  2.19.3 exactly; it serves `/_prometheus/metrics` with `opensearch_*` names (cluster health:
+  `opensearch_cluster_status` 0 green / 1 yellow / 2 red, `opensearch_cluster_nodes_number`; per node
+  `opensearch_jvm_mem_heap_used_percent`, `opensearch_fs_path_{available,total}_bytes`). The operator installs
+  it at pod start with `opensearch-plugin install <url>` (general.pluginsList), which needs egress to
+  github.com and its release-asset host: the data namespaces have no egress policy (components/network_policy.py
+  isolates inbound only); a cluster without egress bakes the plugin into the image instead.
+* **Index metrics off** (`prometheus.indices: false`): per-index series for every store's indices would grow
+  with the stores and no rule or dashboard reads them. Each node reports itself (`prometheus.nodes.filter`
+  stays `_local`), so Prometheus scrapes every node.
+* **Not the operator's `general.monitoring`**: operator 2.8.0 builds its ServiceMonitor with a TLS config of
+  `serverName` and `insecureSkipVerify` only (pkg/builders/cluster.go NewServiceMonitor), so against the
+  operator's own CA Prometheus either fails verification or skips it, and it authenticates as the admin
+  unless a user Secret is named. Ours reads the CA from the operator's HTTP certificate Secret
+  (`<cluster>-http-cert`, key `ca.crt`, signed for `<cluster>.<namespace>.svc`) and a user of its own.
+* **Monitoring user**: `platform-metrics` (password from pulumi-random) with `cluster_monitor` and
+  `indices_monitor` on every index: the plugin's REST action is `cluster:monitor/prometheus/metrics` and it
+  reads cluster health and node stats. It sees index names (cluster monitor actions list them), no documents.
+* **Always on the nodes, scraped when monitors are on**: the plugin list is part of the node pods' start
+  command (changing it rolls every node); only the ServiceMonitor follows `platform.observability.serviceMonitors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components import versions
+
+PATH = "/_prometheus/metrics"
+USER = "platform-metrics"
+USER_OBJECT = "platform-metrics"  # OpensearchUser / OpensearchRole / OpensearchUserRoleBinding name
+CREDENTIALS_SECRET = "opensearch-metrics-credentials"
+SERVICEMONITOR = "opensearch-metrics"
+SCRAPE_INTERVAL = "30s"
+SETTINGS = {"prometheus.indices": "false"}
+NODEPOOL_LABEL = "opster.io/opensearch-nodepool"
+CLUSTER_LABEL = "opster.io/opensearch-cluster"
+
+
+def plugin_url() -> str:
+    return versions.plugin("opensearch-prometheus-exporter").url
+
+
+def http_cert_secret(cluster: str) -> str:
+    """The operator's HTTP certificate Secret (tls.http.generate; pkg/reconcilers/tls.go handleHttp): tls.crt,
+    tls.key and the signing CA as ca.crt."""
+    return f"{cluster}-http-cert"
+
+
+def role_spec(cluster_ref: dict[str, str]) -> dict[str, Any]:
+    return {
+        "opensearchCluster": cluster_ref,
+        "clusterPermissions": ["cluster_monitor"],
+        "indexPermissions": [{"indexPatterns": ["*"], "allowedActions": ["indices_monitor"]}],
+    }
+
+
+def servicemonitor_spec(cluster: str, namespace: str) -> dict[str, Any]:
+    """Every node pool's headless Service (port `http`), over HTTPS verified against the operator's CA."""
+    credential = {"name": CREDENTIALS_SECRET}
+    return {
+        "selector": {
+            "matchLabels": {CLUSTER_LABEL: cluster},
+            # only the per-pool Services: the cluster Service selects the same pods (double scrapes)
+            "matchExpressions": [{"key": NODEPOOL_LABEL, "operator": "Exists"}],
+        },
+        "namespaceSelector": {"matchNames": [namespace]},
+        "endpoints": [{
+            "port": "http",
+            "path": PATH,
+            "scheme": "https",
+            "interval": SCRAPE_INTERVAL,
+            "basicAuth": {"username": {**credential, "key": "username"}, "password": {**credential, "key": "password"}},
+            "tlsConfig": {
+                "ca": {"secret": {"name": http_cert_secret(cluster), "key": "ca.crt"}},
+                "serverName": f"{cluster}.{namespace}.svc",
+            },
+        }],
+    }
