@@ -92,6 +92,7 @@ def scrape(port: int, process: subprocess.Popen) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+    """One scrape with the monitor user's password and one with a wrong password (its `mysql_up` only)."""
     (cluster,) = kind(recording_for("prod"), "PerconaXtraDBCluster")
     (sidecar,) = [s for s in cluster.inputs["spec"]["pxc"]["sidecars"] if s["name"] == pxc_exporter.CONTAINER]
     binary = require_binary("prometheus-mysqld-exporter", "prometheus-mysqld-exporter", extra_paths=("/usr/bin",))
@@ -101,14 +102,17 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
         assert db.query("SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'") == [["wsrep_local_state_comment", "Synced"]]
         create_monitor_user(db, password)
         db.query("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO shop.t VALUES (1);")
-        port = free_port()
-        args, env = exporter_command(sidecar, binary, db, password, port)
-        exporter = start("mysqld-exporter", [binary, *args], workdir, env=env)
-        try:
-            wait_for_port(port, process=exporter.process)
-            return scrape(port, exporter.process)
-        finally:
-            exporter.stop()
+        scraped = {}
+        for name, secret in (("right", password), ("wrong", password + "x")):
+            port = free_port()
+            args, env = exporter_command(sidecar, binary, db, secret, port)
+            exporter = start(f"mysqld-exporter-{name}", [binary, *args], workdir, env=env)
+            try:
+                wait_for_port(port, process=exporter.process)
+                scraped[name] = scrape(port, exporter.process)
+            finally:
+                exporter.stop()
+    return {**scraped["right"], "wrong_password_mysql_up": scraped["wrong"]["mysql_up"]}
 
 
 def test_the_exporter_reaches_mysql_as_the_monitor_user(metrics: dict[str, float]):
@@ -116,6 +120,11 @@ def test_the_exporter_reaches_mysql_as_the_monitor_user(metrics: dict[str, float
     assert metrics["mysql_global_status_threads_connected"] >= 1
     assert metrics["mysql_global_variables_max_connections"] == 50  # what tests/servers/mariadb.py starts with
     assert metrics["mysql_global_status_queries"] > 0
+
+
+def test_a_refused_login_is_mysql_up_zero(metrics: dict[str, float]):
+    """What PxcDown (`mysql_up == 0`) sees when the sidecar's password is not the one the server has."""
+    assert metrics["wrong_password_mysql_up"] == 0
 
 
 def test_galera_metrics_the_rules_use_come_from_global_status(metrics: dict[str, float]):
