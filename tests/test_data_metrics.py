@@ -121,17 +121,23 @@ def test_the_servicemonitor_scrapes_every_node_pool_over_verified_https(prod: Re
     assert endpoint["tlsConfig"]["serverName"] == f"{opensearch.CLUSTER}.{opensearch.NAMESPACE}.svc"
 
 
-def test_the_monitoring_user_has_monitor_actions_only_and_its_own_password(prod: Recording):
+def test_the_scraper_has_monitor_actions_only_and_its_own_password(prod: Recording):
+    import yaml
+
     monitor = named(prod, "ServiceMonitor", "opensearch-metrics")
     auth = monitor["spec"]["endpoints"][0]["basicAuth"]
     secret = named(prod, "Secret", auth["username"]["name"])
     assert auth["password"]["name"] == secret["metadata"]["name"] and secret["metadata"]["namespace"] == opensearch.NAMESPACE
-    user = named(prod, "OpensearchUser", secret["stringData"]["username"])
-    assert user["spec"]["passwordFrom"] == {"name": secret["metadata"]["name"], "key": "password"}
+    # The user is ours in internal_users.yml, mapped by backend role to a role of monitor actions only.
+    files = named(prod, "Secret", opensearch.SECURITY_CONFIG_SECRET)["stringData"]
+    user = yaml.safe_load(files["internal_users.yml"])[secret["stringData"]["username"]]
+    assert user["hash"].startswith("$2") and user["backend_roles"] == ["platform-metrics"]
     role = named(prod, "OpensearchRole", "platform-metrics")["spec"]
     assert role["clusterPermissions"] == ["cluster_monitor"]
     assert role["indexPermissions"] == [{"indexPatterns": ["*"], "allowedActions": ["indices_monitor"]}]
     binding = named(prod, "OpensearchUserRoleBinding", "platform-metrics")["spec"]
-    assert binding["users"] == [user["metadata"]["name"]] and binding["roles"] == ["platform-metrics"]
+    assert binding["backendRoles"] == ["platform-metrics"] and binding["roles"] == ["platform-metrics"]
     admin = named(prod, "Secret", opensearch.ADMIN_SECRET)
     assert secret["stringData"]["password"] != admin["stringData"]["password"]
+    # Its name is a Secret value: no OpensearchUser carries it (the exposure policy would refuse that).
+    assert not [u for u in kind(prod, "OpensearchUser") if u.inputs["metadata"]["name"] == secret["stringData"]["username"]]

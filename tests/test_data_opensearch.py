@@ -118,7 +118,7 @@ def test_security_plugin_on_with_our_admin_and_no_demo_users(stack_recording: Re
     assert spec["security"]["tls"]["http"] == {"generate": True}
     files = stack_recording.named("opensearch-securityconfig").inputs["stringData"]
     users = yaml.safe_load(files["internal_users.yml"])
-    assert set(users) == {"_meta", "platform-admin"}
+    assert set(users) == {"_meta", "platform-admin", "prometheus-scraper"}  # the scraper: tests/test_data_metrics.py
     assert users["platform-admin"]["hash"].startswith("$2")
     dynamic = yaml.safe_load(files["config.yml"])["config"]["dynamic"]
     assert dynamic["http"]["anonymous_auth_enabled"] is False
@@ -175,8 +175,7 @@ def test_each_site_is_limited_to_its_index_prefix(prod: Recording):
 
 
 def test_site_users_have_own_passwords_and_bindings(prod: Recording):
-    users = {u.inputs["metadata"]["name"]: u.inputs["spec"] for u in kind(prod, "OpensearchUser")
-             if u.inputs["metadata"]["name"].startswith("site-")}
+    users = {u.inputs["metadata"]["name"]: u.inputs["spec"] for u in kind(prod, "OpensearchUser")}
     bindings = {b.inputs["metadata"]["name"]: b.inputs["spec"] for b in kind(prod, "OpensearchUserRoleBinding")}
     secrets = set()
     for name, user in users.items():

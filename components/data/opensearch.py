@@ -108,11 +108,12 @@ def operator_values(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def security_config(admin_hash: str) -> dict[str, str]:
+def security_config(admin_hash: str, metrics_hash: str) -> dict[str, str]:
     """The securityconfig files we replace (the others keep the plugin's defaults, without demo users)."""
     internal_users = {
         "_meta": {"type": "internalusers", "config_version": 2},
         ADMIN_USER: {"hash": admin_hash, "reserved": True, "backend_roles": ["admin"], "description": "platform admin (operator)"},
+        metrics.USER: metrics.internal_user(metrics_hash),
     }
     config = {
         "_meta": {"type": "config", "config_version": 2},
@@ -255,10 +256,12 @@ class OpenSearch(pulumi.ComponentResource):
             )
 
         admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        scraper = random.RandomPassword(f"{name}-metrics-password", length=32, special=False, opts=child)
+        hashes = pulumi.Output.all(admin.bcrypt_hash, scraper.bcrypt_hash)
         depends: list[pulumi.Resource] = [
             self.operator,
             secret(f"{name}-admin-credentials", ADMIN_SECRET, {"username": ADMIN_USER, "password": admin.result}),
-            secret(f"{name}-securityconfig", SECURITY_CONFIG_SECRET, admin.bcrypt_hash.apply(security_config)),  # type: ignore[arg-type]
+            secret(f"{name}-securityconfig", SECURITY_CONFIG_SECRET, hashes.apply(lambda h: security_config(*h))),  # type: ignore[arg-type]
         ]
         target = args.backup_target
         if target is not None:
@@ -285,27 +288,23 @@ class OpenSearch(pulumi.ComponentResource):
                 fields={"spec": snapshot_policy_spec(config, keep)},
                 opts=after_cluster,
             )
-        self._metrics(name, secret, after_cluster, service_monitors(config))
+        self._metrics(name, secret, scraper, after_cluster, service_monitors(config))
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for site in config.sites:
             self.passwords[site.name] = self._site(name, site, secret, after_cluster)
         self.register_outputs({"endpoint": f"https://{HOST}:{PORT}", "nodes": config.replicas_for(config.data.opensearch)})
 
-    def _metrics(self, name: str, secret: Any, after_cluster: pulumi.ResourceOptions, monitored: bool) -> None:
-        """The monitoring user (cluster and index monitor actions only) and, when monitors are on, the ServiceMonitor."""
-        password = random.RandomPassword(f"{name}-metrics-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+    def _metrics(self, name: str, secret: Any, password: random.RandomPassword, after_cluster: pulumi.ResourceOptions,
+                 monitored: bool) -> None:
+        """The scraper's role (monitor actions only) mapped to its backend role; the ServiceMonitor when monitors are on.
+        The user itself is in internal_users.yml: an OpensearchUser's name is its user name, in plain text."""
         credentials = secret(f"{name}-metrics-credentials", metrics.CREDENTIALS_SECRET,
                              {"username": metrics.USER, "password": pulumi.Output.secret(password.result)})
-        meta = {"name": metrics.USER_OBJECT, "namespace": NAMESPACE, "labels": kube.labels("search")}
+        meta = {"name": metrics.ROLE, "namespace": NAMESPACE, "labels": kube.labels("search")}
         kube.custom_object(f"{name}-metrics-role", "opensearch.opster.io/v1", "OpensearchRole",
                            metadata=meta, fields={"spec": metrics.role_spec(CLUSTER_REF)}, opts=after_cluster)
-        kube.custom_object(f"{name}-metrics-user", "opensearch.opster.io/v1", "OpensearchUser", metadata=meta, fields={"spec": {
-            "opensearchCluster": CLUSTER_REF,
-            "passwordFrom": {"name": metrics.CREDENTIALS_SECRET, "key": "password"},
-            "backendRoles": [],
-        }}, opts=pulumi.ResourceOptions.merge(after_cluster, pulumi.ResourceOptions(depends_on=[credentials])))
         kube.custom_object(f"{name}-metrics-binding", "opensearch.opster.io/v1", "OpensearchUserRoleBinding", metadata=meta,
-                           fields={"spec": {"opensearchCluster": CLUSTER_REF, "users": [metrics.USER], "roles": [metrics.USER_OBJECT]}},
+                           fields={"spec": {"opensearchCluster": CLUSTER_REF, "backendRoles": [metrics.ROLE], "roles": [metrics.ROLE]}},
                            opts=after_cluster)
         if monitored:
             kube.custom_object(

@@ -16,9 +16,13 @@ actions, and our ServiceMonitor, which verifies the nodes' HTTP certificate.
   operator's own CA Prometheus either fails verification or skips it, and it authenticates as the admin
   unless a user Secret is named. Ours reads the CA from the operator's HTTP certificate Secret
   (`<cluster>-http-cert`, key `ca.crt`, signed for `<cluster>.<namespace>.svc`) and a user of its own.
-* **Monitoring user**: `platform-metrics` (password from pulumi-random) with `cluster_monitor` and
-  `indices_monitor` on every index: the plugin's REST action is `cluster:monitor/prometheus/metrics` and it
-  reads cluster health and node stats. It sees index names (cluster monitor actions list them), no documents.
+* **Monitoring user**: `prometheus-scraper` in our `internal_users.yml` (bcrypt hash of a pulumi-random
+  password, whose clear text is in Secret `opensearch-metrics-credentials` for the ServiceMonitor), backend
+  role `platform-metrics`, which an OpensearchUserRoleBinding maps to OpensearchRole `platform-metrics`:
+  `cluster_monitor` and `indices_monitor` on every index. The plugin's REST action is
+  `cluster:monitor/prometheus/metrics`; it then reads cluster health, node stats and cluster settings
+  (`cluster:monitor/*`). It sees index names and stats, no documents. Not an OpensearchUser: its object name
+  would be the user name, and the user name is a Secret value the ServiceMonitor reads.
 * **Always on the nodes, scraped when monitors are on**: the plugin list is part of the node pods' start
   command (changing it rolls every node); only the ServiceMonitor follows `platform.observability.serviceMonitors`.
 """
@@ -30,8 +34,10 @@ from typing import Any
 from components import versions
 
 PATH = "/_prometheus/metrics"
-USER = "platform-metrics"
-USER_OBJECT = "platform-metrics"  # OpensearchUser / OpensearchRole / OpensearchUserRoleBinding name
+# The scraper's user name is a Secret value (the ServiceMonitor's basicAuth reads it from a Secret), so it
+# appears in no plain field: no OpensearchUser (whose object name is the user name), and no object is named so.
+USER = "prometheus-scraper"
+ROLE = "platform-metrics"  # OpensearchRole, its OpensearchUserRoleBinding and the user's backend role
 CREDENTIALS_SECRET = "opensearch-metrics-credentials"
 SERVICEMONITOR = "opensearch-metrics"
 SCRAPE_INTERVAL = "30s"
@@ -48,6 +54,12 @@ def http_cert_secret(cluster: str) -> str:
     """The operator's HTTP certificate Secret (tls.http.generate; pkg/reconcilers/tls.go handleHttp): tls.crt,
     tls.key and the signing CA as ca.crt."""
     return f"{cluster}-http-cert"
+
+
+def internal_user(bcrypt_hash: str) -> dict[str, Any]:
+    """The scraper in internal_users.yml (reserved: the REST API cannot change it), mapped by backend role."""
+    return {"hash": bcrypt_hash, "reserved": True, "backend_roles": [ROLE],
+            "description": "Prometheus (ServiceMonitor opensearch-metrics), monitor actions only"}
 
 
 def role_spec(cluster_ref: dict[str, str]) -> dict[str, Any]:
