@@ -84,6 +84,12 @@ IMAGES: dict[str, ImagePin] = {
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "pxc-haproxy": ImagePin("docker.io/percona/haproxy", "2.8.18-1", "HAProxy in front of PXC (one writer)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "xtrabackup": ImagePin("docker.io/percona/percona-xtrabackup", "8.4.0-5.1", "PXC full backups and binlog uploads (PITR)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
+    "mysqld-exporter": ImagePin(
+        "docker.io/prom/mysqld-exporter", "v0.20.0",
+        "MySQL metrics sidecar in the PXC pods (>= 0.15: --mysqld.username and MYSQLD_EXPORTER_PASSWORD, no DATA_SOURCE_NAME)",
+        seen="prometheus/mysqld_exporter tag v0.20.0 (CHANGELOG.md: 0.20.0 / 2026-08-12); public stacks pinning "
+        "prom/mysqld-exporter:v0.20.0@sha256:abed8dac117b4ae5..., via find_string; its Dockerfile runs USER nobody (65534)",
+    ),
     "opensearch": ImagePin("docker.io/opensearchproject/opensearch", "2.19.3", "OpenSearch 2.19 for Magento 2.4.8", seen="public compose files and tests pinning opensearchproject/opensearch:2.19.3 (one records digest sha256:e96cc6ae1500a073...), via find_string"),
     "rabbitmq": ImagePin("docker.io/library/rabbitmq", "4.1.4-management", "RabbitMQ 4.1 for Magento 2.4.8",
                          seen="public compose files and a chart changelog (docker.io/rabbitmq:4.1.4-management digest update), via find_string"),
@@ -159,6 +165,35 @@ class ManifestPin:
     version: str
     url: str
     purpose: str
+
+
+@dataclass(frozen=True)
+class PluginPin:
+    """A plugin an operator installs at pod start from a release URL (an OpenSearch plugin must match the
+    OpenSearch version exactly: `<opensearch version>.<plugin build>`)."""
+
+    name: str
+    version: str
+    url: str
+    purpose: str
+    seen: str = ""
+
+
+PLUGINS: dict[str, PluginPin] = {
+    "opensearch-prometheus-exporter": PluginPin(
+        "prometheus-exporter", "2.19.3.0",
+        "https://github.com/opensearch-project/opensearch-prometheus-exporter/releases/download/2.19.3.0/prometheus-exporter-2.19.3.0.zip",
+        "OpenSearch metrics at /_prometheus/metrics (opensearch_* names), for OpenSearch 2.19.3",
+        seen="release 2.19.3.0 of opensearch-project/opensearch-prometheus-exporter (formerly aiven/Aiven-Open "
+        "prometheus-exporter-plugin-for-opensearch; GitHub redirects the old name): a public Dockerfile "
+        "`FROM opensearchproject/opensearch:2.19.3` + `opensearch-plugin install .../download/2.19.3.0/prometheus-exporter-2.19.3.0.zip`, "
+        "and an operator's version table mapping OpenSearch 2.19.3 to plugin 2.19.3.0 with this exact URL, via find_string",
+    ),
+}
+
+
+def plugin(key: str) -> PluginPin:
+    return PLUGINS[key]
 
 
 # Release manifests without an official chart.

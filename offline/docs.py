@@ -54,6 +54,9 @@ def render_versions() -> str:
     lines += [f"| {key} | {pin.repository} | {pin.tag} | {pin.purpose} | {pin.seen or 'not recorded'} |" for key, pin in versions.IMAGES.items()]
     lines += ["", "## Host packages and artefacts", "", "| key | name | version | source | purpose |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {key} | {p.name} | {p.version} | {p.source} | {p.purpose} |" for key, p in versions.PACKAGES.items()]
+    lines += ["", "## Plugins installed at pod start", "", "| key | name | version | url | purpose | where it was seen |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {key} | {p.name} | {p.version} | {p.url} | {p.purpose} | {p.seen} |" for key, p in versions.PLUGINS.items()]
     lines += ["", "## Release manifests", "", "| key | name | version | url | purpose |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {key} | {m.name} | {m.version} | {m.url} | {m.purpose} |" for key, m in versions.MANIFESTS.items()]
     lines += ["", "## Tools (offline plan and tests)", "", "| key | version | source | purpose |", "| --- | --- | --- | --- |"]

@@ -67,7 +67,7 @@ def test_registered_prometheus_rules_are_the_files(prod):
 
 def test_rules_fire_on_synthetic_series(tmp_path):
     """promtool's unit tests: a degraded pool, a stale Velero schedule, a poor Varnish hit ratio, saturated
-    PHP-FPM and an unsynced Galera member each fire with the labels and text expected; healthy ones do not."""
+    PHP-FPM, an unsynced or flow-controlled Galera member and a red OpenSearch cluster (once, not per node) each fire with the labels and text expected; healthy ones do not."""
     for path in rules.RULES_DIR.glob("*.yaml"):
         shutil.copy(path, tmp_path / path.name)
     shutil.copy(FIXTURES / "observability" / "rules_test.yaml", tmp_path / "rules_test.yaml")

@@ -133,6 +133,8 @@ def test_every_php_pod_builds_the_bundle_first_and_every_php_container_reads_it(
             assert volumes["search-ca"]["configMap"]["name"] == SEARCH_CA
             assert "emptyDir" in volumes["ca-bundle"]
             for container in spec["containers"]:
+                if not any(e["name"] == "PHP_INI_SCAN_DIR" for e in container.get("env", [])):
+                    continue  # an exporter sidecar (sites/exporters.py) runs no PHP
                 mounts = {m["name"]: m for m in container["volumeMounts"]}
                 assert mounts["ca-bundle"] == {"name": "ca-bundle", "mountPath": runtime.CA_BUNDLE_DIR, "readOnly": True}, name
                 assert "search-ca" not in mounts  # PHP reads the bundle, never the CA alone

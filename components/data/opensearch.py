@@ -20,6 +20,8 @@ S3 snapshots with a retention policy, and per-store users and roles limited to t
 * **Index prefix per store**: Magento names indices `<prefix>_<entity>_<store>`; the prefix is the
   site name, a DNS label without `_`, so the pattern `<site>_*` matches only that store's indices
   (`shop_*` cannot match `shop-fr_product_1`).
+* **Metrics**: the prometheus-exporter plugin on every node, a monitoring user and our ServiceMonitor
+  (components/data/opensearch_metrics.py).
 * **Snapshots**: repository `s3` (plugin `repository-s3`, installed by the operator at start, which needs
   egress to artifacts.opensearch.org or an image with the plugin baked in) in the opensearch bucket under
   `<env>/`, a daily OpensearchSnapshotPolicy deleting snapshots older than `keepDays` (keeping at least 3).
@@ -39,9 +41,11 @@ from components import k8s as kube
 from components import versions
 from components.backups import BucketTarget
 from components.config.model import Site, StackConfig
+from components.data import opensearch_metrics as metrics
 from components.data.mysql_config import MIB, parse_memory
 from components.data.pxc import WITNESS_TOLERATION
 from components.data.search_tls import SearchHttpTls, cluster_tls
+from components.layer import service_monitors
 from components.network_policy import namespace_isolation
 from components.placement import anti_affinity, spread_constraints
 
@@ -106,11 +110,12 @@ def operator_values(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def security_config(admin_hash: str) -> dict[str, str]:
+def security_config(admin_hash: str, metrics_hash: str) -> dict[str, str]:
     """The securityconfig files we replace (the others keep the plugin's defaults, without demo users)."""
     internal_users = {
         "_meta": {"type": "internalusers", "config_version": 2},
         ADMIN_USER: {"hash": admin_hash, "reserved": True, "backend_roles": ["admin"], "description": "platform admin (operator)"},
+        metrics.USER: metrics.internal_user(metrics_hash),
     }
     config = {
         "_meta": {"type": "config", "config_version": 2},
@@ -139,11 +144,15 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
         "httpPort": PORT,
         "setVMMaxMapCount": False,
         "drainDataNodes": True,
-        "additionalConfig": {"action.destructive_requires_name": "true"},
+        "additionalConfig": {"action.destructive_requires_name": "true", **metrics.SETTINGS},
+        # The exporter plugin from its pinned URL and our own ServiceMonitor, not the operator's monitoring
+        # (its ServiceMonitor cannot verify the operator's CA): components/data/opensearch_metrics.py.
+        "pluginsList": [metrics.plugin_url()],
+        "monitoring": {"enable": False},
     }
     if target is not None:
         endpoint = target.endpoint.removeprefix("https://").rstrip("/")
-        general["pluginsList"] = ["repository-s3"]
+        general["pluginsList"].append("repository-s3")
         general["keystore"] = [{"secret": {"name": S3_SECRET}}]
         general["additionalConfig"] |= {
             "s3.client.default.endpoint": endpoint,
@@ -249,10 +258,12 @@ class OpenSearch(pulumi.ComponentResource):
             )
 
         admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        scraper = random.RandomPassword(f"{name}-metrics-password", length=32, special=False, opts=child)
+        hashes = pulumi.Output.all(admin.bcrypt_hash, scraper.bcrypt_hash)
         depends: list[pulumi.Resource] = [
             self.operator,
             secret(f"{name}-admin-credentials", ADMIN_SECRET, {"username": ADMIN_USER, "password": admin.result}),
-            secret(f"{name}-securityconfig", SECURITY_CONFIG_SECRET, admin.bcrypt_hash.apply(security_config)),  # type: ignore[arg-type]
+            secret(f"{name}-securityconfig", SECURITY_CONFIG_SECRET, hashes.apply(lambda h: security_config(*h))),  # type: ignore[arg-type]
         ]
         # HTTP TLS from the program's CA (search_tls.py): `ca_cert` is what every store trusts.
         self.http_tls = SearchHttpTls(f"{name}-http-tls", config.environment, CLUSTER, NAMESPACE, self.namespace, CLUSTER, child)
@@ -283,10 +294,31 @@ class OpenSearch(pulumi.ComponentResource):
                 fields={"spec": snapshot_policy_spec(config, keep)},
                 opts=after_cluster,
             )
+        self._metrics(name, secret, scraper, after_cluster, service_monitors(config))
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for site in config.sites:
             self.passwords[site.name] = self._site(name, site, secret, after_cluster)
         self.register_outputs({"endpoint": f"https://{HOST}:{PORT}", "nodes": config.replicas_for(config.data.opensearch)})
+
+    def _metrics(self, name: str, secret: Any, password: random.RandomPassword, after_cluster: pulumi.ResourceOptions,
+                 monitored: bool) -> None:
+        """The scraper's role (monitor actions only) mapped to its backend role; the ServiceMonitor when monitors are on.
+        The user itself is in internal_users.yml: an OpensearchUser's name is its user name, in plain text."""
+        credentials = secret(f"{name}-metrics-credentials", metrics.CREDENTIALS_SECRET,
+                             {"username": metrics.USER, "password": pulumi.Output.secret(password.result)})
+        meta = {"name": metrics.ROLE, "namespace": NAMESPACE, "labels": kube.labels("search")}
+        kube.custom_object(f"{name}-metrics-role", "opensearch.opster.io/v1", "OpensearchRole",
+                           metadata=meta, fields={"spec": metrics.role_spec(CLUSTER_REF)}, opts=after_cluster)
+        kube.custom_object(f"{name}-metrics-binding", "opensearch.opster.io/v1", "OpensearchUserRoleBinding", metadata=meta,
+                           fields={"spec": {"opensearchCluster": CLUSTER_REF, "backendRoles": [metrics.ROLE], "roles": [metrics.ROLE]}},
+                           opts=after_cluster)
+        if monitored:
+            kube.custom_object(
+                f"{name}-metrics-monitor", "monitoring.coreos.com/v1", "ServiceMonitor",
+                metadata={"name": metrics.SERVICEMONITOR, "namespace": NAMESPACE, "labels": kube.labels("search")},
+                fields={"spec": metrics.servicemonitor_spec(CLUSTER, NAMESPACE)},
+                opts=pulumi.ResourceOptions.merge(after_cluster, pulumi.ResourceOptions(depends_on=[credentials])),
+            )
 
     def _site(self, name: str, site: Site, secret: Any, after_cluster: pulumi.ResourceOptions) -> pulumi.Output[str]:
         """The store's user (password from pulumi-random), its role on `<site>_*` and the binding between them."""

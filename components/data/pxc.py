@@ -12,6 +12,8 @@ point-in-time recovery, an optional restore and one tenancy Job per store.
   operator's count retention never deletes binlogs: the bucket's lifecycle must (components/backups).
 * **System users**: the cluster's Secret is ours, every password from pulumi-random, so the tenancy
   Jobs can read the root password from an object the program owns.
+* **Metrics**: a mysqld_exporter sidecar in every PXC pod as the `monitor` system user, scraped through a
+  PodMonitor (components/data/pxc_exporter.py); PMM stays off.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from components import k8s as kube
 from components import versions
 from components.backups import BucketTarget
 from components.config.model import StackConfig
-from components.data import mysql_config
+from components.data import mysql_config, pxc_exporter
+from components.layer import service_monitors
 from components.network_policy import namespace_isolation
 from components.placement import HOST_KEY, ZONE_KEY, spread_constraints
 
@@ -136,6 +139,7 @@ def cluster_spec(config: StackConfig, failure_domains: int, my_cnf: str, backup:
             }},
             "tolerations": [WITNESS_TOLERATION],
             "gracePeriod": 600,
+            "sidecars": [pxc_exporter.sidecar(SYSTEM_USERS_SECRET)],  # mysqld_exporter (components/data/pxc_exporter.py)
             **_placement("pxc", members, failure_domains, quorum=True),
         },
         "haproxy": {
@@ -235,6 +239,13 @@ class PerconaXtraDB(pulumi.ComponentResource):
             fields={"spec": cluster_spec(config, args.failure_domains, mysql_config.my_cnf(self.sizing, mysql.strict_mode), backup)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=config.protect_stateful),
         )
+        if service_monitors(config):
+            kube.custom_object(
+                f"{name}-exporter-monitor", "monitoring.coreos.com/v1", "PodMonitor",
+                metadata={"name": pxc_exporter.PODMONITOR, "namespace": NAMESPACE, "labels": kube.labels("mysql")},
+                fields={"spec": pxc_exporter.podmonitor_spec(pod_labels("pxc"))},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
         restore = restore_spec(config, args.backup_target)
         if restore is not None:
             kube.custom_object(

@@ -11,7 +11,7 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,8 @@ class MariaDB:
 
 
 @contextlib.contextmanager
-def mariadb_server(workdir: Path) -> Iterator[MariaDB]:
+def mariadb_server(workdir: Path, *, extra_args: Sequence[str] = ()) -> Iterator[MariaDB]:
+    """`extra_args` are appended to mariadbd's command line (e.g. a one-node Galera cluster)."""
     mariadbd = require_binary("mariadbd", "mariadb-server")
     install_db = require_binary("mariadb-install-db", "mariadb-server", extra_paths=("/usr/bin", "/usr/sbin"))
     client = require_binary("mariadb", "mariadb-client", extra_paths=("/usr/bin",))
@@ -65,7 +66,7 @@ def mariadb_server(workdir: Path) -> Iterator[MariaDB]:
         "mariadbd",
         [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={socket}", "--bind-address=127.0.0.1",
          f"--port={port}", f"--pid-file={workdir / 'mysqld.pid'}", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
-         "--max-connections=50", "--skip-log-bin", *user],
+         "--max-connections=50", "--skip-log-bin", *user, *extra_args],
         workdir,
     )
     server.ports["mysql"] = port
