@@ -13,7 +13,7 @@ from offline.checks import gitops_check
 from offline.engine import Recorded, Recording, run_program
 from offline.stackfile import settings_from_values
 from sites.gitops import PULUMI_KINDS
-from tests.layer_helpers import schema_problems, stack_values
+from tests.layer_helpers import problems, schema_problems, stack_values
 
 WAVE = "argocd.argoproj.io/sync-wave"
 
@@ -150,3 +150,10 @@ def test_the_plan_check_finds_a_rendered_secret_and_a_workload_left_on_the_clust
     assert any("leak" in p and "gitops/tenants/demo" in p and "plain text" in p for p in problems)
     assert any("direct" in p and "applied directly" in p for p in problems)
     assert len(problems) == 2
+
+
+def test_a_gitops_store_cannot_have_its_own_stack():
+    values = gitops_values()
+    values["sites"][0]["deployment"] = "stack"
+    assert "deployment: platform" in problems(values)["sites[0].delivery"]
+    assert problems(gitops_values()) == {}
