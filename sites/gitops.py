@@ -50,7 +50,9 @@ def store_secret(
     (rendered) reading `sites/<site>/<entry>`, whose content is added to `entries` for the platform to write.
 
     The ExternalSecret carries a checksum of the content: a change of it (the new content is in the store
-    by then, `pulumi up` wrote it) makes External Secrets refresh the Secret when Argo CD applies it."""
+    by then, `pulumi up` wrote it) makes External Secrets refresh the Secret when Argo CD applies it (its
+    controller refreshes when the hash of labels and annotations differs from the synced one:
+    external-secrets pkg/controllers/externalsecret/externalsecret_controller.go, getResourceVersion)."""
     if not ctx.delivery.gitops:
         return k8s.core.v1.Secret(resource_name, metadata=ctx.meta(name, component), type="Opaque", string_data=dict(data), opts=opts)
     entries[entry] = dict(data)
