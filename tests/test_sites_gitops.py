@@ -11,6 +11,7 @@ import pytest
 
 from offline.checks import gitops_check
 from offline.engine import Recorded, Recording, run_program
+from offline.policy_check import check_recording
 from offline.stackfile import settings_from_values
 from sites.gitops import PULUMI_KINDS
 from tests.layer_helpers import problems, schema_problems, stack_values
@@ -157,3 +158,9 @@ def test_a_gitops_store_cannot_have_its_own_stack():
     values["sites"][0]["deployment"] = "stack"
     assert "deployment: platform" in problems(values)["sites[0].delivery"]
     assert problems(gitops_values()) == {}
+
+
+def test_the_policy_pack_passes_the_stack_with_a_gitops_store(rec):
+    report = check_recording(rec)
+    assert [v.message for v in report.violations if v.level == "mandatory"] == []
+    assert report.policies["secret-not-rendered"] == "mandatory"
