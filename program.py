@@ -101,10 +101,12 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
     # The sites layer reads the data services only through the per-site tenancy the data layer built; gitops
     # sites register their workloads with the rendering provider the platform layer made for them.
     sites = layer("sites", Sites, dataclasses.replace(args, tenancy=data.tenancy, site_providers=platform.render_providers))
+    assert isinstance(sites, Sites)
     # Per-site platform objects that need the site's namespace and tenancy: runtime policies, secrets in the store.
     SitePlatformObjects(
         "site-platform", config, secrets, data.tenancy, platform.render_providers,
         pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[sites, platform]),
+        sites.store_entries,
     )
 
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]

@@ -12,6 +12,10 @@ Recording holds both, `offline/render.py`):
 - providers: the stack file disables the default providers of kubernetes, aws and command (vault and harbor
   where the stack uses them; `pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
   CLI a resource without one fails the `up`; mocks would accept it);
+- gitops: every object in a `delivery: gitops` site's namespace is registered with that site's render provider
+  (`renderYamlToDirectory`), except the guard-rail kinds its AppProject denies Argo CD, which the cluster
+  provider applies; no Secret is ever registered with a render provider (it would be written to disk in plain
+  text) and none is in a gitops site's namespace (External Secrets makes them from OpenBao);
 - capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
   pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
 
@@ -162,11 +166,48 @@ def provider_check(recording: Recording) -> CheckResult:
     return {"checked": checked, "problems": problems}
 
 
+RENDER_DIRECTORY = "renderYamlToDirectory"
+
+
+def gitops_check(recording: Recording) -> CheckResult:
+    """Objects of gitops sites with their site's render provider, guard rails with the cluster's, no Secret on disk."""
+    from sites.gitops import PULUMI_KINDS
+
+    renderers = {p.urn: p.inputs[RENDER_DIRECTORY] for p in recording.of_type("pulumi:providers:kubernetes") if p.inputs.get(RENDER_DIRECTORY)}
+    # The directory ends in tenants/<site> (components/platform/gitops.py): the site's namespace is site-<site>.
+    namespace_of = {urn: f"site-{directory.rstrip('/').rsplit('/', 1)[-1]}" for urn, directory in renderers.items()}
+    render_for = {namespace: urn for urn, namespace in namespace_of.items()}
+    problems: list[str] = []
+    checked = 0
+    for record in recording.kubernetes_objects():
+        provider = record.provider.rsplit("::", 1)[0] if record.provider else None
+        api_version, kind = str(record.inputs["apiVersion"]), str(record.inputs["kind"])
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        namespace = (record.inputs.get("metadata") or {}).get("namespace")
+        what = f"{kind} {namespace}/{(record.inputs.get('metadata') or {}).get('name')} ({record.name})"
+        if provider in renderers:
+            checked += 1
+            if kind == "Secret" and group == "":
+                problems.append(f"{what}: a Secret registered with render provider {renderers[provider]} is written to disk in plain text")
+            elif (group, kind) in PULUMI_KINDS:
+                problems.append(f"{what}: rendered for Argo CD, whose AppProject denies {kind}: register it with the cluster provider")
+            elif namespace != namespace_of[provider]:
+                problems.append(f"{what}: rendered into {renderers[provider]}, whose Application syncs into {namespace_of[provider]} only")
+        elif namespace in render_for and record.rendered_by is None:
+            checked += 1
+            if kind == "Secret" and group == "":
+                problems.append(f"{what}: a Secret in a gitops site's namespace (External Secrets owns them there)")
+            elif (group, kind) not in PULUMI_KINDS:
+                problems.append(f"{what}: applied directly in a gitops site's namespace (its render provider renders it for Argo CD)")
+    return {"checked": checked, "problems": problems}
+
+
 CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "schema": schema_check,
     "references": reference_check,
     "charts": chart_check,
     "providers": provider_check,
+    "gitops": gitops_check,
     "capacity": capacity_check,
 }
 

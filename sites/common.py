@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -72,6 +72,41 @@ class MediaLocation:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """Which Kubernetes provider a store's objects go to (`delivery` in the site file, sites/gitops.py).
+
+    direct: both are None and every object inherits the provider its component was given. gitops: the
+    workloads go to `render` (it writes them to tenants/<site>/ of the GitOps checkout and applies
+    nothing); the guard rails (kinds the site's AppProject denies) go to `cluster`, which applies them.
+    """
+
+    render: pulumi.ProviderResource | None = None
+    cluster: pulumi.ProviderResource | None = None
+
+    @property
+    def gitops(self) -> bool:
+        return self.render is not None
+
+    def workloads(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """Options of a component whose objects Argo CD applies (its children inherit the render provider)."""
+        if self.render is None:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"kubernetes": self.render}))
+
+    def guard(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """Options of a guard-rail object inside a rendered component: Pulumi applies it with the cluster provider."""
+        if self.render is None:
+            return opts
+        assert self.cluster is not None, "a gitops site needs the cluster provider for its guard rails"
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cluster))
+
+    def wave(self, wave: int) -> dict[str, str]:
+        """Argo CD sync-wave annotation (gitops only): Argo CD applies a wave once the one before is healthy
+        (a Job: complete), the order Pulumi's dependencies give a direct site."""
+        return {"argocd.argoproj.io/sync-wave": str(wave)} if self.gitops else {}
+
+
+@dataclass(frozen=True)
 class SiteContext:
     """The store being built: its settings, namespace, tenancy and where the cluster puts pods."""
 
@@ -81,6 +116,7 @@ class SiteContext:
     failure_domains: int
     pod_cidr: str
     media_location: MediaLocation | None = None
+    delivery: Delivery = field(default_factory=Delivery)
 
     @property
     def media_keys_from_secret(self) -> bool:

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components.config.site_tiers import ConsumerGroup
 from sites.common import SCRIPTS_DIR, SiteContext, magento_container, magento_volumes, pod_spec
+from sites.gitops import StoreEntries, store_secret
 
 KEDA_SECRET = "rabbitmq-keda"
 TRIGGER_AUTH = "rabbitmq"
@@ -40,10 +41,8 @@ class Consumers(pulumi.ComponentResource):
         super().__init__("magento:sites:Consumers", name, None, opts)
         site = ctx.site
         child = pulumi.ResourceOptions(parent=self)
-        secret = k8s.core.v1.Secret(
-            f"{name}-keda-secret", metadata=ctx.meta(KEDA_SECRET, "consumer"), type="Opaque",
-            string_data={"host": amqp_uri(ctx)}, opts=child,
-        )
+        self.store_entries: StoreEntries = {}
+        secret = store_secret(f"{name}-keda-secret", ctx, KEDA_SECRET, "consumer", "keda", {"host": amqp_uri(ctx)}, child, self.store_entries)
         auth = kube.custom_object(
             f"{name}-trigger-auth", "keda.sh/v1alpha1", "TriggerAuthentication",
             metadata=ctx.meta(TRIGGER_AUTH, "consumer"),
@@ -67,9 +66,10 @@ class Consumers(pulumi.ComponentResource):
             selector = ctx.pod_labels(object_name)
             deployment = k8s.apps.v1.Deployment(
                 f"{name}-{group.name}",
-                metadata=ctx.meta(object_name, "consumer"),
+                metadata=ctx.meta(object_name, "consumer", ctx.delivery.wave(2)),
                 spec={
-                    "replicas": group.min_replicas,
+                    # KEDA owns the count; a gitops manifest names none (Argo CD would undo every scaling).
+                    **({} if ctx.delivery.gitops else {"replicas": group.min_replicas}),
                     "selector": {"matchLabels": selector},
                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
                     "template": {

@@ -63,6 +63,6 @@ class CronTier(pulumi.ComponentResource):
         if not site.cron.enabled:
             spec["suspend"] = True
         self.cronjob = k8s.batch.v1.CronJob(
-            f"{name}-cronjob", metadata=ctx.meta(CRON_NAME, CRON_NAME), spec=spec, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-cronjob", metadata=ctx.meta(CRON_NAME, CRON_NAME, ctx.delivery.wave(2)), spec=spec, opts=pulumi.ResourceOptions(parent=self)
         )
         self.register_outputs({"cronJob": CRON_NAME})

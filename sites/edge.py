@@ -10,7 +10,7 @@ serve (both from the same config, in the `edge` namespace, which a site stack ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -23,6 +23,7 @@ from components.edge.gateway import (
     site_listeners,
     site_namespace,
 )
+from sites.common import Delivery
 from sites.waf import BackendService, WafArgs, WafTier
 from sites.waf_config import WAF_PORT
 
@@ -36,6 +37,7 @@ class SiteEdgeArgs:
     pod_cidr: str  # Envoy's X-Forwarded-For is trusted from pod addresses only
     failure_domains: int = 1
     cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: the WAF believes a CDN's X-Forwarded-For too
+    delivery: Delivery = field(default_factory=Delivery)  # gitops: the WAF's network policies stay with the cluster provider
 
 
 def rate_limit_rule(limit: RateLimit, admin_path: str) -> dict[str, Any]:
@@ -56,7 +58,7 @@ class SiteEdge(pulumi.ComponentResource):
 
         self.waf = WafTier(
             f"{name}-waf",
-            WafArgs(site, ns, args.backend, args.pod_cidr, args.failure_domains, tuple(args.cdn_cidrs)),
+            WafArgs(site, ns, args.backend, args.pod_cidr, args.failure_domains, tuple(args.cdn_cidrs), args.delivery),
             child,
         )
         parents = [

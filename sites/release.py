@@ -45,6 +45,9 @@ class Release(pulumi.ComponentResource):
         super().__init__("magento:sites:Release", name, None, opts)
         site = ctx.site
         child = pulumi.ResourceOptions(parent=self)
+        # Role and RoleBinding are guard rails (a site's AppProject denies them): Pulumi applies them even for a
+        # gitops store; the ServiceAccount and the Jobs are rendered with the store's other workloads.
+        guard = ctx.delivery.guard(child)
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account", metadata=ctx.meta(RELEASE_ACCOUNT, "release"), automount_service_account_token=False, opts=child
         )
@@ -58,14 +61,14 @@ class Release(pulumi.ComponentResource):
                 {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list"]},
                 {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
             ],
-            opts=child,
+            opts=guard,
         )
         binding = k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
             metadata=ctx.meta(RELEASE_ACCOUNT, "release"),
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE_ACCOUNT},
             subjects=[{"kind": "ServiceAccount", "name": RELEASE_ACCOUNT, "namespace": ctx.namespace}],
-            opts=child,
+            opts=guard,
         )
         release_name, resume_name = job_names(ctx)
         kube_env = [
@@ -96,10 +99,11 @@ class Release(pulumi.ComponentResource):
         ]
         upgrade["env"] = upgrade["env"] + kube_env
 
-        def job(resource: str, job_name: str, containers: list[dict], init: list[dict], after: Sequence[pulumi.Resource]) -> k8s.batch.v1.Job:
+        def job(resource: str, job_name: str, containers: list[dict], init: list[dict], after: Sequence[pulumi.Resource],
+                wave: int) -> k8s.batch.v1.Job:
             return k8s.batch.v1.Job(
                 resource,
-                metadata=ctx.meta(job_name, "release"),
+                metadata=ctx.meta(job_name, "release", ctx.delivery.wave(wave)),
                 spec={
                     "backoffLimit": 0,
                     "activeDeadlineSeconds": 3600,
@@ -115,7 +119,9 @@ class Release(pulumi.ComponentResource):
                 ),
             )
 
-        self.release_job = job(f"{name}-upgrade", release_name, [upgrade], [prepare], depends_on)
+        # gitops: Argo CD runs the release Job (wave 1) after everything unordered (wave 0), rolls the tiers
+        # (wave 2, Delivery.wave) once it completes, and resumes after them (wave 3).
+        self.release_job = job(f"{name}-upgrade", release_name, [upgrade], [prepare], depends_on, 1)
         resume = magento_container(ctx, "resume", ["php", f"{SCRIPTS_DIR}/kube.php", "resume"], site.tiers.cli.as_k8s(), extra_mounts=[scripts])
         resume["env"] = resume["env"] + kube_env
         self._resume_args = (f"{name}-resume", resume_name, [resume])
@@ -125,7 +131,7 @@ class Release(pulumi.ComponentResource):
     def resume_after(self, rolled: Sequence[pulumi.Resource]) -> k8s.batch.v1.Job:
         """The resume Job, once the new release's Deployments and CronJob are in."""
         resource, job_name, containers = self._resume_args
-        return self._job(resource, job_name, containers, [], rolled)
+        return self._job(resource, job_name, containers, [], rolled, 3)
 
 
 __all__ = ["ENV_PHP_SECRET", "Release", "job_names"]

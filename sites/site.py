@@ -25,6 +25,7 @@ from sites.common import (
     PHP_CONFIG,
     RELEASE_SCRIPTS,
     SEARCH_CA,
+    Delivery,
     MediaLocation,
     SiteContext,
     unsecret_checksum,
@@ -34,6 +35,7 @@ from sites.cron import CronTier
 from sites.edge import BackendService, SiteEdge, SiteEdgeArgs
 from sites.env_php import env_php
 from sites.exporters import site_pod_monitor
+from sites.gitops import StoreEntries, store_secret
 from sites.network import SiteNetwork
 from sites.nginx import NginxTier
 from sites.php_fpm import PhpFpmTier, php_config
@@ -55,6 +57,8 @@ class MagentoSiteArgs:
     cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front of the Gateway
     media_location: MediaLocation | None = None  # the store's prefix in the media bucket (s3 without tenancy keys)
     monitors: bool = False  # the Prometheus Operator CRDs exist (platform.observability.serviceMonitors): add the PodMonitor
+    # delivery: gitops: the provider that renders the store's workloads to tenants/<site>/ (sites/gitops.py).
+    render_provider: pulumi.ProviderResource | None = None
 
 
 def search_ca_cert(ctx: SiteContext) -> pulumi.Input[str]:
@@ -70,16 +74,20 @@ class MagentoSite(pulumi.ComponentResource):
     def __init__(self, name: str, args: MagentoSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("magento:sites:MagentoSite", name, None, opts)
         site = args.site
-        ctx = SiteContext(site, namespace_name(site), args.tenancy, args.failure_domains, args.pod_cidr, args.media_location)
+        # Guard rails (tenancy, network policies, media volume) keep the provider this component was given; a
+        # gitops store's workloads go to its render provider (sites/gitops.py).
+        delivery = Delivery(args.render_provider, self.get_provider("kubernetes::Provider") if args.render_provider else None)
+        ctx = SiteContext(site, namespace_name(site), args.tenancy, args.failure_domains, args.pod_cidr, args.media_location, delivery)
         self.tenancy = SiteTenancy(name, SiteTenancyArgs(site), pulumi.ResourceOptions(parent=self))
-        inside = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy])
+        guarded = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy])
+        inside = delivery.workloads(guarded)
+        # What a gitops store's ExternalSecrets read, for the platform to write into the secrets store.
+        self.store_entries: StoreEntries = {}
 
         crypt = random.RandomPassword(f"{name}-crypt-key", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
         env_text = env_php(ctx, pulumi.Output.secret(crypt.result))
-        env_secret = k8s.core.v1.Secret(
-            f"{name}-env-php", metadata=ctx.meta(ENV_PHP_SECRET, "magento"), type="Opaque",
-            string_data={"env.php": env_text}, opts=inside,
-        )
+        env_secret = store_secret(f"{name}-env-php", ctx, ENV_PHP_SECRET, "magento", "env-php", {"env.php": env_text}, inside,
+                                  self.store_entries)
         config = php_config(ctx)
         search_ca = search_ca_cert(ctx)
         configs = [
@@ -95,24 +103,25 @@ class MagentoSite(pulumi.ComponentResource):
                 spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": site.media.pvc_size}},
                       **({"storageClassName": args.storage_class} if args.storage_class else {})},
                 # Removing a site never deletes its media: docs/sites.md, "Removing a store".
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy], protect=args.protect, retain_on_delete=True),
+                opts=pulumi.ResourceOptions.merge(guarded, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=True)),
             ))
         # Pods roll when env.php or the search CA changes (both are read only when a pod starts).
         checksum = unsecret_checksum(pulumi.Output.all(env_text, search_ca).apply(lambda parts: "\0".join(parts)))
-        after_config = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs])
+        after_config = delivery.workloads(pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs]))
         self.varnish = VarnishTier(f"{name}-varnish", ctx, after_config)
 
         # Consumers are declared before the release (the Job pauses their ScaledObjects by name) but roll after it.
         scaled = [f"consumer-{group.name}" for group in site.consumers]
         self.release = Release(f"{name}-release", ctx, scaled, [env_secret, *configs], inside)
-        after_release = pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs, self.release.release_job])
+        after_release = delivery.workloads(
+            pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, env_secret, *configs, self.release.release_job]))
         self.php_fpm = PhpFpmTier(f"{name}-php-fpm", ctx, checksum, config, after_release)
         self.nginx = NginxTier(f"{name}-nginx", ctx, after_release)
         self.cron = CronTier(f"{name}-cron", ctx, checksum, after_release)
         self.consumers = Consumers(f"{name}-consumers", ctx, checksum, after_release)
         self.resume = self.release.resume_after([self.php_fpm, self.nginx, self.cron, self.consumers])
 
-        SiteNetwork(f"{name}-network", ctx, inside)
+        SiteNetwork(f"{name}-network", ctx, guarded)
         if args.monitors:
             from sites.nginx import NGINX_NAME
             from sites.php_fpm import FPM_NAME
@@ -126,7 +135,9 @@ class MagentoSite(pulumi.ComponentResource):
                 args.pod_cidr,
                 args.failure_domains,
                 args.cdn_cidrs,
+                delivery,
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, self.varnish]),
+            delivery.workloads(pulumi.ResourceOptions(parent=self, depends_on=[self.tenancy, self.varnish])),
         )
+        self.store_entries.update(self.consumers.store_entries)
         self.register_outputs({"namespace": ctx.namespace, "release": site.release_name})

@@ -25,14 +25,15 @@ def autoscaled(
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> k8s.apps.v1.Deployment:
     """Deployment `component` (replicas from the HPA: Pulumi sets the minimum once and then leaves
-    `spec.replicas` to the autoscaler), Service `component` on `port`, HPA on CPU, PDB when it can have two."""
+    `spec.replicas` to the autoscaler; a gitops store's manifest has none, or Argo CD's self-heal would undo
+    every scaling), Service `component` on `port`, HPA on CPU, PDB when it can have two."""
     selector = ctx.pod_labels(component)
     child = pulumi.ResourceOptions(parent=parent)
     deployment = k8s.apps.v1.Deployment(
         f"{name}-deployment",
-        metadata=ctx.meta(component, component),
+        metadata=ctx.meta(component, component, ctx.delivery.wave(2)),
         spec={
-            "replicas": tier.min_replicas,
+            **({} if ctx.delivery.gitops else {"replicas": tier.min_replicas}),
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "revisionHistoryLimit": 5,

@@ -10,7 +10,7 @@ paths (`waf_config.CONFIG_TREES`), so the image's start-up scripts find and rend
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,6 +21,7 @@ from components.config.model import Site
 from components.edge.gateway import ENVOY_GATEWAY_NAMESPACE, ENVOY_POD_LABELS
 from components.placement import spread_constraints
 from sites import waf_config
+from sites.common import Delivery
 
 WAF_NAME = "waf"
 NGINX_UID = 101  # the nginx user of the nginx-unprivileged base image
@@ -45,6 +46,7 @@ class WafArgs:
     trusted_proxy_cidr: str  # the pod network: Envoy's X-Forwarded-For is believed from there
     failure_domains: int
     cdn_cidrs: tuple[str, ...] = ()  # edge.trustedProxyCidrs: a CDN in front, whose X-Forwarded-For is believed too
+    delivery: Delivery = field(default_factory=Delivery)  # gitops: the network policies are guard rails Pulumi applies (sites/gitops.py)
 
 
 def pod_labels(site: Site) -> dict[str, str]:
@@ -142,7 +144,8 @@ class WafTier(pulumi.ComponentResource):
             f"{name}-deployment",
             metadata=meta(WAF_NAME),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=waf.min_replicas,
+                # The HPA owns the count; a gitops manifest names none (Argo CD's self-heal would undo every scaling).
+                replicas=None if args.delivery.gitops else waf.min_replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
@@ -240,7 +243,7 @@ class WafTier(pulumi.ComponentResource):
                 peer_ns,
                 peer_pods,
                 port,
-                pulumi.ResourceOptions(parent=self),
+                args.delivery.guard(pulumi.ResourceOptions(parent=self)),
             )
 
 

@@ -288,3 +288,15 @@ def test_a_certificate_beside_its_key_may_be_public_and_the_key_never():
     assert of_policy(evaluate(lambda: program("cert")), "secret-values-not-exposed") == []
     found = of_policy(evaluate(lambda: program("key")), "secret-values-not-exposed")
     assert [v.resource_name for v in found] == ["trust"] and "stringData.tls.key" in found[0].message
+
+
+def test_a_secret_given_to_a_rendering_provider_fails_and_one_applied_to_the_cluster_passes():
+    def program(rendering: bool):
+        provider = k8s.Provider("gitops-demo", render_yaml_to_directory="gitops/tenants/demo") if rendering else k8s.Provider("cluster")
+        k8s.core.v1.Secret("env", metadata={"name": "magento-env", "namespace": SITE_NS}, string_data={"env.php": "<?php return [];"},
+                           opts=pulumi.ResourceOptions(provider=provider))
+
+    found = of_policy(evaluate(lambda: program(True)), "secret-not-rendered")
+    assert [v.resource_name for v in found] == ["env"]
+    assert "renders to gitops/tenants/demo" in found[0].message and "plain text" in found[0].message
+    assert of_policy(evaluate(lambda: program(False)), "secret-not-rendered") == []

@@ -301,11 +301,17 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
 
 @check
 def platform_services(cfg: StackConfig) -> Iterator[Problem]:
-    """GitOps sites need the GitOps repository; per-site runtime overrides name configured sites."""
-    if cfg.platform.gitops is None:
-        for i, site in enumerate(cfg.sites):
-            if site.delivery == "gitops":
-                yield Problem(f"sites[{i}].delivery", "gitops needs platform.gitops (the repository Argo CD syncs)")
+    """GitOps sites need the GitOps repository and the platform stack; runtime overrides name sites; Harbor's host is no store's."""
+    for i, site in enumerate(cfg.sites):
+        if site.delivery == "gitops" and cfg.platform.gitops is None:
+            yield Problem(f"sites[{i}].delivery", "gitops needs platform.gitops (the repository Argo CD syncs)")
+        if site.delivery == "gitops" and site.deployment == "stack":
+            yield Problem(f"sites[{i}].delivery", "gitops needs deployment: platform (the platform stack renders the "
+                          "store for Argo CD; a site stack applies it directly)")
+    hostname = cfg.platform.registry.hostname
+    for site in cfg.sites:
+        if hostname and hostname.lower() in (domain.lower() for domain in site.domains):
+            yield Problem("platform.registry.hostname", f"{hostname} is a domain of site {site.name} (each host name has one Gateway listener)")
     names = {site.name for site in cfg.sites}
     for i, name in enumerate(cfg.platform.admission.runtime_block_sites):
         if name not in names:

@@ -6,7 +6,10 @@ One Gateway (`edge/shared`) serves every store:
   routes attach to it (both live in the `edge` namespace);
 * one HTTPS listener per store domain (`https-<site>-<n>`, port 443, TLS terminated with the store's
   certificate `site-<site>-tls` in the `edge` namespace); only routes from the store's own namespace
-  may attach to it.
+  may attach to it;
+* with `platform.registry.hostname`, listener `https-registry` for Harbor (certificate `registry-tls` in
+  the `edge` namespace); only routes from Harbor's namespace may attach (the chart's HTTPRoute,
+  components/platform/registry.py).
 
 The Envoy proxies behind it are shaped by an `EnvoyProxy` (a LoadBalancer Service with
 `externalTrafficPolicy: Local` so that the client address survives, the MetalLB address from
@@ -30,6 +33,9 @@ GATEWAY_CLASS = "envoy-gateway"
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 HTTP_LISTENER = "http"
+REGISTRY_LISTENER = "https-registry"
+REGISTRY_NAMESPACE = "harbor"  # Harbor's namespace (components/platform/registry.py)
+REGISTRY_CERTIFICATE_SECRET = "registry-tls"
 # Labels Envoy Gateway puts on the proxy pods of a Gateway (used by the site edge's NetworkPolicy).
 ENVOY_POD_LABELS = {
     "app.kubernetes.io/name": "envoy",
@@ -52,7 +58,28 @@ def site_certificate_secret(site: Site) -> str:
     return f"site-{site.name}-tls"
 
 
-def gateway_listeners(sites: Sequence[Site]) -> list[dict[str, Any]]:
+def https_listener(name: str, hostname: str, certificate_secret: str, namespace: str) -> dict[str, Any]:
+    """An HTTPS listener for one host name, TLS ended with `certificate_secret`, HTTPRoutes of `namespace` only."""
+    return {
+        "name": name,
+        "protocol": "HTTPS",
+        "port": 443,
+        "hostname": hostname,
+        "tls": {
+            "mode": "Terminate",
+            "certificateRefs": [{"kind": "Secret", "group": "", "name": certificate_secret}],
+        },
+        "allowedRoutes": {
+            "namespaces": {
+                "from": "Selector",
+                "selector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            },
+            "kinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+        },
+    }
+
+
+def gateway_listeners(sites: Sequence[Site], registry_hostname: str | None = None) -> list[dict[str, Any]]:
     listeners: list[dict[str, Any]] = [
         {
             "name": HTTP_LISTENER,
@@ -63,25 +90,9 @@ def gateway_listeners(sites: Sequence[Site]) -> list[dict[str, Any]]:
     ]
     for site in sites:
         for listener, domain in zip(site_listeners(site), site.domains, strict=True):
-            listeners.append(
-                {
-                    "name": listener,
-                    "protocol": "HTTPS",
-                    "port": 443,
-                    "hostname": domain,
-                    "tls": {
-                        "mode": "Terminate",
-                        "certificateRefs": [{"kind": "Secret", "group": "", "name": site_certificate_secret(site)}],
-                    },
-                    "allowedRoutes": {
-                        "namespaces": {
-                            "from": "Selector",
-                            "selector": {"matchLabels": {"kubernetes.io/metadata.name": site_namespace(site)}},
-                        },
-                        "kinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
-                    },
-                }
-            )
+            listeners.append(https_listener(listener, domain, site_certificate_secret(site), site_namespace(site)))
+    if registry_hostname:
+        listeners.append(https_listener(REGISTRY_LISTENER, registry_hostname, REGISTRY_CERTIFICATE_SECRET, REGISTRY_NAMESPACE))
     return listeners
 
 
@@ -133,27 +144,37 @@ def client_traffic_spec(config: StackConfig) -> dict[str, Any]:
     return spec
 
 
-def site_certificates(config: StackConfig, cluster_issuer: str, opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:
-    """One certificate per store, for every domain it answers on, in the Secret its listeners serve."""
-    return [
-        kube.custom_object(
-            f"site-{site.name}-certificate",
-            "cert-manager.io/v1",
-            "Certificate",
-            metadata={"name": f"site-{site.name}", "namespace": EDGE_NAMESPACE,
-                      "labels": kube.labels("edge", **{"magento.io/site": site.name})},
-            fields={
-                "spec": {
-                    "secretName": site_certificate_secret(site),
-                    "dnsNames": list(site.domains),
-                    "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": cluster_issuer},
-                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                }
-            },
-            opts=opts,
-        )
+def _certificate(resource_name: str, name: str, secret: str, dns_names: Sequence[str], labels: dict[str, str],
+                 cluster_issuer: str, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    return kube.custom_object(
+        resource_name,
+        "cert-manager.io/v1",
+        "Certificate",
+        metadata={"name": name, "namespace": EDGE_NAMESPACE, "labels": labels},
+        fields={
+            "spec": {
+                "secretName": secret,
+                "dnsNames": list(dns_names),
+                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": cluster_issuer},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            }
+        },
+        opts=opts,
+    )
+
+
+def listener_certificates(config: StackConfig, cluster_issuer: str, opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:
+    """One certificate per store, for every domain it answers on, in the Secret its listeners serve; and
+    Harbor's, for `platform.registry.hostname`, in the Secret its listener serves."""
+    made = [
+        _certificate(f"site-{site.name}-certificate", f"site-{site.name}", site_certificate_secret(site), site.domains,
+                     kube.labels("edge", **{"magento.io/site": site.name}), cluster_issuer, opts)
         for site in config.sites
     ]
+    if config.platform.registry.hostname:
+        made.append(_certificate("registry-certificate", "registry", REGISTRY_CERTIFICATE_SECRET, [config.platform.registry.hostname],
+                                 kube.labels("edge"), cluster_issuer, opts))
+    return made
 
 
 def shared_gateway(
@@ -189,7 +210,7 @@ def shared_gateway(
                 "infrastructure": {
                     "parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": GATEWAY_NAME}
                 },
-                "listeners": gateway_listeners(config.sites),
+                "listeners": gateway_listeners(config.sites, config.platform.registry.hostname),
             }
         },
         opts=pulumi.ResourceOptions.merge(

@@ -22,7 +22,7 @@ from components.edge.cert_manager import (
     cert_manager_values,
 )
 from components.edge.envoy_gateway import control_plane_certificates, envoy_gateway_values, gateway_crds_values
-from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, shared_gateway, site_certificates
+from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, listener_certificates, shared_gateway
 from components.layer import Layer, LayerArgs, service_monitors
 from components.network_policy import namespace_isolation
 
@@ -102,8 +102,8 @@ class Edge(Layer):
             allow_from=[ENVOY_GATEWAY_NAMESPACE],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[edge_ns]),
         )
-        # The stores' certificates, beside the listeners that serve them (a site stack never writes here).
-        site_certificates(config, CLUSTER_ISSUER, pulumi.ResourceOptions(parent=self, depends_on=[issuer, edge_ns]))
+        # The stores' and Harbor's certificates, beside the listeners that serve them (a site stack never writes here).
+        listener_certificates(config, CLUSTER_ISSUER, pulumi.ResourceOptions(parent=self, depends_on=[issuer, edge_ns]))
         self.gateway = shared_gateway(
             config,
             domains,

@@ -33,6 +33,8 @@ PROJECT_DENIED_KINDS = [
     {"group": "rbac.authorization.k8s.io", "kind": "Role"},
     {"group": "rbac.authorization.k8s.io", "kind": "RoleBinding"},
     {"group": "security.kubearmor.com", "kind": "KubeArmorPolicy"},
+    # The media volume (pvc backend) is protected state Pulumi holds (protect, retainOnDelete): a prune must never delete it.
+    {"group": "", "kind": "PersistentVolumeClaim"},
 ]
 
 

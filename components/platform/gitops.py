@@ -2,12 +2,14 @@
 checkout instead of being applied, and the site's Argo CD Application syncs that path.
 
 How: a Kubernetes provider with `renderYamlToDirectory` (pulumi-kubernetes writes each object it would
-apply as a YAML file under that directory and applies nothing). The sites layer registers a gitops site's
-workloads with `render_provider(site)`; the site's guard rails (namespace, quota, limits, network policy)
-stay on the cluster provider so that a change in git can never loosen them. The provider writes every
-object to disk in plain text, Secrets included (the provider's own documentation warns of it), so in
-gitops mode no Secret is ever registered with it: secrets reach the namespace only as ExternalSecrets
-(components/platform/secrets.py), and `secrets_on_disk()` (a plan check and a test) proves it.
+apply as a YAML file under `1-manifest/` of that directory and applies nothing: sites/gitops.py has the
+details). The sites layer registers a gitops site's workloads with `render_providers(...)[site]`
+(`LayerArgs.site_providers`); the site's guard rails (namespace, quota, limits, network policies, RBAC,
+media volume: the kinds its AppProject denies) stay on the cluster provider so that a change in git can never
+loosen them. The provider writes every object to disk in plain text, Secrets included, so in gitops mode no
+Secret is ever registered with it: secrets reach the namespace only as ExternalSecrets reading OpenBao
+(components/platform/site_objects.py, sites/gitops.py), and the plan's `gitops` check (offline/checks.py)
+and tests/test_sites_gitops.py prove it.
 
 Repository layout (docs/platform.md, "GitOps"): `infra/` (what Pulumi applies, for reference only: written
 by `make plan`, never synced), `platform/` (platform-team extras Argo CD may sync under the platform

@@ -8,6 +8,14 @@ logging in as admin with the generated password): one registry endpoint and one 
 upstream, Trivy scanning each artifact on push. Without a hostname Harbor is not reachable from where
 Pulumi runs, so the projects wait until one is configured (docs/platform.md, "Harbor").
 
+Reachable from outside through the shared Gateway once `platform.registry.hostname` is set: the chart's own
+HTTPRoute (`expose.type: route`: `/api/`, `/service/`, `/v2/`, `/c/` to harbor-core, the rest to
+harbor-portal; no nginx proxy then) attaches to the Gateway's `https-registry` listener, which the edge
+layer adds with its certificate (components/edge/gateway.py); TLS ends there, so `externalURL` is
+`https://<hostname>`. Envoy streams request bodies (no request buffering is configured), so there is no
+size limit on a layer, as with Harbor's own nginx (`client_max_body_size 0`); what would cut a large push
+or pull is Envoy's 15 s default route timeout, which `transfer_policy()` raises.
+
 Once Harbor serves (`platform.registry.serving: true`), `mirrors()` gives the hosts layer one containerd
 mirror per proxied registry (`https://<hostname>/v2/<project>`, overridePath), added to
 `cluster.registryMirrors` by program.py; containerd falls back to the upstream when the mirror fails.
@@ -25,10 +33,15 @@ import pulumiverse_harbor as harbor
 from components import k8s as kube
 from components.config.hosts import RegistryMirror
 from components.config.model import StackConfig
-from components.edge.gateway import ENVOY_GATEWAY_NAMESPACE
+from components.edge.gateway import EDGE_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, GATEWAY_NAME, REGISTRY_LISTENER, REGISTRY_NAMESPACE
 from components.platform.common import generated_secret, opaque_secret, service_namespace
 
-HARBOR_NAMESPACE = "harbor"
+HARBOR_NAMESPACE = REGISTRY_NAMESPACE
+ROUTE_NAME = "harbor-route"  # the chart's HTTPRoute: `{{ template "harbor.route" }}` = <fullname>-route (_helpers.tpl)
+# A push or pull of one layer is one request: Envoy's default route timeout (15 s, Envoy Gateway docs
+# "HTTP Timeouts", https://gateway.envoyproxy.io/latest/tasks/traffic/http-timeouts/) would cut any large one.
+# One hour moves a 10 GiB layer at ~3 MB/s; the stream idle timeout (5 min) still ends a stalled transfer.
+TRANSFER_TIMEOUT = "1h"
 SMALL = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
 REGISTRY_USER = "harbor_registry_user"
 # Upstream registry -> (the Harbor provider's provider_name, endpoint URL). The Terraform Harbor provider maps
@@ -61,13 +74,42 @@ def mirrors(config: StackConfig) -> list[RegistryMirror]:
     ]
 
 
+def expose_values(config: StackConfig) -> dict[str, Any]:
+    """With a hostname, the chart's HTTPRoute on the Gateway's registry listener; without, in-cluster only."""
+    hostname = config.platform.registry.hostname
+    if hostname is None:
+        return {"type": "clusterIP", "tls": {"enabled": False}}
+    return {
+        "type": "route",
+        "tls": {"enabled": False},  # TLS ends at the shared Gateway
+        "route": {
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": EDGE_NAMESPACE,
+                            "name": GATEWAY_NAME, "sectionName": REGISTRY_LISTENER}],
+            "hosts": [hostname],
+        },
+    }
+
+
+def transfer_policy(opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Harbor's route without Envoy's 15 s default request timeout (image layers are large)."""
+    return kube.custom_object(
+        "harbor-transfers", "gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy",
+        metadata={"name": "harbor-transfers", "namespace": HARBOR_NAMESPACE, "labels": kube.labels("registry")},
+        fields={"spec": {
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": ROUTE_NAME}],
+            "timeout": {"http": {"requestTimeout": TRANSFER_TIMEOUT}},
+        }},
+        opts=opts,
+    )
+
+
 def harbor_values(config: StackConfig) -> dict[str, Any]:
     registry = config.platform.registry
     resources = registry.resources.as_k8s()
     storage_class = config.storage.default_class
     component = {"replicas": 1, "resources": resources}  # RWO volumes: one replica each (docs/platform.md)
     return {
-        "expose": {"type": "clusterIP", "tls": {"enabled": False}},  # TLS ends at the shared Gateway
+        "expose": expose_values(config),
         "externalURL": external_url(config),
         "persistence": {
             "enabled": True,
@@ -134,6 +176,8 @@ class Registry(pulumi.ComponentResource):
         ]
         self.chart = kube.chart("harbor", "harbor", namespace=HARBOR_NAMESPACE, values=harbor_values(config),
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *made]))
+        if config.platform.registry.hostname:
+            transfer_policy(pulumi.ResourceOptions(parent=self, depends_on=[self.chart]))
         self.projects = self._proxy_projects(config, admin)
         self.register_outputs({"externalUrl": external_url(config), "proxyProjects": [project_name(r) for r in config.platform.registry.proxy_cache]})
 

@@ -29,18 +29,25 @@ def secret_name(service: str) -> str:
     return f"{service}-credentials"
 
 
-def external_secret(site: Site, service: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-    """The ExternalSecret that makes Secret `<service>-credentials` from `sites/<site>/<service>`."""
+def external_secret(site: Site, service: str, opts: pulumi.ResourceOptions, *, secret: str | None = None,
+                    annotations: Mapping[str, pulumi.Input[str]] | None = None) -> k8s.apiextensions.CustomResource:
+    """The ExternalSecret that makes Secret `secret` (default `<service>-credentials`) from `sites/<site>/<service>`,
+    each key of the store's entry a key of the Secret. Any change of its annotations makes External Secrets
+    read the entry again at once (not after `refreshInterval`)."""
+    target = secret or secret_name(service)
+    metadata: dict[str, object] = {"name": target, "namespace": f"site-{site.name}",
+                                   "labels": kube.labels("secrets", **{"magento.io/site": site.name})}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return k8s.apiextensions.CustomResource(
         f"external-secret-{site.name}-{service}",
         api_version="external-secrets.io/v1",
         kind="ExternalSecret",
-        metadata={"name": secret_name(service), "namespace": f"site-{site.name}",
-                  "labels": kube.labels("secrets", **{"magento.io/site": site.name})},
+        metadata=metadata,
         spec={
             "refreshInterval": "1h",
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": site_role(site)},
-            "target": {"name": secret_name(service), "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+            "target": {"name": target, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
             "dataFrom": [{"extract": {"key": f"sites/{site.name}/{service}"}}],
         },
         opts=opts,
@@ -56,6 +63,7 @@ class SitePlatformObjects(pulumi.ComponentResource):
         tenancy: Mapping[str, SiteDataTenancy],
         render_providers: Mapping[str, pulumi.ProviderResource],
         opts: pulumi.ResourceOptions,
+        store_entries: Mapping[str, Mapping[str, Mapping[str, pulumi.Input[str]]]] | None = None,
     ):
         super().__init__("magento:platform:SitePlatformObjects", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -70,7 +78,8 @@ class SitePlatformObjects(pulumi.ComponentResource):
         }
         self.site_secrets: SiteSecrets | None = None
         if secrets.secrets_store_token is not None:
-            self.site_secrets = SiteSecrets("site-secrets", config, secrets.secrets_store_token, tenancy, child)
+            self.site_secrets = SiteSecrets("site-secrets", config, secrets.secrets_store_token, tenancy, child,
+                                            store_entries or {})
         else:
             pulumi.log.warn(
                 "secretsStoreToken is not set: site secrets are not written to the secrets store "

@@ -78,7 +78,10 @@ class SiteSecrets(pulumi.ComponentResource):
         token: pulumi.Input[str],
         tenancy: Mapping[str, SiteDataTenancy],
         opts: pulumi.ResourceOptions | None = None,
+        store_entries: Mapping[str, Mapping[str, Mapping[str, pulumi.Input[str]]]] | None = None,
     ):
+        """`store_entries`: site -> entry -> key/values the sites layer keeps in the store for a gitops site
+        (env.php, KEDA's AMQP URI: sites/gitops.py), written beside the service credentials."""
         super().__init__("magento:platform:SiteSecrets", name, None, opts)
         self.provider = vault.Provider(
             "secrets-store", address=config.platform.secrets.address, token=pulumi.Output.secret(token),
@@ -102,7 +105,8 @@ class SiteSecrets(pulumi.ComponentResource):
             policy = vault.Policy(f"policy-site-{site.name}", name=f"site-{site.name}", policy=site_policy(site.name), opts=child)
             self._role(f"site-{site.name}", policy.name, after_auth, auth)
             self.paths[site.name] = []
-            for service, data in site_entries(tenancy[site.name]).items():
+            entries = {**site_entries(tenancy[site.name]), **(store_entries or {}).get(site.name, {})}
+            for service, data in entries.items():
                 path = f"sites/{site.name}/{service}"
                 vault.kv.SecretV2(
                     f"secret-{site.name}-{service}",

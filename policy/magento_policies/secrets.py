@@ -1,4 +1,5 @@
-"""Secrets hygiene: no plaintext secrets in ConfigMaps or env values, and secret values never exposed."""
+"""Secrets hygiene: no plaintext secrets in ConfigMaps or env values, secret values never exposed, and no Secret
+registered with a provider that writes it to disk (`renderYamlToDirectory`: a gitops site's provider)."""
 
 from __future__ import annotations
 
@@ -187,4 +188,27 @@ def _secret_exposure_policy() -> StackValidationPolicy:
     )
 
 
-POLICIES = [_plaintext_policy(), _secret_exposure_policy()]
+RENDER_DIRECTORY = "renderYamlToDirectory"
+
+
+def _rendered_secret_policy() -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != "kubernetes:core/v1:Secret" or args.provider is None:
+            return
+        directory = get(args.provider.props, RENDER_DIRECTORY)
+        if isinstance(directory, str) and directory:
+            report_violation(f"{object_ref(args.props, args.urn)}: its provider {args.provider.name} renders to {directory}: "
+                             "the Secret's data would be written there in plain text (and into git)", None)
+
+    return ResourceValidationPolicy(
+        name="secret-not-rendered",
+        description="No Kubernetes Secret is registered with a provider that has renderYamlToDirectory (a gitops site's "
+        "provider writes every object it is given to a file, Secrets in plain text).",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        remediation_steps="For a gitops site, register an ExternalSecret reading the secrets store instead "
+        "(sites/gitops.py store_secret), or apply the Secret with the cluster provider.",
+    )
+
+
+POLICIES = [_plaintext_policy(), _secret_exposure_policy(), _rendered_secret_policy()]
