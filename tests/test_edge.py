@@ -136,7 +136,7 @@ def test_bad_trusted_proxy_cidr_is_rejected():
 
 def test_monitors_by_default_after_the_crds_and_off_with_the_flag(prod, run):
     assert [m.inputs["metadata"]["name"] for m in kind(prod, "ServiceMonitor") if prod.layer_of(m) == "edge"] == ["envoy-gateway"]
-    assert [m.inputs["metadata"]["name"] for m in kind(prod, "PodMonitor")] == ["envoy-proxy"]
+    assert [m.inputs["metadata"]["name"] for m in kind(prod, "PodMonitor") if prod.layer_of(m) == "edge"] == ["envoy-proxy"]
     assert chart(prod, "cert-manager").inputs["values"]["prometheus"]["servicemonitor"]["enabled"] is True
     crds = chart(prod, "monitoring-crds")
     for monitor in kind(prod, "PodMonitor"):

@@ -132,25 +132,3 @@ def test_every_kubernetes_object_is_named_explicitly(stack_recording: Recording)
     for record in stack_recording.kubernetes_objects():
         assert record.inputs["metadata"].get("name"), record.urn
 
-
-def test_a_resource_registered_twice_fails_the_run_as_the_engine_fails_the_update():
-    """The real engine stops on a second registration of a URN; the offline run must too (the SDK's mock
-    monitor alone keeps the last registration and every check would pass)."""
-    import pulumi
-    import pulumi_kubernetes as k8s
-
-    from offline.engine import DuplicateUrnError, run_program
-    from offline.stackfile import settings_from_values
-
-    def program() -> None:
-        for _ in range(2):
-            k8s.core.v1.ConfigMap("twice", metadata={"name": "twice", "namespace": "default"}, data={"a": "b"})
-        pulumi.export("done", True)
-
-    def once() -> None:
-        k8s.core.v1.ConfigMap("once", metadata={"name": "once", "namespace": "default"}, data={"a": "b"})
-
-    settings = settings_from_values({"environment": "dev"}, stack="dev")
-    with pytest.raises(DuplicateUrnError, match=r"Duplicate resource URN 'urn:pulumi:dev::magento::pulumi:pulumi:Stack\$kubernetes:core/v1:ConfigMap::twice'"):
-        run_program(settings, program)
-    assert [r.name for r in run_program(settings, once).of_type("kubernetes:core/v1:ConfigMap")] == ["once"]
