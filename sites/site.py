@@ -37,8 +37,8 @@ from sites.env_php import env_php
 from sites.exporters import site_pod_monitor
 from sites.gitops import StoreEntries, store_secret
 from sites.network import SiteNetwork
-from sites.nginx import NginxTier
-from sites.php_fpm import PhpFpmTier, php_config
+from sites.nginx import NGINX_NAME, NginxTier
+from sites.php_fpm import FPM_NAME, PhpFpmTier, php_config
 from sites.release import Release
 from sites.runtime.varnish import HTTP_PORT as VARNISH_PORT
 from sites.scripts import scripts
@@ -123,9 +123,6 @@ class MagentoSite(pulumi.ComponentResource):
 
         SiteNetwork(f"{name}-network", ctx, guarded)
         if args.monitors:
-            from sites.nginx import NGINX_NAME
-            from sites.php_fpm import FPM_NAME
-
             site_pod_monitor(f"{name}-pod-monitor", ctx, [NGINX_NAME, FPM_NAME, VARNISH_NAME], inside)
         self.edge = SiteEdge(
             f"{name}-edge",
