@@ -19,6 +19,7 @@ STAGE=50-kubeadm-init
 : "${KUBEADM_CONFIG:?}" "${KUBELET_PATCH:?}"
 
 install_kubelet_patch "$KUBELET_PATCH"
+install_component_patches
 config=/etc/kubernetes/magento/kubeadm-init.yaml
 put_file "$config" 0600 <"$KUBEADM_CONFIG" || true
 
@@ -44,4 +45,6 @@ kubeadm init --config "${ROOT}${config}" --upload-certs >/dev/null
 control_plane_complete || die "kubeadm init returned but the control plane is incomplete; the next run resets and retries it"
 marker_set init.done
 marker_clear init.started
+# The control-plane settings it started with (81-kubeadm-upgrade applies later changes).
+[ -z "${CONTROL_PLANE_DIGEST:-}" ] || marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
 log "control plane initialised"

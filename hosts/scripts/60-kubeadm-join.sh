@@ -20,6 +20,7 @@ STAGE=60-kubeadm-join
 : "${JOIN_TEMPLATE:?}" "${KUBELET_PATCH:?}" "${NODE_NAME:?}" "${CONTROL_PLANE:?}"
 
 install_kubelet_patch "$KUBELET_PATCH"
+install_component_patches
 
 joined() {
   wait_for "${VERIFY_SECONDS:-120}" node_registered "$NODE_NAME" || { log "node ${NODE_NAME} is not registered"; return 1; }
@@ -76,4 +77,6 @@ if ! kubeadm join --config "$file" >/dev/null || ! joined; then
 fi
 marker_set join.done
 marker_clear join.started
+# The control-plane settings it started with (81-kubeadm-upgrade applies later changes).
+[ -z "${CONTROL_PLANE_DIGEST:-}" ] || marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
 log "joined the cluster"
