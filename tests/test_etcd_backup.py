@@ -28,13 +28,13 @@ ETCDCTL = """#!/bin/bash
 echo "etcdctl $*" >>"$CALLS"
 [ -z "${ETCDCTL_FAIL:-}" ] || { echo "context deadline exceeded" >&2; exit 1; }
 for last; do :; done
-printf 'bolt-database-%s' "$(seq 1 2000 | tr -d '\\n')" >"$last"
+printf 'bolt-database-%s' "$(/usr/bin/seq 1 2000 | /usr/bin/tr -d '\\n')" >"$last"
 echo "Snapshot saved at $last"
 """
 ETCDUTL = """#!/bin/bash
 echo "etcdutl $*" >>"$CALLS"
 [ -z "${ETCDUTL_FAIL:-}" ] || { echo "snapshot file integrity check failed" >&2; exit 1; }
-printf '{"hash":2745178133,"revision":4242,"totalKey":%s,"totalSize":%s,"version":"3.6.0"}\\n' "${TOTAL_KEYS:-1234}" "$(wc -c <"$3")"
+printf '{"hash":2745178133,"revision":4242,"totalKey":%s,"totalSize":%s,"version":"3.6.0"}\\n' "${TOTAL_KEYS:-1234}" "$(/usr/bin/wc -c <"$3")"
 """
 AWS = """#!/bin/bash
 # stand-in for the AWS CLI: `s3 cp FILE s3://B/K` stores the file under $FAKE_S3/B/K; `s3api head-object` prints
@@ -67,16 +67,21 @@ class Pod:
 
     def __init__(self, base: Path, spec: dict):
         self.spec, self.base = spec, base
-        self.bin, self.s3, self.snapshot, self.pki = base / "bin", base / "s3", base / "snapshot", base / "pki"
-        for directory in (self.bin, self.s3, self.snapshot, self.pki):
+        self.s3, self.snapshot, self.pki = base / "s3", base / "snapshot", base / "pki"
+        # What each image has on its PATH: the etcd image only etcd's tools and cp (kubernetes/kubernetes
+        # cluster/images/etcd/Dockerfile); the AWS CLI image (Amazon Linux) the aws command and coreutils.
+        self.paths = {"save": base / "etcd-image", "upload": base / "aws-cli-image"}
+        for directory in (self.s3, self.snapshot, self.pki, *self.paths.values()):
             directory.mkdir()
         self.calls = base / "calls"
-        for name, text in (("etcdctl", ETCDCTL), ("etcdutl", ETCDUTL), ("aws", AWS)):
-            (self.bin / name).write_text(text)
-            (self.bin / name).chmod(0o755)
+        for image, name, text in (("save", "etcdctl", ETCDCTL), ("save", "etcdutl", ETCDUTL), ("upload", "aws", AWS)):
+            (self.paths[image] / name).write_text(text)
+            (self.paths[image] / name).chmod(0o755)
+        (self.paths["save"] / "cp").symlink_to(shutil.which("cp") or "/bin/cp")
 
     def env(self, container: dict, **extra: str) -> dict[str, str]:
-        env = {"PATH": f"{self.bin}:/usr/bin:/bin", "CALLS": str(self.calls), "FAKE_S3": str(self.s3), **extra}
+        path = str(self.paths["save"]) if container["name"] == "save" else f"{self.paths['upload']}:/usr/bin:/bin"
+        env = {"PATH": path, "CALLS": str(self.calls), "FAKE_S3": str(self.s3), **extra}
         for item in container["env"]:
             if "value" in item:
                 env[item["name"]] = item["value"]
