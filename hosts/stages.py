@@ -260,7 +260,7 @@ def host_stages(
     if first:
         stages.append(
             Stage(
-                "50", "kubeadm-init", control, Invocation("50-kubeadm-init.sh"),
+                "50", "kubeadm-init", {}, Invocation("50-kubeadm-init.sh"),
                 files={"KUBEADM_CONFIG": ("kubeadm-init.yaml", kubeadm.init_configuration(host, cluster)), "KUBELET_PATCH": patch,
                        **component_patches},
             )
@@ -272,7 +272,7 @@ def host_stages(
             Stage("55", "join-token", {**node, **control_plane, **peer}, Invocation("55-join-token.sh"),
                   runs_on="first-control-plane", secret_output=True),
             Stage(
-                "60", "kubeadm-join", {**node, **control_plane, **control}, Invocation("60-kubeadm-join.sh"),
+                "60", "kubeadm-join", {**node, **control_plane}, Invocation("60-kubeadm-join.sh"),
                 files={"JOIN_TEMPLATE": ("kubeadm-join.yaml", kubeadm.join_configuration_template(host, cluster)), "KUBELET_PATCH": patch,
                        **component_patches},
             ),

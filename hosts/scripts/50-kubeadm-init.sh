@@ -45,6 +45,6 @@ kubeadm init --config "${ROOT}${config}" --upload-certs >/dev/null
 control_plane_complete || die "kubeadm init returned but the control plane is incomplete; the next run resets and retries it"
 marker_set init.done
 marker_clear init.started
-# The control-plane settings it started with (81-kubeadm-upgrade applies later changes).
-[ -z "${CONTROL_PLANE_DIGEST:-}" ] || marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
+# A control plane set up with the settings of this run: 81-kubeadm-upgrade records them, and applies later changes.
+[ ! -f "${ROOT}/etc/kubernetes/manifests/kube-apiserver.yaml" ] || marker_set control-plane-config fresh-init
 log "control plane initialised"

@@ -77,6 +77,6 @@ if ! kubeadm join --config "$file" >/dev/null || ! joined; then
 fi
 marker_set join.done
 marker_clear join.started
-# The control-plane settings it started with (81-kubeadm-upgrade applies later changes).
-[ -z "${CONTROL_PLANE_DIGEST:-}" ] || marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
+# A control plane set up with the settings of this run: 81-kubeadm-upgrade records them, and applies later changes.
+[ ! -f "${ROOT}/etc/kubernetes/manifests/kube-apiserver.yaml" ] || marker_set control-plane-config fresh-join
 log "joined the cluster"

@@ -22,16 +22,23 @@ STAGE=81-kubeadm-upgrade
 : "${CONTROL_PLANE_DIGEST?}"
 
 # apply_control_plane_config: applies the control-plane components' settings when this node runs others than
-# CONTROL_PLANE_DIGEST. 50-kubeadm-init and 60-kubeadm-join record the settings a fresh control plane starts
-# with; no record means a control plane set up before this stage kept one: its manifests are rendered anew
-# (kubeadm leaves the ones that do not differ alone). Nothing on a worker.
+# CONTROL_PLANE_DIGEST. 50-kubeadm-init and 60-kubeadm-join mark a control plane they set up in this run
+# (`fresh-*`): it runs the current settings, which are recorded. No record means a control plane set up before
+# this stage kept one: its manifests are rendered anew (kubeadm leaves those that do not differ alone). Nothing
+# on a worker.
 apply_control_plane_config() {
+  local recorded=""
   [ -n "$CONTROL_PLANE_DIGEST" ] || return 0
   [ -f "${ROOT}/etc/kubernetes/manifests/kube-apiserver.yaml" ] || return 0
   install_component_patches
-  if marker_has control-plane-config && [ "$(cat "${ROOT}${MARKERS}/control-plane-config")" = "$CONTROL_PLANE_DIGEST" ]; then
-    return 0
-  fi
+  marker_has control-plane-config && recorded="$(cat "${ROOT}${MARKERS}/control-plane-config")"
+  case "$recorded" in
+    "$CONTROL_PLANE_DIGEST") return 0 ;;
+    fresh-*)
+      marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
+      return 0
+      ;;
+  esac
   if is_true "$FIRST_CONTROL_PLANE"; then
     kubeadm init phase upload-config kubeadm --config "${ROOT}/etc/kubernetes/magento/kubeadm-init.yaml" >/dev/null
   fi
