@@ -123,6 +123,18 @@ IMAGES: dict[str, ImagePin] = {
         "docker.io/nginxinc/nginx-unprivileged", "1.30.4-alpine", "nginx tier base (docker/Dockerfile.nginx; Magento 2.4.8-p5 lists nginx 1.30)",
         seen="FROM nginxinc/nginx-unprivileged:1.30.4-alpine in public Dockerfiles; the CRS image builds on nginx-unprivileged 1.30.4",
     ),
+    # The scheduled etcd snapshot (components/platform/etcd_backup): etcdctl and etcdutl from the image kubeadm runs
+    # etcd from, and an S3 client that uploads the snapshot.
+    "etcd": ImagePin(
+        "registry.k8s.io/etcd", "3.6.9-0", "etcdctl snapshot save and etcdutl snapshot status (the image kubeadm runs etcd from)",
+        seen="kubeadm's SupportedEtcdVersion for Kubernetes 1.34, 1.35 and 1.36 is 3.6.9-0 (cmd/kubeadm/app/constants/constants.go "
+        "as quoted in etcd-io/etcd Documentation/contributor-guide/bump_etcd_version_k8s.md); the image ships /bin/sh "
+        "(bash-static), etcd, etcdctl and etcdutl (kubernetes/kubernetes cluster/images/etcd/Dockerfile)",
+    ),
+    "aws-cli": ImagePin(
+        "docker.io/amazon/aws-cli", "2.27.50", "uploads etcd snapshots to the cluster-backups bucket (aws s3 cp, s3api head-object)",
+        seen="public CI jobs and scripts pinning amazon/aws-cli:2.27.50, via find_string",
+    ),
     "varnish": ImagePin(
         "docker.io/library/varnish", "7.7.3", "Varnish 7.7 (Magento 2.4.8-p1+), our VCL and arguments mounted (sites/runtime/varnish.py)",
         seen="the official image's tag list (varnish:7.7.3, 7.7.3-alpine) and stacks running stock varnish:7.7.3",

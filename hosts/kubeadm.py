@@ -27,6 +27,17 @@ API_PORT = 6443
 WITNESS_TAINT = "magento.io/witness"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
 
+# Metrics of etcd, kube-controller-manager and kube-scheduler: served on the node's private (vRack) address, where
+# kube-prometheus-stack's ServiceMonitors scrape them (kubeadm's defaults are 127.0.0.1 only). The address is the
+# one the kubelet registers (`--node-ip`), passed to each static pod as status.hostIP: the ClusterConfiguration is
+# shared by every control plane, so no host's own address may be written into it.
+ETCD_METRICS_PORT = 2381
+CONTROLLER_MANAGER_PORT = 10257
+SCHEDULER_PORT = 10259
+METRICS_PORTS = (ETCD_METRICS_PORT, CONTROLLER_MANAGER_PORT, SCHEDULER_PORT)
+NODE_IP_ENV = "MAGENTO_NODE_IP"
+COMPONENT_PORTS = {"kube-controller-manager": CONTROLLER_MANAGER_PORT, "kube-scheduler": SCHEDULER_PORT}
+
 # Placeholders of the join template, replaced in memory by 60-kubeadm-join.sh.
 TOKEN = "@@TOKEN@@"
 CA_CERT_HASH = "@@CA_CERT_HASH@@"
@@ -159,8 +170,66 @@ def api_sans(host: HostSettings, cluster: ClusterSettings) -> list[str]:
     return sorted(names)
 
 
+def _node_ip_env() -> list[dict[str, Any]]:
+    # The kubelet resolves status.hostIP for static pods too (before the Node is registered it uses --node-ip)
+    # and expands $(MAGENTO_NODE_IP) in the command (kubeadm's flags are the container's command).
+    return [{"name": NODE_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]
+
+
+def control_plane_components() -> dict[str, Any]:
+    """The ClusterConfiguration's controllerManager, scheduler and etcd: no profiling, metrics on the private address.
+
+    etcd keeps 127.0.0.1 first in `listen-metrics-urls`: kubeadm probes the first URL and stage scripts read
+    /health there (lib.sh etcd_healthy). kube-controller-manager and kube-scheduler have one `bind-address`; kubeadm
+    copies it into their probes' host, where no variable is expanded, so each control plane's patch
+    (`probe_patch`) puts its own address there."""
+    def component() -> dict[str, Any]:
+        return {
+            "extraArgs": [{"name": "bind-address", "value": f"$({NODE_IP_ENV})"}, {"name": "profiling", "value": "false"}],
+            "extraEnvs": _node_ip_env(),
+        }
+
+    return {
+        "controllerManager": component(),
+        "scheduler": component(),
+        "etcd": {"local": {
+            "dataDir": "/var/lib/etcd",
+            "extraArgs": [{"name": "listen-metrics-urls",
+                           "value": f"http://127.0.0.1:{ETCD_METRICS_PORT},http://$({NODE_IP_ENV}):{ETCD_METRICS_PORT}"}],
+            "extraEnvs": _node_ip_env(),
+        }},
+    }
+
+
+def probe_patch(host: HostSettings, component: str) -> str:
+    """A control plane's strategic-merge patch of kube-controller-manager or kube-scheduler: its probes ask the
+    private address the component binds (kubeadm would write the literal `$(MAGENTO_NODE_IP)`)."""
+    def probe() -> dict[str, Any]:  # path, port and scheme stay kubeadm's (/healthz, HTTPS)
+        return {"httpGet": {"host": host.private_address}}
+
+    patch = {"spec": {"containers": [{"name": component, "livenessProbe": probe(), "startupProbe": probe()}]}}
+    return yaml.safe_dump(patch, sort_keys=False)
+
+
+def control_plane_patches(host: HostSettings) -> dict[str, str]:
+    """The kubeadm patch files (name in PATCHES_DIR -> content) of a control plane beside its kubelet patch."""
+    if "control-plane" not in host.roles:
+        return {}
+    return {f"{component}+strategic.yaml": probe_patch(host, component) for component in sorted(COMPONENT_PORTS)}
+
+
+def control_plane_digest(host: HostSettings) -> str:
+    """16 hex digits naming the controller-manager, scheduler and etcd settings a control plane runs: their
+    ClusterConfiguration sections and its patches (empty for a node without a control plane)."""
+    if "control-plane" not in host.roles:
+        return ""
+    text = yaml.safe_dump(control_plane_components(), sort_keys=True) + yaml.safe_dump(control_plane_patches(host), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
     """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium)."""
+
     def hardened() -> list[dict[str, str]]:
         return [{"name": "profiling", "value": "false"}]
 
@@ -191,9 +260,7 @@ def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
             "certSANs": api_sans(host, cluster),
             "extraArgs": hardened(),
         },
-        "controllerManager": {"extraArgs": hardened()},
-        "scheduler": {"extraArgs": hardened()},
-        "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
+        **control_plane_components(),
         # Cilium replaces kube-proxy. Kept in the stored ClusterConfiguration, so `kubeadm upgrade`
         # does not bring kube-proxy back either.
         "proxy": {"disabled": True},

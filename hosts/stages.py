@@ -231,6 +231,12 @@ def kubernetes_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, st
     }
 
 
+def component_patch_files(host: HostSettings) -> dict[str, tuple[str, str]]:
+    """The control-plane component patches a stage copies (env variable -> file), none on other nodes."""
+    variables = {"kube-controller-manager+strategic.yaml": "CONTROLLER_MANAGER_PATCH", "kube-scheduler+strategic.yaml": "SCHEDULER_PATCH"}
+    return {variables[name]: (name.replace("+", "-"), text) for name, text in kubeadm.control_plane_patches(host).items()}
+
+
 def host_stages(
     host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool, control_planes: list[HostSettings]
 ) -> list[Stage]:
@@ -238,6 +244,10 @@ def host_stages(
     `control_planes` (bootstrap order) are the keepalived peers when cluster.apiVip is set."""
     node = {"NODE_NAME": host.name}
     patch = ("kubelet-patch.yaml", kubeadm.kubelet_patch(host, cluster))
+    component_patches = component_patch_files(host)
+    # 81 runs again when the control-plane components' settings change: it renders their static pods anew, one
+    # control plane after the other (the upgrade chain), without a drain (no workload moves for that).
+    control = {"CONTROL_PLANE_DIGEST": kubeadm.control_plane_digest(host)}
     stages = [Stage("10", "baseline", baseline_env(host, cluster), Invocation("10-baseline.sh"))]
     if cluster.api_vip is not None and "control-plane" in host.roles:
         stages.append(Stage("15", "api-vip", api_vip_env(host, cluster, control_planes), Invocation("15-api-vip.sh")))
@@ -251,7 +261,8 @@ def host_stages(
         stages.append(
             Stage(
                 "50", "kubeadm-init", {}, Invocation("50-kubeadm-init.sh"),
-                files={"KUBEADM_CONFIG": ("kubeadm-init.yaml", kubeadm.init_configuration(host, cluster)), "KUBELET_PATCH": patch},
+                files={"KUBEADM_CONFIG": ("kubeadm-init.yaml", kubeadm.init_configuration(host, cluster)), "KUBELET_PATCH": patch,
+                       **component_patches},
             )
         )
     else:
@@ -262,7 +273,8 @@ def host_stages(
                   runs_on="first-control-plane", secret_output=True),
             Stage(
                 "60", "kubeadm-join", {**node, **control_plane}, Invocation("60-kubeadm-join.sh"),
-                files={"JOIN_TEMPLATE": ("kubeadm-join.yaml", kubeadm.join_configuration_template(host, cluster)), "KUBELET_PATCH": patch},
+                files={"JOIN_TEMPLATE": ("kubeadm-join.yaml", kubeadm.join_configuration_template(host, cluster)), "KUBELET_PATCH": patch,
+                       **component_patches},
             ),
         ]
     labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
@@ -287,8 +299,10 @@ def host_stages(
                 "KUBERNETES_PACKAGE_VERSION": package_version(cluster.kubernetes_version),
                 "FIRST_CONTROL_PLANE": _bool(first),
                 **kubelet,
+                **control,
             },
             Invocation("81-kubeadm-upgrade.sh"),
+            files=component_patches,
         ),
         Stage("82", "upgrade-uncordon", upgrade, Invocation("80-upgrade-window.sh", ("uncordon",)), runs_on="first-control-plane"),
     ]

@@ -1,12 +1,13 @@
 """`python -m ops backups verify --stack <stack>`: is every backup stream fresh, non-empty and within retention?
 
 For each stream of `components/backups/streams.py` (full database backups, binlogs, search snapshots, cluster
-backups) it lists the stream's prefix in its bucket with boto3 and groups the objects into backups (a
+backups, etcd snapshots) it lists the stream's prefix in its bucket with boto3 and groups the objects into backups (a
 directory per backup, or an object per backup), then checks:
 
 - **exists**: at least one backup under the prefix (when there is none but the bucket holds objects
   elsewhere, the table names those prefixes: a consumer writing to the wrong place);
-- **fresh**: the newest backup is younger than the stream's recovery-point objective (`backup.objectives`);
+- **fresh**: the newest backup is younger than the stream's recovery-point objective (`backup.objectives`;
+  for etcd snapshots the longest gap of `backup.etcd.schedule` plus an hour);
 - **not empty**: the newest backup holds more than zero bytes;
 - **retention honoured**: no backup is older than the stream's retention plus a day (the tool or the
   bucket's lifecycle prunes them).
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.backups.streams import GRACE_DAYS, STREAMS, Stream, retention_days
+from components.backups.streams import GRACE_DAYS, Stream, objective_hours, retention_days, streams_of
 from components.config.model import StackConfig
 
 UTC = dt.UTC
@@ -97,8 +98,8 @@ def verify_stream(client: Any, config: StackConfig, stream: Stream, now: dt.date
     assert config.backup is not None
     bucket = getattr(config.backup.buckets, stream.purpose)
     prefix = stream.prefix(config.environment)
-    objective = getattr(config.backup.objectives, stream.key)
-    result = Result(stream.key, bucket, prefix, objective.rpo_hours, retention_days(config, stream.key))
+    rpo_hours = objective_hours(config, stream.key)
+    result = Result(stream.key, bucket, prefix, rpo_hours, retention_days(config, stream.key))
     try:
         result.backups = group(stream, prefix, _list(client, bucket, prefix))
     except Exception as exc:
@@ -106,14 +107,16 @@ def verify_stream(client: Any, config: StackConfig, stream: Stream, now: dt.date
         result.problems.append(f"cannot list s3://{bucket}/{prefix}: {type(exc).__name__} {code}".strip())
         return result
     if not result.backups:
-        other = _elsewhere(client, bucket, prefix)
+        # Top-level prefixes another stream of the same bucket writes to are no hint (velero: Velero and etcd).
+        neighbours = [s.prefix(config.environment) for s in streams_of(config) if s.purpose == stream.purpose and s != stream]
+        other = [top for top in _elsewhere(client, bucket, prefix) if not any(n.startswith(top) for n in neighbours)]
         hint = f" (objects under {', '.join(other)}: wrong prefix?)" if other else ""
         result.problems.append(f"no backup under s3://{bucket}/{prefix}{hint}")
         return result
     newest = result.backups[0]
     age = now - newest.newest
-    if age > dt.timedelta(hours=objective.rpo_hours):
-        result.problems.append(f"newest backup {newest.name} is {_age(age)} old: older than the {objective.rpo_hours} h objective")
+    if age > dt.timedelta(hours=rpo_hours):
+        result.problems.append(f"newest backup {newest.name} is {_age(age)} old: older than the {rpo_hours} h objective")
     if newest.size == 0:
         result.problems.append(f"newest backup {newest.name} is empty (0 bytes in {newest.objects} objects)")
     oldest = min(b.oldest for b in result.backups)
@@ -129,7 +132,7 @@ def verify(client: Any, config: StackConfig, now: dt.datetime | None = None) -> 
     if config.backup is None:
         raise ValueError(f"stack {config.environment} has no backup target (backup is not set)")
     now = now or dt.datetime.now(UTC)
-    return [verify_stream(client, config, stream, now) for stream in STREAMS]
+    return [verify_stream(client, config, stream, now) for stream in streams_of(config)]
 
 
 def _age(delta: dt.timedelta) -> str:

@@ -78,8 +78,12 @@ def test_lifecycle_expires_what_retention_says_and_never_shared_repositories(pro
     assert mysql["expire-mysql-binlogs"]["prefix"] == "prod/binlogs/" and mysql["expire-mysql-binlogs"]["expiration"]["days"] == 35 + 1
     assert _rules(prod, "telemetry")["expire-telemetry"]["expiration"]["days"] == 31 + 1
     # OpenSearch and Velero repositories share blobs between backups: age-based expiry would corrupt them
-    for purpose in ("opensearch", "velero", "media"):
+    for purpose in ("opensearch", "media"):
         assert all("expiration" not in r for r in _rules(prod, purpose).values()), purpose
+    # In the velero bucket only the etcd snapshots expire (one object each, backup.etcd.retentionDays), never Kopia's repository
+    velero = _rules(prod, "velero")
+    assert {i: (r["prefix"], r.get("expiration", {}).get("days")) for i, r in velero.items()} == {
+        "expire-etcd-snapshots": ("etcd-snapshots/prod/", 14 + 1), "noncurrent": ("", None)}
 
 
 def test_streams_have_distinct_prefixes_in_their_buckets():
@@ -133,3 +137,31 @@ def test_buckets_are_protected_when_protect_stateful(prod: Recording, run):
     values["magento:protectStateful"] = False
     recording = run(values, stack="prod")
     assert not any(b.protect for b in recording.of_type("aws:s3/bucket:Bucket"))
+
+
+@pytest.mark.parametrize(("schedule", "message"), [
+    ("0 */6 * *", "has 4 fields; cron needs 5"),
+    ("0 25 * * *", "hour: '25' is outside 0-23"),
+    ("0 3 31 2 *", "runs less than twice in four years"),
+    ("@daily", "has 1 fields"),
+])
+def test_a_bad_etcd_schedule_is_rejected_by_key(schedule, message):
+    values = stack_values("prod")
+    values["backup"]["etcd"] = {"schedule": schedule}
+    found = problems(values)
+    assert "backup.etcd.schedule" in found and message in found["backup.etcd.schedule"], found
+
+
+def test_an_etcd_schedule_rarer_than_its_retention_is_rejected():
+    values = stack_values("prod")
+    values["backup"]["etcd"] = {"schedule": "0 3 1 * *", "retentionDays": 7}  # monthly, kept a week
+    found = problems(values)
+    assert any("etcd.schedule runs less often than etcd.retentionDays (7 d)" in m for m in found.values()), found
+
+
+def test_the_etcd_objective_follows_the_schedule():
+    from components.config.backup import EtcdSnapshots
+
+    assert EtcdSnapshots().rpo_hours == 7  # every 6 hours
+    assert EtcdSnapshots(schedule="30 2 * * *").rpo_hours == 25
+    assert EtcdSnapshots(schedule="0 1,13 * * 1-5").rpo_hours == 61  # the weekend gap: Friday 13:00 to Monday 01:00

@@ -287,3 +287,31 @@ def test_retention_longer_than_the_bucket_lifecycle_is_rejected():
     values = stack_values("prod")
     values["platform"]["observability"]["logRetentionDays"] = 90
     assert "longer than backup.telemetryRetentionDays (31)" in problems(values)["platform.observability.logRetentionDays"]
+
+
+# ------------------------------------------------------------------------------------------ control plane
+
+
+def test_prod_renders_control_plane_service_monitors_and_services(prod):
+    """etcd, kube-controller-manager and kube-scheduler: a Service selecting the static pods in kube-system and a
+    ServiceMonitor scraping it (etcd plain HTTP on 2381; the other two HTTPS with the token, self-signed)."""
+    from components.platform.observability import exporters
+
+    monitors = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in rendered(prod, "kube-prometheus-stack", "ServiceMonitor")}
+    services = {r.inputs["metadata"]["name"]: r.inputs for r in rendered(prod, "kube-prometheus-stack", "Service")}
+    expected = {"kps-kube-etcd": ("etcd", 2381, None), "kps-kube-controller-manager": ("kube-controller-manager", 10257, "https"),
+                "kps-kube-scheduler": ("kube-scheduler", 10259, "https")}
+    for name, (component, port, scheme) in expected.items():
+        service = services[name]
+        assert service["metadata"]["namespace"] == "kube-system"
+        assert service["spec"]["selector"] == {"component": component}  # kubeadm's static pod label
+        assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [("http-metrics", port, port)]
+        (endpoint,) = monitors[name]["endpoints"]
+        assert monitors[name]["namespaceSelector"] == {"matchNames": ["kube-system"]}
+        assert endpoint["port"] == "http-metrics" and endpoint.get("scheme") == scheme
+        if scheme == "https":
+            assert endpoint["tlsConfig"]["insecureSkipVerify"] is True
+            assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+        assert monitors[name]["selector"]["matchLabels"] == {k: v for k, v in service["metadata"]["labels"].items() if k in ("app", "release")}
+    # the exporter table names the ServiceMonitor the chart renders
+    assert exporters.EXPORTERS["etcd"].scraped_by == ("ServiceMonitor", "kps-kube-etcd")

@@ -57,6 +57,10 @@ def fill_fresh(monkeypatch, client, config, *, skip: str = "") -> None:
             put(monkeypatch, client, config.backup.buckets.opensearch, f"{env}/indices/abc/0/__blob{days}", at=at)
         if skip != "velero":
             put(monkeypatch, client, config.backup.buckets.velero, f"{env}/backups/daily-{days}/velero-backup.json", at=at)
+    if skip != "etcd":  # every 6 hours (backup.etcd.schedule), as the etcd-backup CronJob uploads them
+        for hours in (1, 7, 13):
+            at = NOW - dt.timedelta(hours=hours)
+            put(monkeypatch, client, config.backup.buckets.velero, f"etcd-snapshots/{env}/etcd-{at:%Y%m%dT%H%M%SZ}.db", at=at)
     if skip != "mysql_binlogs":
         for minutes in (20, 50, 80):
             put(monkeypatch, client, config.backup.buckets.mysql, f"{env}/binlogs/binlog.{minutes:06d}", at=NOW - dt.timedelta(minutes=minutes))
@@ -130,8 +134,8 @@ def test_the_command_prints_a_table_exits_nonzero_on_failure_and_never_prints_a_
     out = capsys.readouterr()
     lines = out.out.splitlines()
     assert lines[0].split() == ["stream", "location", "backups", "newest", "age", "size", "rpo", "keep", "status"]
-    assert [line.split()[0] for line in lines[2:6]] == [s.key for s in STREAMS]
-    assert all(line.split()[-1] == "ok" for line in lines[2:6])
+    assert [line.split()[0] for line in lines[2:7]] == [s.key for s in STREAMS]
+    assert all(line.split()[-1] == "ok" for line in lines[2:7])
     s3.delete_object(Bucket=config.backup.buckets.velero, Key="prod/backups/daily-0/velero-backup.json")
     s3.delete_object(Bucket=config.backup.buckets.velero, Key="prod/backups/daily-1/velero-backup.json")
     s3.delete_object(Bucket=config.backup.buckets.velero, Key="prod/backups/daily-2/velero-backup.json")
@@ -152,3 +156,39 @@ def test_a_listing_error_is_a_failure_without_credentials(monkeypatch, s3, confi
 def test_a_stack_without_backup_target_cannot_be_verified(capsys):
     assert main(["backups", "verify", "--stack", "dev"]) == 2
     assert "no backup target" in capsys.readouterr().err
+
+
+def test_etcd_snapshots_are_checked_against_their_schedule(monkeypatch, s3, config):
+    """backup.etcd.schedule runs every 6 hours: a snapshot older than 7 hours is stale, long before a day."""
+    fill_fresh(monkeypatch, s3, config)
+    results = by_stream(backups.verify(s3, config, NOW))
+    etcd = results["etcd"]
+    assert etcd.ok and etcd.rpo_hours == 7 and etcd.retention_days == 14 and len(etcd.backups) == 3
+    assert etcd.prefix == "etcd-snapshots/prod/" and etcd.bucket == config.backup.buckets.velero
+    later = by_stream(backups.verify(s3, config, NOW + dt.timedelta(hours=7)))["etcd"]
+    assert later.problems == [f"newest backup {etcd.backups[0].name} is 8.0 h old: older than the 7 h objective"]
+
+
+def test_missing_etcd_snapshots_fail_and_velero_keeps_its_prefix_to_itself(monkeypatch, s3, config):
+    fill_fresh(monkeypatch, s3, config, skip="etcd")
+    results = by_stream(backups.verify(s3, config, NOW))
+    # Velero's objects under prod/ are no "wrong prefix" hint: they are the velero stream's
+    assert results["etcd"].problems == ["no backup under s3://magento-prod-velero/etcd-snapshots/prod/"]
+    assert results["velero"].ok
+    # Velero refuses a backup location whose prefix holds a directory it does not know: nothing else is below prod/
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=config.backup.buckets.velero)["Contents"]]
+    assert {k.split("/")[1] for k in keys if k.startswith("prod/")} == {"backups"}
+
+
+def test_etcd_snapshots_past_their_retention_fail(monkeypatch, s3, config):
+    fill_fresh(monkeypatch, s3, config)
+    put(monkeypatch, s3, config.backup.buckets.velero, "etcd-snapshots/prod/etcd-old.db", at=NOW - dt.timedelta(days=16))
+    assert by_stream(backups.verify(s3, config, NOW))["etcd"].problems == [
+        "retention breached: a backup is 16.0 d old, kept 14 d (+1 d grace)"]
+
+
+def test_an_existing_cluster_has_no_etcd_stream(monkeypatch, s3, config):
+    existing = config.model_copy(update={"cluster": config.cluster.model_copy(update={"mode": "existing"})})
+    fill_fresh(monkeypatch, s3, config, skip="etcd")
+    results = by_stream(backups.verify(s3, existing, NOW))
+    assert "etcd" not in results and all(r.ok for r in results.values())

@@ -28,7 +28,7 @@ MULTIPART_DAYS = 7
 class Stream:
     """A backup stream the verifier checks: where its backups are and what one backup looks like."""
 
-    key: Literal["mysql", "mysql_binlogs", "opensearch", "velero"]  # its objective in `backup.objectives`
+    key: Literal["mysql", "mysql_binlogs", "opensearch", "velero", "etcd"]  # its objective (`objective_hours`)
     purpose: Purpose
     path: str  # below `<environment>/` in the bucket, where the consumer writes ('' or ending with '/')
     # How objects group into one backup: "directory" (the first path part below the prefix is one backup, as
@@ -37,10 +37,18 @@ class Stream:
     unit: Literal["directory", "object"]
     match: str = ""  # only objects whose name below the prefix starts with this count (e.g. `snap-`)
     description: str = ""
+    # False: the stream lives at `<path><environment>/`, beside `<environment>/` rather than in it. Velero
+    # refuses a backup location whose prefix holds a directory it does not know ("Backup store contains
+    # invalid top-level directories", velero pkg/persistence/object_store.go IsValid), so nothing else may
+    # write below `<environment>/` of the velero bucket.
+    under_environment: bool = True
 
     def prefix(self, environment: str) -> str:
-        return f"{environment}/{self.path}"
+        return f"{environment}/{self.path}" if self.under_environment else f"{self.path}{environment}/"
 
+
+ETCD_PATH = "etcd-snapshots/"  # s3://<backup.buckets.velero>/etcd-snapshots/<environment>/etcd-<UTC time>.db
+ETCD_OBJECT_PREFIX = "etcd-"
 
 # Every consumer writes below `<environment>/` of its bucket: PXC (components/data/pxc.py, storages `full` and
 # `binlogs`), OpenSearch (snapshot repository base_path), Velero (backup storage location prefix).
@@ -49,6 +57,8 @@ STREAMS: tuple[Stream, ...] = (
     Stream("mysql_binlogs", "mysql", "binlogs/", "object", description="binlogs for point-in-time recovery (PXC PITR)"),
     Stream("opensearch", "opensearch", "", "object", match="snap-", description="search snapshots (OpenSearch snapshot policy)"),
     Stream("velero", "velero", "backups/", "directory", description="cluster backups (Velero, prefix <environment>)"),
+    Stream("etcd", "velero", ETCD_PATH, "object", match=ETCD_OBJECT_PREFIX, under_environment=False,
+           description="etcd snapshots (CronJob etcd-backup on the control planes, components/platform/etcd_backup.py)"),
 )
 TELEMETRY_PATHS = {"loki": "loki/", "tempo": "tempo/"}  # below <environment>/ of the telemetry bucket
 
@@ -62,6 +72,11 @@ def stream(key: str) -> Stream:
     return next(s for s in STREAMS if s.key == key)
 
 
+def streams_of(config: StackConfig) -> tuple[Stream, ...]:
+    """The streams a stack writes: etcd snapshots only where this program runs etcd (cluster.mode kubeadm)."""
+    return tuple(s for s in STREAMS if s.key != "etcd" or config.cluster.mode == "kubeadm")
+
+
 def retention_days(config: StackConfig, key: str) -> int:
     """Days the backups of a stream are kept: what its tool is told to keep (the database and search
     sections may keep fewer days than `backup.retentionDays`, never more: config check)."""
@@ -71,7 +86,18 @@ def retention_days(config: StackConfig, key: str) -> int:
         return config.data.mysql.backup.keep_days or default
     if key == "opensearch":
         return config.data.opensearch.snapshots.keep_days or default
+    if key == "etcd":
+        return config.backup.etcd.retention_days
     return default
+
+
+def objective_hours(config: StackConfig, key: str) -> int:
+    """The recovery-point objective of a stream: `backup.objectives`, or for etcd snapshots the longest gap
+    of their schedule plus an hour (`backup.etcd.schedule`)."""
+    assert config.backup is not None
+    if key == "etcd":
+        return config.backup.etcd.rpo_hours
+    return getattr(config.backup.objectives, key).rpo_hours
 
 
 @dataclass(frozen=True)
@@ -101,5 +127,10 @@ def lifecycle(purpose: Purpose, settings: Backup, environment: str) -> list[Life
         ] + [LifecycleRule("noncurrent", "", None, noncurrent)]
     if purpose == "telemetry":
         return [LifecycleRule("expire-telemetry", "", settings.telemetry_retention_days + GRACE_DAYS, noncurrent)]
-    # velero, opensearch: the tools prune their own repositories; media: kept until the store deletes it
+    if purpose == "velero":
+        # Velero's Kopia repository prunes itself; etcd snapshots are one object each and nothing else prunes them.
+        etcd = stream("etcd")
+        return [LifecycleRule("expire-etcd-snapshots", etcd.prefix(environment), settings.etcd.retention_days + GRACE_DAYS, noncurrent),
+                LifecycleRule("noncurrent", "", None, noncurrent)]
+    # opensearch: the tool prunes its own repository; media: kept until the store deletes it
     return [LifecycleRule("noncurrent", "", None, noncurrent)]

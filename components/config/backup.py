@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import math
+from typing import Annotated
 
+from pydantic import AfterValidator, Field, model_validator
+
+from components.config import cron
 from components.config.base import Model
 from components.config.types import BucketName
 
@@ -29,6 +33,25 @@ class Objectives(Model):
     velero: Objective = Field(Objective(rpo_hours=25), description="cluster backups (daily)")
 
 
+CronSchedule = Annotated[str, AfterValidator(cron.validate)]
+RPO_SLACK_HOURS = 1  # a run that takes up to an hour (save, verify, upload) still meets the objective
+
+
+class EtcdSnapshots(Model):
+    """Scheduled etcd snapshots to the cluster-backups bucket (kubeadm clusters with a backup target)."""
+
+    schedule: CronSchedule = Field(
+        "0 */6 * * *",
+        description="cron (UTC) of the etcd snapshot CronJob on the control planes; the verifier's objective is the "
+        "longest gap between two runs plus an hour",
+    )
+    retention_days: int = Field(14, ge=1, le=3650, description="days etcd snapshots are kept (the bucket's lifecycle expires older ones)")
+
+    @property
+    def rpo_hours(self) -> int:
+        return math.ceil(cron.longest_gap(self.schedule).total_seconds() / 3600) + RPO_SLACK_HOURS
+
+
 class Backup(Model):
     endpoint: str = Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", description="S3-compatible endpoint (https)")
     region: str = Field(pattern=r"^[a-z0-9-]{2,32}$", description="region of the object storage")
@@ -48,6 +71,7 @@ class Backup(Model):
         "(the buckets stay private through their ACL)",
     )
     objectives: Objectives = Field(Objectives(), description="recovery-point objective per backup stream (the verifier's freshness check)")
+    etcd: EtcdSnapshots = Field(EtcdSnapshots(), description="scheduled etcd snapshots (kubeadm clusters): schedule and retention")
 
     @model_validator(mode="after")
     def _rpo_within_retention(self) -> Backup:
@@ -55,4 +79,7 @@ class Backup(Model):
             objective: Objective = getattr(self.objectives, name)
             if objective.rpo_hours > 24 * self.retention_days:
                 raise ValueError(f"objectives.{field.alias or name}.rpoHours is longer than retentionDays: no backup could ever be fresh")
+        if self.etcd.rpo_hours > 24 * self.etcd.retention_days:
+            raise ValueError(f"etcd.schedule runs less often than etcd.retentionDays ({self.etcd.retention_days} d): "
+                             "the newest snapshot would expire before the next one")
         return self

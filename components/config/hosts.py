@@ -216,7 +216,7 @@ class Firewall(Model):
         for value in values:
             if not 1 <= value <= 65535:
                 raise ValueError(f"{value} is not a TCP port")
-            if value in (22, 2379, 2380, 6443, 10250, 10257, 10259):
+            if value in (22, 2379, 2380, 2381, 6443, 10250, 10257, 10259):  # 2381: etcd metrics
                 raise ValueError(f"port {value} is for admins or the cluster only and cannot be public")
         return values
 

@@ -20,6 +20,7 @@ from components.platform.argocd import ArgoCd
 from components.platform.autoscaling import KEDA_NAMESPACE, keda_values
 from components.platform.cluster_backups import CREDENTIALS_SECRET, VELERO_NAMESPACE, credentials_file, velero_values
 from components.platform.common import opaque_secret, service_namespace
+from components.platform.etcd_backup import EtcdBackup
 from components.platform.gitops import render_providers
 from components.platform.observability import Observability
 from components.platform.reboots import KURED_NAMESPACE, kured_values
@@ -56,9 +57,14 @@ class PlatformServices(Layer):
                                         "cluster-backups", after_ns)
             self.velero = kube.chart("velero", "velero", namespace=VELERO_NAMESPACE, values=velero_values(config, target),
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[velero_ns, credentials]))
+        # Scheduled etcd snapshots where this program runs etcd (kubeadm) and has a backup target.
+        self.etcd_backup = None
+        if args.backups is not None and config.cluster.mode == "kubeadm":
+            self.etcd_backup = EtcdBackup("etcd-backup", config, args.backups.target("velero"), opts)
         return {
             "prometheus": self.observability.prometheus_url,
             "secretsBackend": config.platform.secrets_backend,
             "gitopsSites": sorted(self.render_providers),
             "clusterBackups": self.velero is not None,
+            "etcdSnapshots": self.etcd_backup is not None,
         }

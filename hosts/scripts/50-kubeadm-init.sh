@@ -19,6 +19,7 @@ STAGE=50-kubeadm-init
 : "${KUBEADM_CONFIG:?}" "${KUBELET_PATCH:?}"
 
 install_kubelet_patch "$KUBELET_PATCH"
+install_component_patches
 config=/etc/kubernetes/magento/kubeadm-init.yaml
 put_file "$config" 0600 <"$KUBEADM_CONFIG" || true
 
@@ -44,4 +45,6 @@ kubeadm init --config "${ROOT}${config}" --upload-certs >/dev/null
 control_plane_complete || die "kubeadm init returned but the control plane is incomplete; the next run resets and retries it"
 marker_set init.done
 marker_clear init.started
+# A control plane set up with the settings of this run: 81-kubeadm-upgrade records them, and applies later changes.
+[ ! -f "${ROOT}/etc/kubernetes/manifests/kube-apiserver.yaml" ] || marker_set control-plane-config fresh-init
 log "control plane initialised"

@@ -20,6 +20,7 @@ STAGE=60-kubeadm-join
 : "${JOIN_TEMPLATE:?}" "${KUBELET_PATCH:?}" "${NODE_NAME:?}" "${CONTROL_PLANE:?}"
 
 install_kubelet_patch "$KUBELET_PATCH"
+install_component_patches
 
 joined() {
   wait_for "${VERIFY_SECONDS:-120}" node_registered "$NODE_NAME" || { log "node ${NODE_NAME} is not registered"; return 1; }
@@ -76,4 +77,6 @@ if ! kubeadm join --config "$file" >/dev/null || ! joined; then
 fi
 marker_set join.done
 marker_clear join.started
+# A control plane set up with the settings of this run: 81-kubeadm-upgrade records them, and applies later changes.
+[ ! -f "${ROOT}/etc/kubernetes/manifests/kube-apiserver.yaml" ] || marker_set control-plane-config fresh-join
 log "joined the cluster"

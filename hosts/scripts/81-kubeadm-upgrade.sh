@@ -6,6 +6,11 @@
 # `kubeadm upgrade apply` (first control plane) or `kubeadm upgrade node` (every other node), then
 # kubelet and kubectl. It reads the version the node runs and refuses a downgrade or a skipped minor
 # (config validation refuses them too when cluster.upgradeFrom is set). Nothing happens at the target.
+# On a control plane it also applies changed settings of kube-controller-manager, kube-scheduler and etcd
+# (CONTROL_PLANE_DIGEST: their ClusterConfiguration sections and this node's patches, hosts/kubeadm.py): the
+# first control plane uploads the ClusterConfiguration, each control plane renders its static pods from it
+# (`kubeadm upgrade node phase control-plane`, which rewrites only the manifests that differ and waits for
+# each component to come back), one control plane after the other.
 # Usage: 81-kubeadm-upgrade.sh ENV_FILE
 set -euo pipefail
 STAGE=81-kubeadm-upgrade
@@ -14,6 +19,34 @@ STAGE=81-kubeadm-upgrade
 # shellcheck disable=SC1090
 . "${1:?usage: $0 ENV_FILE}"
 : "${KUBERNETES_VERSION:?}" "${KUBERNETES_PACKAGE_VERSION:?}" "${FIRST_CONTROL_PLANE:?}" "${KUBELET_DIGEST:?}"
+: "${CONTROL_PLANE_DIGEST?}"
+
+# apply_control_plane_config: applies the control-plane components' settings when this node runs others than
+# CONTROL_PLANE_DIGEST. 50-kubeadm-init and 60-kubeadm-join mark a control plane they set up in this run
+# (`fresh-*`): it runs the current settings, which are recorded. No record means a control plane set up before
+# this stage kept one: its manifests are rendered anew (kubeadm leaves those that do not differ alone). Nothing
+# on a worker.
+apply_control_plane_config() {
+  local recorded=""
+  [ -n "$CONTROL_PLANE_DIGEST" ] || return 0
+  [ -f "${ROOT}/etc/kubernetes/manifests/kube-apiserver.yaml" ] || return 0
+  install_component_patches
+  marker_has control-plane-config && recorded="$(cat "${ROOT}${MARKERS}/control-plane-config")"
+  case "$recorded" in
+    "$CONTROL_PLANE_DIGEST") return 0 ;;
+    fresh-*)
+      marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
+      return 0
+      ;;
+  esac
+  if is_true "$FIRST_CONTROL_PLANE"; then
+    kubeadm init phase upload-config kubeadm --config "${ROOT}/etc/kubernetes/magento/kubeadm-init.yaml" >/dev/null
+  fi
+  kubeadm upgrade node phase control-plane --patches "$patches" --certificate-renewal=false >/dev/null
+  wait_for "${VERIFY_SECONDS:-120}" etcd_healthy || die "etcd is not healthy after its manifest changed; the marker stays at the old settings"
+  marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
+  log "control-plane settings ${CONTROL_PLANE_DIGEST} applied (kube-controller-manager, kube-scheduler, etcd)"
+}
 
 if [ ! -f "${ROOT}/etc/kubernetes/kubelet.conf" ]; then
   log "not joined yet: nothing to upgrade"
@@ -35,6 +68,7 @@ if [ "$kubelet_version" = "$KUBERNETES_PACKAGE_VERSION" ] && [ "$(installed_vers
     marker_set kubelet-config "$KUBELET_DIGEST"
     log "kubelet configuration ${KUBELET_DIGEST} applied"
   fi
+  apply_control_plane_config
   exit 0
 fi
 
@@ -65,3 +99,6 @@ systemctl restart kubelet
 # kubeadm upgrade wrote the kubelet configuration from the (uploaded) ConfigMap and this node's patch.
 marker_set kubelet-config "$KUBELET_DIGEST"
 log "upgraded to ${KUBERNETES_VERSION}"
+# `upgrade apply` rendered the control plane from the stored ClusterConfiguration: settings changed together
+# with the version are uploaded and applied now.
+apply_control_plane_config

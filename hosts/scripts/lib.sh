@@ -115,6 +115,19 @@ install_kubelet_patch() {
   put_file /etc/kubernetes/magento/patches/kubeletconfiguration+strategic.yaml 0644 <"$1" || true
 }
 
+# install_component_patches: this control plane's kubeadm patches of kube-controller-manager and kube-scheduler
+# (their probes ask the private address they bind, hosts/kubeadm.py probe_patch), from the files the stage copied
+# ($CONTROLLER_MANAGER_PATCH, $SCHEDULER_PATCH; unset on a node without a control plane: nothing to do).
+install_component_patches() {
+  local dir=/etc/kubernetes/magento/patches
+  if [ -n "${CONTROLLER_MANAGER_PATCH:-}" ]; then
+    put_file "${dir}/kube-controller-manager+strategic.yaml" 0644 <"$CONTROLLER_MANAGER_PATCH" || true
+  fi
+  if [ -n "${SCHEDULER_PATCH:-}" ]; then
+    put_file "${dir}/kube-scheduler+strategic.yaml" 0644 <"$SCHEDULER_PATCH" || true
+  fi
+}
+
 # node_field NODE TEMPLATE: a field of a Node read with a go-template ("" when absent).
 node_field() {
   local value

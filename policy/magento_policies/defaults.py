@@ -39,6 +39,11 @@ SYSTEM_NAMESPACES: dict[str, str] = {
         "Prometheus node exporter (platform layer) runs on the host network and PID namespace and mounts /, /proc and "
         "/sys read-only to report the node's CPU, memory, filesystems and ZFS pools; nothing else runs here"
     ),
+    "etcd-backup": (
+        "etcd snapshot CronJob (platform layer, components/platform/etcd_backup) runs on a control plane's host "
+        "network to reach its etcd member on 127.0.0.1:2379 and reads the etcd client key (hostPath, read-only, "
+        "mode 0600) as root; no capability, read-only root filesystem"
+    ),
     "openebs": (
         "LocalPV-ZFS node plugin (storage layer) is privileged and mounts /dev and the kubelet directories "
         "to create and mount ZFS datasets on the node's pool"

@@ -60,10 +60,11 @@ EXPORTERS: dict[str, Exporter] = {
     ),
     "etcd": Exporter(
         "https://etcd.io/docs/v3.6/metrics/ (etcd_server_*, etcd_disk_*, etcd_mvcc_*)",
-        "etcd on the control-plane nodes, scraped by kube-prometheus-stack's kube-etcd ServiceMonitor",
+        "etcd on the control-plane nodes (metrics on each node's private address, hosts/kubeadm.py), scraped by "
+        "kube-prometheus-stack's kube-etcd ServiceMonitor (prometheus.py control_plane_scrapes)",
         ("ServiceMonitor", "kps-kube-etcd"),
         _m("etcd_server_has_leader", "etcd_server_leader_changes_seen_total", "etcd_mvcc_db_total_size_in_bytes",
-           "etcd_disk_wal_fsync_duration_seconds_bucket"),
+           "etcd_server_quota_backend_bytes", "etcd_disk_wal_fsync_duration_seconds_bucket"),
     ),
     "cert-manager": Exporter(
         "https://cert-manager.io/docs/devops-tips/prometheus-metrics/",

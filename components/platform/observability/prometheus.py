@@ -57,6 +57,30 @@ def _pod_security() -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
+def control_plane_scrapes() -> dict[str, Any]:
+    """etcd, kube-controller-manager and kube-scheduler scraped where kubeadm runs them: the chart's Services select
+    the static pods (its default selector `component: <name>` is kubeadm's label; host network, so the pod IP is the
+    node's private address the hosts layer binds them to: hosts/kubeadm.py). etcd serves plain-HTTP metrics on 2381; the other two serve HTTPS
+    on 10257/10259 with a self-signed certificate and authorise the scrape with Prometheus' token (its ClusterRole
+    may GET /metrics), hence insecureSkipVerify as the chart documents for them."""
+    def secure(port: int) -> dict[str, Any]:
+        return {
+            "enabled": True,
+            "service": {"enabled": True, "port": port, "targetPort": port},
+            "serviceMonitor": {"enabled": True, "https": True, "insecureSkipVerify": True},
+        }
+
+    return {
+        "kubeEtcd": {
+            "enabled": True,
+            "service": {"enabled": True, "port": 2381, "targetPort": 2381},
+            "serviceMonitor": {"enabled": True, "scheme": "http"},
+        },
+        "kubeControllerManager": secure(10257),
+        "kubeScheduler": secure(10259),
+    }
+
+
 def kube_prometheus_stack_values(config: StackConfig, failure_domains: int) -> dict[str, Any]:
     obs = config.platform.observability
     res = obs.resources
@@ -70,6 +94,7 @@ def kube_prometheus_stack_values(config: StackConfig, failure_domains: int) -> d
         # The chart's own rules (Kubernetes, node, etcd, Alertmanager, Prometheus); ours are in rules/.
         "defaultRules": {"create": True, "rules": {"kubeProxy": not kube_proxy_replaced, "windows": False}},
         "kubeProxy": {"enabled": not kube_proxy_replaced},
+        **control_plane_scrapes(),
         "prometheusOperator": {
             "resources": res.operator.as_k8s(),
             "admissionWebhooks": {
