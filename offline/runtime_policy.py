@@ -34,7 +34,8 @@ from offline.references import pod_template
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # ENTRYPOINT of images our pods run without `command` (repository without tag or digest).
 IMAGE_ENTRYPOINTS: dict[str, tuple[str, ...]] = {
-    # github.com/hipages/php-fpm_exporter Dockerfile: FROM scratch, ENTRYPOINT ["/bin/php-fpm_exporter", "server"]
+    # github.com/hipages/php-fpm_exporter Dockerfile (its .goreleaser.yml `dockers` builds the release images from
+    # it): FROM scratch, ENTRYPOINT ["/bin/php-fpm_exporter", "server"]; a static binary, no shell in the image.
     "docker.io/hipages/php-fpm_exporter": ("/bin/php-fpm_exporter", "server"),
 }
 POLICY_KIND = "KubeArmorPolicy"
