@@ -16,6 +16,8 @@ Recording holds both, `offline/render.py`):
   (`renderYamlToDirectory`), except the guard-rail kinds its AppProject denies Argo CD, which the cluster
   provider applies; no Secret is ever registered with a render provider (it would be written to disk in plain
   text) and none is in a gitops site's namespace (External Secrets makes them from OpenBao);
+- runtime: no KubeArmorPolicy matches what the pods it selects execute at start, on a probe or a lifecycle hook,
+  nor a writable volume they mount (offline/runtime_policy.py), in Audit as in Block;
 - capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
   pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
 
@@ -36,6 +38,7 @@ from offline.chart_hooks import NOT_REVIEWED, hook_replacement
 from offline.engine import Recording
 from offline.references import check_references
 from offline.render import CHART_TYPE, RENDERED_TYPES
+from offline.runtime_policy import runtime_policy_check
 from offline.schemas import CRD_SCHEMAS, validate_objects
 from offline.summary import CHART_TYPES
 from offline.values_check import check_values
@@ -208,6 +211,7 @@ CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "charts": chart_check,
     "providers": provider_check,
     "gitops": gitops_check,
+    "runtime": runtime_policy_check,
     "capacity": capacity_check,
 }
 

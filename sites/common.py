@@ -49,16 +49,31 @@ SEARCH_CA_DIR = "/etc/magento/opensearch-ca"
 # Debian's bundle in the store's image (docker/Dockerfile.php-fpm: the official php image on Debian trixie,
 # package ca-certificates), the file OpenSSL and libcurl read by default.
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-# Run by the `ca-bundle` init container (sh, paths from its environment): fails the pod rather than start
-# PHP with a trust store that lacks the system CAs or the OpenSearch CA.
-CA_BUNDLE_SCRIPT = r"""set -eu
-begin='-----BEGIN CERTIFICATE-----'
-grep -q -e "$begin" "$SYSTEM_BUNDLE" || { echo "ca-bundle: no certificate in $SYSTEM_BUNDLE" >&2; exit 1; }
-grep -q -e "$begin" "$EXTRA_CA" || { echo "ca-bundle: no certificate in $EXTRA_CA" >&2; exit 1; }
-{ cat "$SYSTEM_BUNDLE"; echo; cat "$EXTRA_CA"; } > "$BUNDLE.tmp"
-mv "$BUNDLE.tmp" "$BUNDLE"
-echo "ca-bundle: $(grep -c -e "$begin" "$BUNDLE") certificates in $BUNDLE"
+# Run by the `ca-bundle` init container with the image's own PHP CLI (`php -n -r`, paths from its environment),
+# never a shell: the PHP-FPM pod's KubeArmor policy blocks every shell (components/platform/runtime.py SHELLS).
+# Fails the pod rather than start PHP with a trust store that lacks the system CAs or the OpenSearch CA; the
+# bundle is written beside itself and renamed, so a reader never sees half of it.
+CA_BUNDLE_PHP = r"""$begin = '-----BEGIN CERTIFICATE-----';
+$parts = [];
+foreach (['SYSTEM_BUNDLE', 'EXTRA_CA'] as $variable) {
+    $path = getenv($variable);
+    $pem = is_string($path) && is_file($path) ? file_get_contents($path) : false;
+    if (!is_string($pem) || strpos($pem, $begin) === false) {
+        fwrite(STDERR, "ca-bundle: no certificate in " . var_export($path, true) . " ($variable)\n");
+        exit(1);
+    }
+    $parts[] = $pem;
+}
+$bundle = (string) getenv('BUNDLE');
+$pem = $parts[0] . "\n" . $parts[1];
+if ($bundle === '' || file_put_contents("$bundle.tmp", $pem) !== strlen($pem) || !rename("$bundle.tmp", $bundle)) {
+    fwrite(STDERR, "ca-bundle: cannot write " . var_export($bundle, true) . "\n");
+    exit(1);
+}
+echo "ca-bundle: ", substr_count($pem, $begin), " certificates in $bundle\n";
 """
+# `php` from the image's PATH (/usr/local/bin/php in the official image); -n: no php.ini, the script needs none.
+CA_BUNDLE_COMMAND = ("php", "-n", "-r", CA_BUNDLE_PHP)
 
 
 @dataclass(frozen=True)
@@ -216,7 +231,7 @@ def ca_bundle_container(ctx: SiteContext) -> dict[str, Any]:
         "name": "ca-bundle",
         "image": ctx.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "-c", CA_BUNDLE_SCRIPT],
+        "command": list(CA_BUNDLE_COMMAND),
         "env": [
             {"name": "SYSTEM_BUNDLE", "value": SYSTEM_CA_BUNDLE},
             {"name": "EXTRA_CA", "value": f"{SEARCH_CA_DIR}/ca.crt"},

@@ -75,7 +75,7 @@ def nginx_exporter_args(status_address: str = f"127.0.0.1:{nginx_runtime.STATUS_
 
 
 def php_fpm_exporter_args(status_address: str = f"127.0.0.1:{fpm_runtime.FPM_STATUS_PORT}", listen: str = f":{FPM_EXPORTER_PORT}") -> list[str]:
-    """php-fpm_exporter's `server` arguments (the image's entrypoint is `/php-fpm_exporter server`)."""
+    """php-fpm_exporter's `server` arguments (the image's entrypoint is `/bin/php-fpm_exporter server`, its Dockerfile)."""
     return [f"--phpfpm.scrape-uri=tcp://{status_address}{fpm_runtime.FPM_STATUS_PATH}", f"--web.listen-address={listen}"]
 
 

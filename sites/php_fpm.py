@@ -19,6 +19,16 @@ from sites.runtime import php_fpm as runtime
 from sites.tiers import autoscaled
 
 FPM_NAME = "php-fpm"
+# STOP: on deletion the kubelet runs preStop, a `sleep` action (KEP-3960, GA in Kubernetes 1.34; we run
+# components/versions.py KUBERNETES_MINORS, 1.35 and later), while the endpoints drop the pod; then it asks the
+# runtime to stop the container with the remaining grace period. containerd sends the image's stop signal
+# (pkg/cri/server/container_stop.go: image.ImageSpec.Config.StopSignal, SIGTERM only when the image has none):
+# docker/Dockerfile.php-fpm sets STOPSIGNAL SIGQUIT, php-fpm's graceful stop (children finish their request
+# within process_control_timeout, sites/runtime/php_fpm.py); SIGTERM would drop in-flight requests. SIGKILL
+# follows only after terminationGracePeriodSeconds (REQUEST_TIMEOUT_SECONDS + 15, which covers the sleep and
+# process_control_timeout). The exporter sidecar (hipages/php-fpm_exporter, FROM scratch, no STOPSIGNAL) gets
+# SIGTERM at once: it holds no requests.
+PRE_STOP_SLEEP_SECONDS = 5
 
 
 def php_config(ctx: SiteContext) -> dict[str, str]:
@@ -48,7 +58,9 @@ class PhpFpmTier(pulumi.ComponentResource):
             startupProbe=probe(2, 60),
             readinessProbe=probe(5, 2),
             livenessProbe=probe(10, 3),
-            lifecycle={"preStop": {"exec": {"command": ["sh", "-c", "sleep 5; kill -QUIT 1; while kill -0 1 2>/dev/null; do sleep 1; done"]}}},
+            # The kubelet's own sleep (no exec: the pod's KubeArmor policy blocks shells), then the runtime's stop
+            # signal: the image's STOPSIGNAL SIGQUIT (see STOP above), a graceful stop.
+            lifecycle={"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
         )
         template = {
             "metadata": {

@@ -3,7 +3,7 @@ signs the HTTP certificate through cert-manager, the same PEM reaches every stor
 builds a trust store of the system CAs plus that CA, and php.ini points curl and PHP streams at it.
 
 The real check: a TLS server on loopback with a certificate from a throwaway CA (openssl), the trust store
-built by the init container's own script, and the real php-cli with the generated php.ini: PHP verifies the
+built by the init container's own command (the image's php -r), and the real php-cli with the generated php.ini: PHP verifies the
 server the way Magento's OpenSearch client does (curl, verification on, no CA option of its own), rejects a
 certificate from another CA, and without our php.ini settings rejects ours too; the bundle keeps every system CA.
 """
@@ -28,7 +28,7 @@ from components.data.search_tls import CA_SECRET, HTTP_SECRET, ISSUER, ca_materi
 from components.data.tenancy import public_fields
 from offline.engine import Recording
 from offline.references import pod_template
-from sites.common import CA_BUNDLE_SCRIPT, SEARCH_CA, SYSTEM_CA_BUNDLE
+from sites.common import CA_BUNDLE_COMMAND, CA_BUNDLE_PHP, SEARCH_CA, SYSTEM_CA_BUNDLE
 from sites.runtime import php_fpm as runtime
 from tests.layer_helpers import kind, schema_problems, stack_values
 from tests.servers import require_binary
@@ -126,7 +126,7 @@ def test_every_php_pod_builds_the_bundle_first_and_every_php_container_reads_it(
             spec = template["spec"]
             init = spec["initContainers"][0]
             assert init["name"] == "ca-bundle", name
-            assert init["command"] == ["sh", "-c", CA_BUNDLE_SCRIPT]
+            assert init["command"] == list(CA_BUNDLE_COMMAND)  # the image's PHP CLI, no shell (KubeArmor blocks shells)
             env = {e["name"]: e["value"] for e in init["env"]}
             assert env["SYSTEM_BUNDLE"] == SYSTEM_CA_BUNDLE and env["BUNDLE"] == runtime.CA_BUNDLE
             volumes = {v["name"]: v for v in spec["volumes"]}
@@ -222,10 +222,12 @@ def pki(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, An
 
 
 def build_bundle(work: Path, extra_ca: Path) -> subprocess.CompletedProcess:
-    """The init container's script as the rendered pod runs it (sh -c), on this machine's system bundle."""
+    """The init container's command as the rendered pod runs it (`php -n -r ...`, `php` found on PATH as in the
+    image), with the real php-cli on this machine's system bundle."""
+    require_binary("php", "php-cli", extra_paths=("/usr/bin",))
     (work / "ca").mkdir(exist_ok=True)
     env = {"PATH": "/usr/bin:/bin", "SYSTEM_BUNDLE": SYSTEM_CA_BUNDLE, "EXTRA_CA": str(extra_ca), "BUNDLE": str(work / "ca" / "ca-bundle.crt")}
-    return subprocess.run(["sh", "-c", CA_BUNDLE_SCRIPT], env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run(list(CA_BUNDLE_COMMAND), env=env, capture_output=True, text=True, timeout=30)
 
 
 # What Magento's OpenSearch client does (opensearch-php 2.4 on RingPHP's curl handler): curl with peer and host
@@ -269,23 +271,37 @@ def php_probe(work: Path, port: int, *, with_our_ini: bool) -> str:
     return result.stdout
 
 
-def test_the_init_script_is_clean_shell_and_refuses_a_missing_ca(tmp_path: Path):
-    shellcheck = require_binary("shellcheck", "shellcheck", extra_paths=("/usr/bin",))
-    script = tmp_path / "ca-bundle.sh"
-    script.write_text("#!/bin/sh\n" + CA_BUNDLE_SCRIPT)
-    lint = subprocess.run([shellcheck, "-s", "sh", str(script)], capture_output=True, text=True, timeout=60)
-    assert lint.returncode == 0, lint.stdout
+def test_the_init_script_is_valid_php_and_refuses_a_missing_ca(tmp_path: Path):
+    php = require_binary("php", "php-cli", extra_paths=("/usr/bin",))
+    script = tmp_path / "ca-bundle.php"
+    script.write_text("<?php\n" + CA_BUNDLE_PHP)
+    lint = subprocess.run([php, "-n", "-l", str(script)], capture_output=True, text=True, timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     empty = tmp_path / "empty.crt"
     empty.write_text("")
     result = build_bundle(tmp_path, empty)
-    assert result.returncode != 0 and "no certificate" in result.stderr
+    assert result.returncode != 0 and "no certificate" in result.stderr and "EXTRA_CA" in result.stderr
     assert not (tmp_path / "ca" / "ca-bundle.crt").exists()  # PHP never starts on half a trust store
+    missing = build_bundle(tmp_path, tmp_path / "absent.crt")
+    assert missing.returncode != 0 and "no certificate" in missing.stderr
+    assert not (tmp_path / "ca" / "ca-bundle.crt").exists()
+
+
+def test_the_init_script_fails_when_it_cannot_write_the_bundle(tmp_path: Path):
+    _, ca = make_ca(tmp_path, "search-ca")
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "ca" / "ca-bundle.crt.tmp").mkdir()  # the temporary file cannot be created
+    result = build_bundle(tmp_path, ca)
+    assert result.returncode != 0 and "cannot write" in result.stderr, result.stderr
+    assert not (tmp_path / "ca" / "ca-bundle.crt").exists()
 
 
 def test_php_with_the_generated_ini_and_bundle_trusts_the_search_ca_and_nothing_more(pki):
     work = pki["dir"]
     built = build_bundle(work, pki["ca"])
     assert built.returncode == 0, built.stderr
+    count = Path(SYSTEM_CA_BUNDLE).read_text().count(BEGIN) + 1
+    assert built.stdout == f"ca-bundle: {count} certificates in {work}/ca/ca-bundle.crt\n"
     bundle = (work / "ca" / "ca-bundle.crt").read_text()
     system = Path(SYSTEM_CA_BUNDLE).read_text()
     # Every system CA kept, byte for byte (S3 and payment APIs), and ours added once.

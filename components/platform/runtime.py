@@ -7,6 +7,11 @@ carry: sites/common.py `pod_labels`) forbids executing a shell or the usual spaw
 `system()` run `/bin/sh -c`), and writing anywhere in the Magento tree except the paths the sites layer
 mounts writable (`var/`, `pub/media/`, and `/tmp/`): `generated/` and `pub/static/` are compiled into the
 image at build time and read-only at run time.
+
+The PHP-FPM pods themselves must run under it in Block: they exec no shell (preStop is the kubelet's sleep
+action, the `ca-bundle` init container runs `php -r`) and write only emptyDirs outside these rules (the trust
+store under /run/). The offline plan's `runtime` check (offline/runtime_policy.py) simulates each policy
+against the pods it selects.
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ TIMEZONE = "UTC"
 # (php-src ext/curl/interface.c `_php_curl_set_default_options`, applied again by curl_reset(), which RingPHP's
 # CurlHandler calls between requests).
 # Both point at the bundle: curl (OpenSearch, Guzzle for S3 and payment APIs) and PHP streams alike.
-CA_BUNDLE_DIR = "/etc/magento/ca"
+# Outside /etc/: the PHP-FPM pod's KubeArmor policy makes the system directories read-only
+# (components/platform/runtime.py SYSTEM_DIRS) and the init container writes here.
+CA_BUNDLE_DIR = "/run/magento/ca"
 CA_BUNDLE = f"{CA_BUNDLE_DIR}/ca-bundle.crt"
 
 
