@@ -16,6 +16,9 @@ Recording holds both, `offline/render.py`):
   (`renderYamlToDirectory`), except the guard-rail kinds its AppProject denies Argo CD, which the cluster
   provider applies; no Secret is ever registered with a render provider (it would be written to disk in plain
   text) and none is in a gitops site's namespace (External Secrets makes them from OpenBao);
+- admission: the program's Kyverno ValidatingPolicies, compiled with a real CEL evaluator and evaluated as
+  Kyverno 1.19 admits a CREATE (autogen for pod controllers included) on every Pod and pod controller in a
+  namespace they select: no object of ours is denied and every expression compiles (offline/admission_check.py);
 - capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
   pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
 
@@ -30,6 +33,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from offline.admission_check import admission_check
 from offline.capacity_report import capacity_check
 from offline.chart_cache import ensure_chart, pin_for_chart, pin_for_manifest
 from offline.chart_hooks import NOT_REVIEWED, hook_replacement
@@ -208,6 +212,7 @@ CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "charts": chart_check,
     "providers": provider_check,
     "gitops": gitops_check,
+    "admission": admission_check,
     "capacity": capacity_check,
 }
 
