@@ -224,7 +224,7 @@ def evaluate_policy(policy: CompiledPolicy, obj: dict[str, Any], namespace: dict
     return []
 
 
-def _policies(recording: Recording) -> list[CompiledPolicy]:
+def recorded_policies(recording: Recording) -> list[CompiledPolicy]:
     found = []
     for record in recording.kubernetes_objects():
         api_version, kind = str(record.inputs.get("apiVersion", "")), record.inputs.get("kind")
@@ -258,7 +258,7 @@ def _label(obj: dict[str, Any], record_name: str) -> str:
 
 def admission_check(recording: Recording) -> dict[str, Any]:
     """Every object the program's ValidatingPolicies match, admitted; every expression compiles."""
-    policies = _policies(recording)
+    policies = recorded_policies(recording)
     problems = compile_problems(policies)
     if problems:
         return {"checked": 0, "problems": problems, "note": None}
