@@ -9,10 +9,12 @@ a parse error and has no `orValue`; `common-expression-language` 0.10.0 (cel-rus
 Kyverno's environment (kyverno v1.19.0 pkg/cel/policies/vpol/compiler/compiler.go and
 pkg/cel/compiler/env.go): `object` and `oldObject` are `dyn` (no schema typing), `request`,
 `namespaceObject` and `variables` beside them, the optional types, and cel-go's strings, lists, math,
-sets, encoders and bindings extensions. The same are declared here (`request`, `namespaceObject`,
-`variables` as `dyn`); Kyverno's own libraries (`http`, `resource`, `image`, `globalContext`, ...) and the
-Kubernetes ones (`quantity`, `ip`, `cidr`, `url`, `semver`, `format`) are not: an expression that calls one
-fails to compile here and the check says so, rather than guessing what it would return.
+sets, regex, encoders and bindings extensions. Declared here: the five variables (`dyn`), the optional
+types and the strings, math, encoders and bindings extensions (the ones cel-expr-python ships). Not here:
+cel-go's lists, sets and regex extensions, Kyverno's own libraries (`http`, `resource`, `image`,
+`globalContext`, ...) and the Kubernetes ones (`quantity`, `ip`, `cidr`, `url`, `semver`, `format`): an
+expression that calls one fails to compile here and the check says so, rather than guessing what it would
+return. cel-go's homogeneous-literal rule (Kyverno refuses `[1, 'a']`) is not enforced either.
 """
 
 from __future__ import annotations
