@@ -214,7 +214,9 @@ def evaluate_policy(policy: CompiledPolicy, obj: dict[str, Any], namespace: dict
     for index, validation in enumerate(spec.get("validations") or []):
         outcome = evaluate(validation["expression"], data)
         if outcome.error:
-            return [Verdict(policy.label, f"validation {index} ({validation['expression'][:80]}...) errors: {outcome.error}", fail)]
+            expression = validation["expression"]
+            shown = expression if len(expression) <= 80 else expression[:77] + "..."
+            return [Verdict(policy.label, f"validation {index} ({shown}) errors: {outcome.error}", fail)]
         if outcome.value is False:
             message = validation.get("message") or f"CEL expression validation failed at index {index}"
             if validation.get("messageExpression"):
@@ -275,7 +277,7 @@ def admission_check(recording: Recording) -> dict[str, Any]:
         matching = [p for p in policies if matches_constraints(p.spec.get("matchConstraints") or {}, obj, labels)]
         checked += bool(matching)
         for verdict in (v for p in matching for v in evaluate_policy(p, obj, namespace)):
-            line = f"{_label(obj, record.name)}: denied by {verdict.policy}: {verdict.message}"
-            (problems if verdict.denied else notes).append(line)
-    note = f"{len(notes)} reported, not denied: " + "; ".join(notes[:5]) if notes else None
+            how = "denied" if verdict.denied else "reported (not denied)"
+            (problems if verdict.denied else notes).append(f"{_label(obj, record.name)}: {how} by {verdict.policy}: {verdict.message}")
+    note = f"{len(notes)} violation(s) reported, not denied: " + "; ".join(notes[:5]) if notes else None
     return {"checked": checked, "problems": problems, "note": note}

@@ -68,7 +68,7 @@ def evaluate(expression: str, data: dict[str, Any], want: str = "bool") -> Outco
     result = program.eval(data={name: data.get(name) for name in VARIABLES})
     if result.type() == cel.Type.ERROR:
         return Outcome(error=str(result.value()))
-    value = result.value()
+    value = result.plain_value()  # plain Python values (value() keeps CEL accessors that cannot be bound again)
     if want == "bool" and not isinstance(value, bool):
         return Outcome(error=f"evaluated to {value!r}, not a bool")
     return Outcome(value=value)

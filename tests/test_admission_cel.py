@@ -220,6 +220,36 @@ def test_errors_deny_under_failure_policy_fail_and_match_conditions_filter():
     assert evaluate_policy(CompiledPolicy("p", None, audit), pod(), NAMESPACE) == [Verdict("ValidatingPolicy p", "pod php-fpm", False)]
 
 
+def test_variables_are_bound_in_order_and_a_failed_one_errors_where_used():
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+    spec = {"validationActions": ["Deny"], "matchConstraints": {"resourceRules": [rule]},
+            "variables": [{"name": "containers", "expression": "object.spec.containers"},
+                          {"name": "images", "expression": "variables.containers.map(c, c.image)"},
+                          {"name": "broken", "expression": "object.spec.nodeName"}],
+            "validations": [{"expression": "variables.images.all(i, i.startsWith('ghcr.io/'))", "message": "ghcr only"}]}
+    policy = CompiledPolicy("p", None, spec)
+    assert compile_problems([policy]) == []
+    assert evaluate_policy(policy, pod(), NAMESPACE) == []
+    assert evaluate_policy(policy, pod(lambda o: php(o).update(image="quay.io/x:1")), NAMESPACE) == [Verdict("ValidatingPolicy p", "ghcr only", True)]
+    used = {**spec, "validations": [{"expression": "variables.broken == 'a'", "message": "m"}]}
+    (verdict,) = evaluate_policy(CompiledPolicy("p", None, used), pod(), NAMESPACE)
+    assert verdict.denied and "errors" in verdict.message
+
+
+def test_a_violation_reported_but_not_denied_is_a_note_not_a_problem(dev: Recording):
+    (policy,) = [r for r in dev.kubernetes_objects() if r.inputs.get("kind") == "ValidatingPolicy"
+                 and r.inputs["metadata"]["name"] == LATEST]
+    audit = dataclasses.replace(policy, inputs={**policy.inputs, "spec": {**policy.inputs["spec"], "validationActions": ["Audit"]}})
+    (deployment,) = [r for r in dev.kubernetes_objects() if r.inputs.get("kind") == "Deployment"
+                     and r.inputs["metadata"].get("namespace") == "site-demo" and r.inputs["metadata"]["name"] == "php-fpm"]
+    inputs = copy.deepcopy(deployment.inputs)
+    inputs["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/example/magento:latest"
+    swapped = {policy.urn: audit, deployment.urn: dataclasses.replace(deployment, inputs=inputs)}
+    result = admission_check(dataclasses.replace(dev, resources=[swapped.get(r.urn, r) for r in dev.resources]))
+    assert result["problems"] == []
+    assert "1 violation(s) reported, not denied: Deployment site-demo/php-fpm" in result["note"]
+
+
 def test_optional_idioms_evaluate_as_in_kubernetes():
     data = {"object": {"spec": {"a": {"b": 1}}}}
     assert evaluate("object.spec.?a.?b.orValue(0) == 1 && object.spec.?x.?y.orValue(2) == 2", data).value is True
@@ -247,6 +277,17 @@ def test_a_gitops_store_rendered_for_argo_cd_is_admitted_too():
     result = admission_check(recording)
     assert result["problems"] == []
     assert result["checked"] >= 2 * len(rendered)  # the direct store `shop` has as many
+
+
+def test_a_chart_rendered_workload_in_a_site_namespace_is_evaluated_too(dev: Recording):
+    rendered = next(r for r in dev.rendered_objects() if r.inputs.get("kind") == "Deployment" and r.inputs["metadata"]["name"] == "keda-operator")
+    inputs = copy.deepcopy(rendered.inputs)
+    inputs["metadata"]["namespace"] = "site-demo"
+    inputs["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/kedacore/keda"  # no tag
+    moved = dataclasses.replace(dev, resources=[dataclasses.replace(r, inputs=inputs) if r is rendered else r for r in dev.resources])
+    result = admission_check(moved)
+    assert result["checked"] == admission_check(dev)["checked"] + 1
+    assert any(p.startswith("Deployment site-demo/keda-operator") and "site-no-latest-tag" in p for p in result["problems"])
 
 
 def test_the_plan_check_names_the_policy_the_message_and_the_object(dev: Recording):
