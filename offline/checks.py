@@ -18,6 +18,9 @@ Recording holds both, `offline/render.py`):
   text) and none is in a gitops site's namespace (External Secrets makes them from OpenBao);
 - runtime: no KubeArmorPolicy matches what the pods it selects execute at start, on a probe or a lifecycle hook,
   nor a writable volume they mount (offline/runtime_policy.py), in Audit as in Block;
+- admission: the program's Kyverno ValidatingPolicies, compiled with a real CEL evaluator and evaluated as
+  Kyverno 1.19 admits a CREATE (autogen for pod controllers included) on every Pod and pod controller in a
+  namespace they select: no object of ours is denied and every expression compiles (offline/admission_check.py);
 - capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
   pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
 
@@ -32,6 +35,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from offline.admission_check import admission_check
 from offline.capacity_report import capacity_check
 from offline.chart_cache import ensure_chart, pin_for_chart, pin_for_manifest
 from offline.chart_hooks import NOT_REVIEWED, hook_replacement
@@ -212,6 +216,7 @@ CHECKS: dict[str, Callable[[Recording], CheckResult]] = {
     "providers": provider_check,
     "gitops": gitops_check,
     "runtime": runtime_policy_check,
+    "admission": admission_check,
     "capacity": capacity_check,
 }
 

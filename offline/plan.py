@@ -12,7 +12,7 @@ replaced by placeholders that are never printed) and writes to `build/<stack>/`:
 - `policy.md`, `policy.json`, `policy-config.json`: the CrossGuard pack evaluated offline (docs/policy.md);
 - `summary.md` and `summary.json`: resources by layer and type, compute per layer, the capacity model
   (per node class, layer and site, head-room, stores that still fit, storage) and the checks (schema
-  validation, references, charts, capacity) with their results.
+  validation, references, charts, providers, gitops, admission, capacity) with their results.
 
 It needs no Pulumi CLI, no cluster, no credentials and no network. It exits 1 on a configuration error
 (one line per problem, no traceback), on any failed check and on any mandatory policy violation (one line

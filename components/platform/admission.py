@@ -10,6 +10,10 @@ CronJobs) in every namespace labelled `magento.io/site`, each denying on violati
 * `site-allowed-registries`: every image comes from `platform.allowedRegistries` (plus Harbor's name).
 * `site-no-latest-tag`: every image carries a tag other than `latest`, or a digest.
 * `site-require-limits`: every container sets CPU and memory requests and limits.
+
+The plan's `admission` check (offline/admission_check.py) compiles and evaluates these expressions with a real
+CEL evaluator on every object they match, autogen included; tests/test_admission_cel.py has a failing and a
+passing pod per rule.
 """
 
 from __future__ import annotations
