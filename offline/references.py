@@ -317,10 +317,12 @@ def _opensearch_cluster(obj: dict[str, Any], index: Index) -> Iterator[str]:
 
 @check("Certificate")
 def _certificate_issuer(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    """A namespaced Issuer must be in the Certificate's namespace (ClusterIssuers are not checked here)."""
     ref = (obj.get("spec") or {}).get("issuerRef") or {}
-    kind, ns = ref.get("kind", "Issuer"), _meta(obj).get("namespace", "default")
-    if ref.get("group", "cert-manager.io") == "cert-manager.io" and not index.exists(kind, ns, ref.get("name", "")):
-        yield f"is issued by {kind} {ref.get('name')}, which does not exist{' in ' + ns if kind == 'Issuer' else ''}"
+    ns = _meta(obj).get("namespace", "default")
+    if ref.get("kind", "Issuer") == "Issuer" and ref.get("group", "cert-manager.io") == "cert-manager.io" \
+            and not index.exists("Issuer", ns, ref.get("name", "")):
+        yield f"is issued by Issuer {ref.get('name')}, which does not exist in {ns}"
 
 
 CHECKS["HorizontalPodAutoscaler"] = _scale_target
