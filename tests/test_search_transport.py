@@ -71,6 +71,12 @@ def test_transport_uses_our_certificate_with_the_dns_opensearch_compares(stack_r
     admin = obj(stack_recording, "Certificate", search_tls.ADMIN_CERTIFICATE)["spec"]
     assert admin["secretName"] == search_tls.ADMIN_SECRET and admin["issuerRef"]["name"] == search_tls.ISSUER  # the HTTP layer's CA
     assert admin["usages"] == ["client auth", "digital signature"]
+    # the cluster waits for all three Secrets: its Certificates are awaited Ready and it depends on them
+    (record,) = kind(stack_recording, "OpenSearchCluster")
+    for name in (search_tls.CERTIFICATE, search_tls.ADMIN_CERTIFICATE, search_transport.CERTIFICATE):
+        certificate = [r for r in kind(stack_recording, "Certificate") if r.inputs["metadata"]["name"] == name]
+        assert certificate[0].inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready", name
+        assert certificate[0].urn in record.dependencies, name
 
 
 def test_transport_certificate_renews_from_its_own_ca(prod: Recording):

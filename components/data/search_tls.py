@@ -67,6 +67,8 @@ RENEW_BEFORE = "720h"
 # The subject of our certificates: cert-manager builds it as Go's pkix.Name (O, OU, then CN in the DER), which
 # OpenSearch prints CN first (RFC 2253 order): see search_transport.subject_dn.
 OU = "opensearch"
+# The cluster depends on the Certificates: the provider waits for cert-manager's Ready (the Secrets exist).
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -224,13 +226,13 @@ class SearchHttpTls(pulumi.ComponentResource):
         after_issuer = pulumi.ResourceOptions(parent=self, depends_on=[namespace, ca.issuer])
         self.certificate = kube.custom_object(
             f"{name}-certificate", "cert-manager.io/v1", "Certificate",
-            metadata={"name": CERTIFICATE, "namespace": cluster_namespace, "labels": labels},
+            metadata={"name": CERTIFICATE, "namespace": cluster_namespace, "labels": labels, "annotations": WAIT_READY},
             fields={"spec": certificate_spec(cluster, cluster_namespace, service)},
             opts=after_issuer,
         )
         self.admin_certificate = kube.custom_object(
             f"{name}-admin-certificate", "cert-manager.io/v1", "Certificate",
-            metadata={"name": ADMIN_CERTIFICATE, "namespace": cluster_namespace, "labels": labels},
+            metadata={"name": ADMIN_CERTIFICATE, "namespace": cluster_namespace, "labels": labels, "annotations": WAIT_READY},
             fields={"spec": admin_certificate_spec(cluster, environment)},
             opts=after_issuer,
         )

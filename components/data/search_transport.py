@@ -45,7 +45,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.data.search_tls import admin_dn, leaf_spec, program_ca, subject, subject_dn
+from components.data.search_tls import WAIT_READY, admin_dn, leaf_spec, program_ca, subject, subject_dn
 
 CA_SECRET = "opensearch-transport-ca"
 ISSUER = "opensearch-transport-ca"
@@ -112,7 +112,7 @@ class SearchTransportTls(pulumi.ComponentResource):
         ca = program_ca(self, name, "transport", environment, cluster_namespace, namespace, CA_SECRET, ISSUER)
         self.certificate = kube.custom_object(
             f"{name}-certificate", "cert-manager.io/v1", "Certificate",
-            metadata={"name": CERTIFICATE, "namespace": cluster_namespace, "labels": kube.labels("search")},
+            metadata={"name": CERTIFICATE, "namespace": cluster_namespace, "labels": kube.labels("search"), "annotations": WAIT_READY},
             fields={"spec": certificate_spec(cluster, cluster_namespace, service, environment)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, ca.issuer]),
         )
