@@ -3,9 +3,11 @@
 
 The real check: the program's transport CA as it derives it, a node certificate issued the way cert-manager's CA
 issuer issues the rendered Certificate (subject as Go's pkix.Name, SANs, usages, duration), then mutual TLS on
-loopback with Python's `ssl` both ways (each node is server and client), openssl's own purpose checks, and the
-DN string the security plugin compares with `nodes_dn`, computed by Java exactly as its DefaultPrincipalExtractor
-does. A certificate from the HTTP CA (or the admin certificate) is refused on the transport layer.
+loopback with Python's `ssl` and with the JVM's JSSE (what the nodes run; it enforces key usages) both ways
+(each node is server and client), openssl's own purpose checks, and the DN string the security plugin compares
+with `nodes_dn`, computed by Java exactly as its DefaultPrincipalExtractor does. A certificate from the HTTP CA
+(the admin certificate) is refused on the transport layer, and a node certificate without client auth is refused
+by the JVM (why the usages matter).
 """
 
 from __future__ import annotations
@@ -160,28 +162,99 @@ def issue(spec: dict[str, Any], ca: search_tls.CaMaterial, directory: Path, name
     return paths
 
 
-# The security plugin's DefaultPrincipalExtractor.extractPrincipal (2.19.3), verbatim in its logic: X500Principal's
-# string, parsed as an LdapName, RDNs reversed and joined by "," (what plugins.security.nodes_dn is matched against).
-PRINCIPAL_JAVA = """
-import java.io.FileInputStream;
-import java.security.cert.CertificateFactory;
-import java.security.cert.X509Certificate;
+# The JVM OpenSearch runs in. `principal`: the security plugin's DefaultPrincipalExtractor.extractPrincipal (2.19.3) in
+# its logic: X500Principal's string, parsed as an LdapName, RDNs reversed and joined by "," (what
+# plugins.security.nodes_dn is matched against). `handshake`: one mutual TLS handshake on loopback between two
+# JSSE contexts built from PEM files (PKCS#8 EC key, certificate, CA), the server requiring a client certificate,
+# both sides validating with the PKIX trust manager (which checks key usage and extended key usage).
+JAVA = """
+import java.io.*;
+import java.net.InetAddress;
+import java.nio.file.*;
+import java.security.*;
+import java.security.cert.*;
+import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.*;
 import java.util.stream.Collectors;
 import javax.naming.ldap.LdapName;
 import javax.naming.ldap.Rdn;
+import javax.net.ssl.*;
 
-public class Principal {
-    public static void main(String[] args) throws Exception {
-        for (String path : args) {
-            X509Certificate cert = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(new FileInputStream(path));
-            List<Rdn> rdns = new ArrayList<>(new LdapName(cert.getSubjectX500Principal().toString()).getRdns());
-            Collections.reverse(rdns);
-            System.out.println(rdns.stream().map(Rdn::toString).collect(Collectors.joining(",")));
+public class TransportTls {
+    static final char[] PASS = "changeit".toCharArray();
+
+    static X509Certificate cert(String path) throws Exception {
+        try (InputStream in = new FileInputStream(path)) {
+            return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
         }
+    }
+
+    static PrivateKey key(String path) throws Exception {
+        String pem = Files.readString(Path.of(path)).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\\\s", "");
+        return KeyFactory.getInstance("EC").generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(pem)));
+    }
+
+    static SSLContext context(String keyPath, String certPath, String caPath) throws Exception {
+        KeyStore keys = KeyStore.getInstance("PKCS12");
+        keys.load(null, null);
+        keys.setKeyEntry("node", key(keyPath), PASS, new java.security.cert.Certificate[] {cert(certPath)});
+        KeyManagerFactory kmf = KeyManagerFactory.getInstance("PKIX");
+        kmf.init(keys, PASS);
+        KeyStore trust = KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        trust.setCertificateEntry("ca", cert(caPath));
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
+        tmf.init(trust);
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+        return context;
+    }
+
+    static String principal(X509Certificate cert) throws Exception {
+        List<Rdn> rdns = new ArrayList<>(new LdapName(cert.getSubjectX500Principal().toString()).getRdns());
+        Collections.reverse(rdns);
+        return rdns.stream().map(Rdn::toString).collect(Collectors.joining(","));
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args[0].equals("principal")) {
+            for (String path : Arrays.copyOfRange(args, 1, args.length)) System.out.println(principal(cert(path)));
+            return;
+        }
+        SSLContext server = context(args[1], args[2], args[3]), client = context(args[4], args[5], args[6]);
+        SSLServerSocket listener = (SSLServerSocket) server.getServerSocketFactory().createServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        listener.setNeedClientAuth(true);
+        Thread serving = new Thread(() -> {
+            try (SSLSocket socket = (SSLSocket) listener.accept()) {
+                socket.startHandshake();
+                System.out.println("server-saw " + principal((X509Certificate) socket.getSession().getPeerCertificates()[0]));
+                socket.getOutputStream().write(1);
+                socket.getOutputStream().flush();
+            } catch (Exception e) {
+                System.out.println("server-refused " + e);
+            }
+        });
+        serving.start();
+        try (SSLSocket socket = (SSLSocket) client.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), listener.getLocalPort())) {
+            socket.startHandshake();
+            socket.getInputStream().read();
+            System.out.println("client-saw " + principal((X509Certificate) socket.getSession().getPeerCertificates()[0]));
+        } catch (Exception e) {
+            System.out.println("client-refused " + e);
+        }
+        serving.join(20000);
     }
 }
 """
+
+
+def java(pki: dict[str, Any], *args: str) -> list[str]:
+    binary = require_binary("java", "openjdk-17-jdk-headless", extra_paths=("/usr/bin",))
+    source = pki["dir"] / "TransportTls.java"
+    source.write_text(JAVA)
+    result = subprocess.run([binary, str(source), *args], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    return sorted(result.stdout.splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +270,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "cluster": cluster(rec)["spec"],
         "node": issue(transport_spec, transport_ca, directory, "node"),
         "renewed": issue(transport_spec, transport_ca, directory, "renewed"),
+        # the same without client auth (cert-manager's usages when none are given lack it): the control case
+        "server_only": issue({**transport_spec, "usages": ["server auth", "digital signature"]}, transport_ca, directory, "server-only"),
         "admin": issue(admin_spec, http_ca, directory, "admin"),
         "http_ca": http_ca,
     }
@@ -224,12 +299,8 @@ def test_the_subjects_are_the_dns_opensearch_compares(pki):
     certs = [pki["node"][1], pki["admin"][1]]
     rfc2253 = [openssl("x509", "-in", str(c), "-noout", "-subject", "-nameopt", "RFC2253").stdout.strip().removeprefix("subject=") for c in certs]
     assert rfc2253 == [transport["nodesDn"][0], transport["adminDn"][0]]
-    java = require_binary("java", "openjdk-17-jdk-headless", extra_paths=("/usr/bin",))
-    source = pki["dir"] / "Principal.java"
-    source.write_text(PRINCIPAL_JAVA)
-    result = subprocess.run([java, str(source), *map(str, certs)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [transport["nodesDn"][0], transport["adminDn"][0]]  # exact: nodes_dn has no wildcard
+    # exact: nodes_dn has no wildcard
+    assert java(pki, "principal", *map(str, certs)) == sorted([transport["nodesDn"][0], transport["adminDn"][0]])
     assert transport["nodesDn"] != transport["adminDn"]
 
 
@@ -310,3 +381,21 @@ def test_a_renewal_passes_the_hot_reload_checks(pki):
     assert old.extensions.get_extension_for_class(san).value == new.extensions.get_extension_for_class(san).value
     now = dt.datetime.now(dt.UTC)
     assert new.not_valid_before_utc <= now < new.not_valid_after_utc
+
+
+def test_the_jvm_accepts_the_node_certificate_both_ways_and_refuses_the_admin_one(pki):
+    """JSSE, as the nodes run it: mutual TLS between two nodes (old and renewed certificate), each side checking the
+    other's chain and usages; the admin certificate is refused as a transport client (other CA) and, being a
+    client certificate only, as a server even by a client trusting its CA."""
+    dn = pki["cluster"]["security"]["tls"]["transport"]["nodesDn"][0]
+    node, renewed, admin = (list(map(str, pki[n])) for n in ("node", "renewed", "admin"))
+    assert java(pki, "handshake", *node, *renewed) == [f"client-saw {dn}", f"server-saw {dn}"]
+    refused = java(pki, "handshake", *node, admin[0], admin[1], node[2])
+    assert any(line.startswith("server-refused") for line in refused), refused
+    as_server = java(pki, "handshake", admin[0], admin[1], node[2], *admin)
+    assert "client-refused javax.net.ssl.SSLHandshakeException: Extended key usage does not permit use for TLS server authentication" \
+        in as_server, as_server
+    # why the node certificate needs client auth too: without it a node cannot open a connection to another
+    server_only = java(pki, "handshake", *node, *map(str, pki["server_only"]))
+    assert any(line.startswith("server-refused") and "Extended key usage does not permit use for TLS client authentication" in line
+               for line in server_only), server_only
