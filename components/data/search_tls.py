@@ -65,7 +65,7 @@ NOT_AFTER = datetime(2046, 1, 1, tzinfo=UTC)
 DURATION = "2160h"
 RENEW_BEFORE = "720h"
 # The subject of our certificates: cert-manager builds it as Go's pkix.Name (O, OU, then CN in the DER), which
-# OpenSearch prints CN first (RFC 2253 order): see search_transport.subject_dn.
+# OpenSearch prints CN first (RFC 2253 order): see subject_dn below.
 OU = "opensearch"
 # The cluster depends on the Certificates: the provider waits for cert-manager's Ready (the Secrets exist).
 WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
