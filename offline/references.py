@@ -293,6 +293,38 @@ def _gateway_certificates(obj: dict[str, Any], index: Index) -> Iterator[str]:
                        "neither the program nor a Certificate creates")
 
 
+# The Secrets opensearch-operator 2.8.0 mounts or reads for an OpenSearchCluster (pkg/reconcilers/tls.go: the TLS
+# Secrets; securityconfig.go: securityconfig and the admin certificate of the securityconfig Job; the keystore):
+# a missing one leaves the nodes Pending or the Job failing.
+def _opensearch_secrets(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    security = spec.get("security") or {}
+    for layer in ("transport", "http"):
+        for field in ("secret", "caSecret"):
+            yield f"tls.{layer}.{field}", ((((security.get("tls") or {}).get(layer) or {}).get(field)) or {}).get("name", "")
+    for field in ("securityConfigSecret", "adminCredentialsSecret", "adminSecret"):
+        yield f"config.{field}", (((security.get("config") or {}).get(field)) or {}).get("name", "")
+    for entry in (spec.get("general") or {}).get("keystore") or []:
+        yield "general.keystore", (entry.get("secret") or {}).get("name", "")
+
+
+@check("OpenSearchCluster")
+def _opensearch_cluster(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    ns = _meta(obj).get("namespace", "default")
+    for field, name in _opensearch_secrets(obj.get("spec") or {}):
+        if name and not index.exists("Secret", ns, name):
+            yield f"{field} names Secret {ns}/{name}, which neither the program nor a Certificate creates"
+
+
+@check("Certificate")
+def _certificate_issuer(obj: dict[str, Any], index: Index) -> Iterator[str]:
+    """A namespaced Issuer must be in the Certificate's namespace (ClusterIssuers are not checked here)."""
+    ref = (obj.get("spec") or {}).get("issuerRef") or {}
+    ns = _meta(obj).get("namespace", "default")
+    if ref.get("kind", "Issuer") == "Issuer" and ref.get("group", "cert-manager.io") == "cert-manager.io" \
+            and not index.exists("Issuer", ns, ref.get("name", "")):
+        yield f"is issued by Issuer {ref.get('name')}, which does not exist in {ns}"
+
+
 CHECKS["HorizontalPodAutoscaler"] = _scale_target
 CHECKS["ScaledObject"] = _scale_target
 

@@ -14,8 +14,9 @@ S3 snapshots with a retention policy, and per-store users and roles limited to t
   namespace stays at the `baseline` Pod Security level, never `privileged`.
 * **Security plugin on**: our own `internal_users.yml` (the admin's bcrypt hash from pulumi-random, no
   demo users) and `config.yml` (HTTP basic against internal users, no anonymous access); TLS on transport
-  (per node, the operator's CA) and on HTTP from the program's own CA through cert-manager
-  (components/data/search_tls.py), the CA the stores trust. Stores get users and roles through the operator's
+  and on HTTP from two CAs of the program's own through cert-manager, renewed and hot-reloaded by the
+  running nodes (components/data/search_transport.py, search_tls.py: the HTTP CA is the one the stores trust),
+  and securityadmin's admin certificate from cert-manager too. Stores get users and roles through the operator's
   OpensearchUser / OpensearchRole / OpensearchUserRoleBinding resources, which live beside the cluster.
 * **Index prefix per store**: Magento names indices `<prefix>_<entity>_<store>`; the prefix is the
   site name, a DNS label without `_`, so the pattern `<site>_*` matches only that store's indices
@@ -42,9 +43,11 @@ from components import versions
 from components.backups import BucketTarget
 from components.config.model import Site, StackConfig
 from components.data import opensearch_metrics as metrics
+from components.data import search_tls, search_transport
 from components.data.mysql_config import MIB, parse_memory
 from components.data.pxc import WITNESS_TOLERATION
 from components.data.search_tls import SearchHttpTls, cluster_tls
+from components.data.search_transport import SearchTransportTls, transport_tls
 from components.layer import service_monitors
 from components.network_policy import namespace_isolation
 from components.placement import anti_affinity, spread_constraints
@@ -144,7 +147,8 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
         "httpPort": PORT,
         "setVMMaxMapCount": False,
         "drainDataNodes": True,
-        "additionalConfig": {"action.destructive_requires_name": "true", **metrics.SETTINGS},
+        # Renewed TLS files reloaded by the running nodes (search_transport.py).
+        "additionalConfig": {"action.destructive_requires_name": "true", **metrics.SETTINGS, **search_transport.HOT_RELOAD},
         # The exporter plugin from its pinned URL and our own ServiceMonitor, not the operator's monitoring
         # (its ServiceMonitor cannot verify the operator's CA): components/data/opensearch_metrics.py.
         "pluginsList": [metrics.plugin_url()],
@@ -193,8 +197,12 @@ def cluster_spec(config: StackConfig, failure_domains: int, target: BucketTarget
     return {
         "general": general,
         "security": {
-            "config": {"securityConfigSecret": {"name": SECURITY_CONFIG_SECRET}, "adminCredentialsSecret": {"name": ADMIN_SECRET}},
-            "tls": {"transport": {"generate": True, "perNode": True}, "http": cluster_tls()},
+            "config": {
+                "securityConfigSecret": {"name": SECURITY_CONFIG_SECRET},
+                "adminCredentialsSecret": {"name": ADMIN_SECRET},
+                "adminSecret": {"name": search_tls.ADMIN_SECRET},  # securityadmin's certificate (search_tls.py)
+            },
+            "tls": {"transport": transport_tls(CLUSTER, config.environment), "http": cluster_tls()},
         },
         "dashboards": {"enable": False, "version": versions.image("opensearch").tag, "replicas": 0},
         "nodePools": pools,
@@ -268,7 +276,10 @@ class OpenSearch(pulumi.ComponentResource):
         # HTTP TLS from the program's CA (search_tls.py): `ca_cert` is what every store trusts.
         self.http_tls = SearchHttpTls(f"{name}-http-tls", config.environment, CLUSTER, NAMESPACE, self.namespace, CLUSTER, child)
         self.ca_cert = self.http_tls.ca_cert
-        depends += [self.http_tls.ca_secret, self.http_tls.certificate]
+        self.transport_tls = SearchTransportTls(f"{name}-transport-tls", config.environment, CLUSTER, NAMESPACE, self.namespace,
+                                                CLUSTER, child)
+        depends += [self.http_tls.ca_secret, self.http_tls.certificate, self.http_tls.admin_certificate,
+                    self.transport_tls.ca_secret, self.transport_tls.certificate]
         target = args.backup_target
         if target is not None:
             depends.append(secret(f"{name}-s3-keystore", S3_SECRET, {

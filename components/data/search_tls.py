@@ -1,4 +1,5 @@
-"""OpenSearch's HTTP TLS from a CA the program owns, so the stores can trust exactly that CA.
+"""OpenSearch's HTTP TLS from a CA the program owns, so the stores can trust exactly that CA; and the admin
+certificate securityadmin presents on the HTTP port.
 
 Why not the operator's CA: with `tls.http.generate: true`, opensearch-operator 2.8.0 creates Secret
 `<cluster>-ca` (keys `ca.crt`, `ca.key`; pkg/reconcilers/util/util.go ReadOrGenerateCaCert) at run time,
@@ -16,17 +17,23 @@ What the program does instead:
   replaced. The key lives only in the Pulumi state (secret) and in Secret `opensearch-http-ca` of the
   opensearch namespace; the certificate is public and known to the program, which writes it into each
   store's namespace itself (sites/site.py, ConfigMap `opensearch-ca`): no cross-namespace copy.
+  The transport layer has a CA of its own from the same derivation (search_transport.py).
 * **Issuance**: cert-manager (installed by the edge layer) signs the HTTP certificate with that CA
   (Issuer `opensearch-http-ca`, kind CA) into Secret `opensearch-http-tls`, for the names the operator
-  would have used, with a PKCS#8 key (the security plugin reads only PKCS#8), and renews it a year before
-  it expires. The nodes read it at start (the operator mounts it with subPath), so a renewed certificate
-  is served from the next rolling restart, which the year of margin leaves room for
-  (docs/runbooks/opensearch-http-tls.md).
-* **The cluster**: `tls.http.generate: false`, `secret: opensearch-http-tls`, `caSecret:
-  opensearch-http-ca`. With `caSecret` set the operator also signs its admin certificate (the one
-  securityadmin presents on the HTTP port) with this CA (tls.go adminCAName for OpenSearch >= 2), so the
-  securityconfig Job keeps working: its `-cacert` is the admin Secret's `ca.crt`, this CA.
-  Transport TLS stays with the operator's own CA (nodes only; no client of ours sees it).
+  would have used, with a PKCS#8 key (the security plugin reads only PKCS#8): 90 days, renewed 30 days
+  before it expires.
+* **Renewal takes effect without a restart**: `caSecret` is left out of `tls.http`, so operator 2.8.0 mounts
+  the whole Secret as the directory `tls-http/` (tls.go handleHttp -> mountFolder; with `caSecret` it mounts
+  each file with subPath, which the kubelet never updates: opensearch-k8s-operator issues #947, #1021), and
+  cert-manager's CA issuer writes `ca.crt` into it; the security plugin's file watcher reloads the files
+  (`plugins.security.ssl.certificates_hot_reload.enabled`, search_transport.py).
+* **The admin certificate**: with `tls.transport.generate: false` the operator creates no admin certificate
+  (tls.go handleAdminCertificate signs one only when transport certificates are generated) and its
+  securityconfig Job mounts `security.config.adminSecret` at /certs (securityconfig.go determineAdminSecret,
+  builders NewSecurityconfigUpdateJob; securityadmin `-cacert /certs/ca.crt -cert /certs/tls.crt -key
+  /certs/tls.key` against the HTTP port). So cert-manager issues it from this CA (the HTTP layer's trust)
+  into Secret `opensearch-admin-tls`, and `tls.transport.adminDn` (what 2.8.0 reads for
+  `plugins.security.authcz.admin_dn`) is its subject.
 """
 
 from __future__ import annotations
@@ -45,16 +52,23 @@ from cryptography.x509.oid import NameOID
 
 from components import k8s as kube
 
-CA_SECRET = "opensearch-http-ca"  # tls.crt/tls.key for cert-manager, ca.crt/ca.key for the operator
+CA_SECRET = "opensearch-http-ca"  # tls.crt/tls.key for cert-manager's CA issuer, ca.crt for people checking by hand
 ISSUER = "opensearch-http-ca"
 HTTP_SECRET = "opensearch-http-tls"
 CERTIFICATE = "opensearch-http"
+ADMIN_SECRET = "opensearch-admin-tls"  # ca.crt, tls.crt, tls.key: what the securityconfig Job mounts at /certs
+ADMIN_CERTIFICATE = "opensearch-admin"
 CA_KEY = "ca.crt"  # the key of the CA certificate in the stores' ConfigMap and in the Secrets
 NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
 NOT_AFTER = datetime(2046, 1, 1, tzinfo=UTC)
-# The HTTP certificate: two years, renewed one year before it expires (a restart within that year serves it).
-DURATION = "17520h"
-RENEW_BEFORE = "8760h"
+# Every leaf (HTTP, transport, admin): 90 days, renewed 30 days before it expires; the nodes reload it.
+DURATION = "2160h"
+RENEW_BEFORE = "720h"
+# The subject of our certificates: cert-manager builds it as Go's pkix.Name (O, OU, then CN in the DER), which
+# OpenSearch prints CN first (RFC 2253 order): see subject_dn below.
+OU = "opensearch"
+# The cluster depends on the Certificates: the provider waits for cert-manager's Ready (the Secrets exist).
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -64,13 +78,18 @@ class CaMaterial:
     key_pem: str  # PKCS#8
 
 
-def ca_material(seed: str, environment: str) -> CaMaterial:
-    """The CA of `environment`'s OpenSearch HTTP layer, a pure function of the secret seed."""
-    digest = hashlib.sha256(b"magento/opensearch-http-ca\0" + environment.encode() + b"\0" + seed.encode()).digest()
+CA_LAYERS = {"http": "HTTP", "transport": "transport"}
+
+
+def ca_material(seed: str, environment: str, layer: str = "http") -> CaMaterial:
+    """The CA of `environment`'s OpenSearch `layer` (http or transport), a pure function of the secret seed.
+    The HTTP derivation is unchanged since the CA first shipped: the same seed keeps the same CA."""
+    label = f"magento/opensearch-{layer}-ca".encode()
+    digest = hashlib.sha256(label + b"\0" + environment.encode() + b"\0" + seed.encode()).digest()
     key = ec.derive_private_key(int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1, ec.SECP256R1())
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"magento-{environment}"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"OpenSearch HTTP CA ({environment})"),
+        x509.NameAttribute(NameOID.COMMON_NAME, f"OpenSearch {CA_LAYERS[layer]} CA ({environment})"),
     ])
     serial = int.from_bytes(hashlib.sha256(b"serial\0" + digest).digest()[:16], "big") >> 1 | 1
     public = key.public_key()
@@ -113,65 +132,115 @@ def dns_names(cluster: str, namespace: str, service: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def certificate_spec(cluster: str, namespace: str, service: str) -> dict[str, object]:
-    """The cert-manager Certificate of the HTTP layer (schema: cert-manager.io/certificate_v1)."""
-    names = dns_names(cluster, namespace, service)
+def subject(common_name: str, environment: str) -> dict[str, object]:
+    """`commonName` and `subject` of a Certificate whose DN is `subject_dn(common_name, environment)`."""
+    return {"commonName": common_name, "subject": {"organizations": [f"magento-{environment}"], "organizationalUnits": [OU]}}
+
+
+def subject_dn(common_name: str, environment: str) -> str:
+    """The DN OpenSearch compares for such a certificate. cert-manager 1.21 writes the subject as Go's
+    pkix.Name{Organization, OrganizationalUnit, CommonName}.ToRDNSequence() (pkg/util/pki/csr.go): O, OU, CN in
+    the DER. The security plugin (2.19 DefaultPrincipalExtractor) prints it most specific first, RDNs joined by
+    `,` without spaces (RFC 2253 order) and matches `plugins.security.nodes_dn` against that exact string."""
+    return f"CN={common_name},OU={OU},O=magento-{environment}"
+
+
+def leaf_spec(secret: str, issuer: str, usages: list[str], **names: object) -> dict[str, object]:
+    """A cert-manager Certificate (schema: cert-manager.io/certificate_v1) from one of our CA issuers: ECDSA P-256,
+    PKCS#8 (the security plugin and securityadmin read PKCS#8), a new key at each renewal, 90 days renewed at 60."""
     return {
-        "secretName": HTTP_SECRET,
-        "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": ISSUER},
-        "commonName": names[0],
-        "dnsNames": names,
+        "secretName": secret,
+        "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": issuer},
+        **names,
         "duration": DURATION,
         "renewBefore": RENEW_BEFORE,
         "privateKey": {"algorithm": "ECDSA", "size": 256, "encoding": "PKCS8", "rotationPolicy": "Always"},
-        "usages": ["server auth", "digital signature"],
+        "usages": usages,
     }
 
 
+def certificate_spec(cluster: str, namespace: str, service: str) -> dict[str, object]:
+    """The cert-manager Certificate of the HTTP layer."""
+    names = dns_names(cluster, namespace, service)
+    return leaf_spec(HTTP_SECRET, ISSUER, ["server auth", "digital signature"], commonName=names[0], dnsNames=names)
+
+
+def admin_certificate_spec(cluster: str, environment: str) -> dict[str, object]:
+    """The admin certificate securityadmin presents to the HTTP layer (a client certificate: client auth only)."""
+    return leaf_spec(ADMIN_SECRET, ISSUER, ["client auth", "digital signature"], **subject(f"{cluster}-admin", environment))
+
+
+def admin_dn(cluster: str, environment: str) -> str:
+    return subject_dn(f"{cluster}-admin", environment)
+
+
 def cluster_tls() -> dict[str, object]:
-    """`spec.security.tls.http` of the OpenSearchCluster: our certificate and CA, nothing generated."""
-    return {"generate": False, "secret": {"name": HTTP_SECRET}, "caSecret": {"name": CA_SECRET}}
+    """`spec.security.tls.http` of the OpenSearchCluster: our certificate, nothing generated, and no `caSecret`:
+    the Secret is mounted as a directory (its own `ca.crt`), so a renewed certificate reaches the running nodes."""
+    return {"generate": False, "secret": {"name": HTTP_SECRET}}
+
+
+@dataclass(frozen=True)
+class ProgramCa:
+    secret: k8s.core.v1.Secret
+    issuer: pulumi.CustomResource
+    cert: pulumi.Output[str]  # public PEM (still marked secret: it comes from the seed)
+
+
+def program_ca(parent: pulumi.Resource, name: str, layer: str, environment: str, cluster_namespace: str,
+               namespace: k8s.core.v1.Namespace, secret_name: str, issuer_name: str) -> ProgramCa:
+    """A CA from a pulumi-random seed (`ca_material`) in Secret `secret_name` and the cert-manager CA Issuer on it.
+    Replacing `<name>-ca-seed` (pulumi up --replace) rotates the CA: docs/runbooks/opensearch-http-tls.md."""
+    seed = random.RandomPassword(f"{name}-ca-seed", length=64, special=False, opts=pulumi.ResourceOptions(parent=parent))
+    material = pulumi.Output.secret(seed.result).apply(lambda value: ca_material(value, environment, layer))
+    cert = material.apply(lambda m: m.cert_pem)
+    key = material.apply(lambda m: m.key_pem)
+    labels = kube.labels("search")
+    secret = k8s.core.v1.Secret(
+        f"{name}-ca",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=cluster_namespace, labels=labels),
+        type="kubernetes.io/tls",
+        string_data={"tls.crt": cert, "tls.key": key, CA_KEY: cert},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace]),
+    )
+    issuer = kube.custom_object(
+        f"{name}-issuer", "cert-manager.io/v1", "Issuer",
+        metadata={"name": issuer_name, "namespace": cluster_namespace, "labels": labels},
+        fields={"spec": {"ca": {"secretName": secret_name}}},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespace, secret]),
+    )
+    return ProgramCa(secret, issuer, cert)
 
 
 class SearchHttpTls(pulumi.ComponentResource):
-    """The CA (seed, Secret), the CA Issuer and the HTTP Certificate; `ca_cert` is the public PEM the stores trust."""
+    """The HTTP CA (seed, Secret, CA Issuer), the HTTP Certificate and the admin Certificate; `ca_cert` is the
+    public PEM the stores trust."""
 
     ca_cert: pulumi.Output[str]
 
     def __init__(self, name: str, environment: str, cluster: str, cluster_namespace: str, namespace: k8s.core.v1.Namespace, service: str,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("magento:data:SearchHttpTls", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        # Replacing this resource (pulumi up --replace) rotates the CA: docs/runbooks/opensearch-http-tls.md.
-        seed = random.RandomPassword(f"{name}-ca-seed", length=64, special=False, opts=child)
-        material = pulumi.Output.secret(seed.result).apply(lambda value: ca_material(value, environment))
-        cert = material.apply(lambda m: m.cert_pem)
-        key = material.apply(lambda m: m.key_pem)
+        ca = program_ca(self, name, "http", environment, cluster_namespace, namespace, CA_SECRET, ISSUER)
         labels = kube.labels("search")
-        ca_secret = k8s.core.v1.Secret(
-            f"{name}-ca",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CA_SECRET, namespace=cluster_namespace, labels=labels),
-            type="kubernetes.io/tls",
-            string_data={"tls.crt": cert, "tls.key": key, "ca.crt": cert, "ca.key": key},
-            opts=in_ns,
-        )
-        issuer = kube.custom_object(
-            f"{name}-issuer", "cert-manager.io/v1", "Issuer",
-            metadata={"name": ISSUER, "namespace": cluster_namespace, "labels": labels},
-            fields={"spec": {"ca": {"secretName": CA_SECRET}}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, ca_secret]),
-        )
+        after_issuer = pulumi.ResourceOptions(parent=self, depends_on=[namespace, ca.issuer])
         self.certificate = kube.custom_object(
             f"{name}-certificate", "cert-manager.io/v1", "Certificate",
-            metadata={"name": CERTIFICATE, "namespace": cluster_namespace, "labels": labels},
+            metadata={"name": CERTIFICATE, "namespace": cluster_namespace, "labels": labels, "annotations": WAIT_READY},
             fields={"spec": certificate_spec(cluster, cluster_namespace, service)},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, issuer]),
+            opts=after_issuer,
         )
-        self.ca_secret = ca_secret
+        self.admin_certificate = kube.custom_object(
+            f"{name}-admin-certificate", "cert-manager.io/v1", "Certificate",
+            metadata={"name": ADMIN_CERTIFICATE, "namespace": cluster_namespace, "labels": labels, "annotations": WAIT_READY},
+            fields={"spec": admin_certificate_spec(cluster, environment)},
+            opts=after_issuer,
+        )
+        self.ca_secret = ca.secret
         # The certificate is public: plain in the stores' ConfigMaps and in the siteTenancy output.
-        self.ca_cert = pulumi.Output.unsecret(cert)
-        self.register_outputs({"caSecret": CA_SECRET, "httpSecret": HTTP_SECRET})
+        self.ca_cert = pulumi.Output.unsecret(ca.cert)
+        self.register_outputs({"caSecret": CA_SECRET, "httpSecret": HTTP_SECRET, "adminSecret": ADMIN_SECRET})
 
 
-__all__ = ["CA_KEY", "CA_SECRET", "HTTP_SECRET", "SearchHttpTls", "ca_material", "cluster_tls", "dns_names"]
+__all__ = ["ADMIN_SECRET", "CA_KEY", "CA_SECRET", "HTTP_SECRET", "SearchHttpTls", "admin_dn", "ca_material", "cluster_tls",
+           "dns_names", "leaf_spec", "program_ca", "subject", "subject_dn"]
