@@ -28,6 +28,10 @@ from components.config.model import Host as HostSettings
 from hosts import kubeadm
 
 SCRIPTS = Path(__file__).parent / "scripts"
+FILES = Path(__file__).parent / "files"
+# node exporter's textfile collector directory on every host: the baseline writes the host health metrics
+# there (hosts/files), node exporter mounts it read-only (components/platform/observability/prometheus.py).
+TEXTFILE_DIR = "/var/lib/node-exporter/textfile"
 LIB_SOURCE_LINE = '. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"'
 RunsOn = Literal["host", "first-control-plane"]
 
@@ -177,6 +181,19 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
     }
 
 
+def host_health_env(host: HostSettings) -> dict[str, str]:
+    """The host health metrics of the baseline: ZED and its zedlet only where a ZFS pool is."""
+    return {"TEXTFILE_DIR": TEXTFILE_DIR, "ZFS_HOST": _bool(host.zfs is not None)}
+
+
+def host_health_files() -> dict[str, tuple[str, str]]:
+    """The collector run by magento-host-health.timer and the ZED zedlet (hosts/files), copied beside the baseline."""
+    return {
+        "HOST_HEALTH_SCRIPT": ("magento-host-health.sh", (FILES / "magento-host-health.sh").read_text()),
+        "ZEDLET": ("all-magento-metrics.sh", (FILES / "all-magento-metrics.sh").read_text()),
+    }
+
+
 def api_vip_env(host: HostSettings, cluster: ClusterSettings, control_planes: list[HostSettings]) -> dict[str, str]:
     """keepalived on one control plane: unicast peers are the other control planes' private addresses;
     priorities follow the bootstrap order (the first control plane highest)."""
@@ -238,7 +255,8 @@ def host_stages(
     `control_planes` (bootstrap order) are the keepalived peers when cluster.apiVip is set."""
     node = {"NODE_NAME": host.name}
     patch = ("kubelet-patch.yaml", kubeadm.kubelet_patch(host, cluster))
-    stages = [Stage("10", "baseline", baseline_env(host, cluster), Invocation("10-baseline.sh"))]
+    stages = [Stage("10", "baseline", {**baseline_env(host, cluster), **host_health_env(host)}, Invocation("10-baseline.sh"),
+                    files=host_health_files())]
     if cluster.api_vip is not None and "control-plane" in host.roles:
         stages.append(Stage("15", "api-vip", api_vip_env(host, cluster, control_planes), Invocation("15-api-vip.sh")))
     if host.zfs is not None:

@@ -233,4 +233,45 @@ elif [ "$networkd_changed" = true ]; then
   systemctl restart systemd-networkd
 fi
 
+# --- host health metrics for node exporter's textfile collector (docs/observability.md, "Host health"):
+# certificate expiry and NVMe SMART from a timer, ZFS error events from a ZED zedlet.
+: "${TEXTFILE_DIR:?}" "${ZFS_HOST:?}" "${HOST_HEALTH_SCRIPT:?}" "${ZEDLET:?}"
+health_packages=(smartmontools jq)
+is_true "$ZFS_HOST" && health_packages+=(zfs-zed)
+ensure_packages "${health_packages[@]}"
+[ -d "${ROOT}${TEXTFILE_DIR}" ] || install -d -m 0755 "${ROOT}${TEXTFILE_DIR}"
+put_file /usr/local/sbin/magento-host-health 0755 <"$HOST_HEALTH_SCRIPT" || true
+health_units=false
+put_file /etc/systemd/system/magento-host-health.service 0644 <<UNIT && health_units=true
+# Managed by the magento hosts layer: host health metrics for node exporter (certificates, NVMe, ZFS).
+[Unit]
+Description=Host health metrics for node exporter's textfile collector
+[Service]
+Type=oneshot
+Environment=TEXTFILE_DIR=${TEXTFILE_DIR}
+ExecStart=/usr/local/sbin/magento-host-health
+Nice=10
+UNIT
+put_file /etc/systemd/system/magento-host-health.timer 0644 <<'UNIT' && health_units=true
+# Managed by the magento hosts layer.
+[Unit]
+Description=Host health metrics every 5 minutes
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=5min
+AccuracySec=30s
+[Install]
+WantedBy=timers.target
+UNIT
+[ "$health_units" = true ] && systemctl daemon-reload
+ensure_service magento-host-health.timer
+if is_true "$ZFS_HOST"; then
+  # ZED reads its zedlet directory when it starts: a new or changed zedlet needs a restart.
+  if put_file /etc/zfs/zed.d/all-magento-metrics.sh 0755 <"$ZEDLET"; then
+    ensure_service zfs-zed
+    systemctl restart zfs-zed
+  fi
+  ensure_service zfs-zed
+fi
+
 log "baseline ok"
