@@ -248,3 +248,26 @@ def test_node_exporter_daemonset_reads_the_textfile_directory(prod) -> None:
     assert mount["readOnly"] is True
     volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
     assert volume["hostPath"] == {"path": TEXTFILE_DIR, "type": "DirectoryOrCreate"}
+
+
+def test_systemd_accepts_the_rendered_units(tmp_path: Path) -> None:
+    """The service and timer as the baseline writes them, through the real `systemd-analyze verify` (the
+    collector's path pointed at the sandbox copy, since verify checks that ExecStart is executable)."""
+    sandbox = Sandbox(tmp_path / "host")
+    assert sandbox.run(next(s for s in stages_of(stack_config("prod"), "node-a") if s.key == "10-baseline")).returncode == 0
+    units = tmp_path / "units"
+    units.mkdir()
+    collector = sandbox.root / "usr/local/sbin/magento-host-health"
+    for name in ("magento-host-health.service", "magento-host-health.timer"):
+        text = (sandbox.root / "etc/systemd/system" / name).read_text()
+        (units / name).write_text(text.replace("/usr/local/sbin/magento-host-health", str(collector)))
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([tool("systemd-analyze"), "verify", "--man=no", str(units / "magento-host-health.timer"),
+                               str(units / "magento-host-health.service")], capture_output=True, text=True, timeout=60, check=False)
+
+    done = verify()
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    timer = units / "magento-host-health.timer"
+    timer.write_text(timer.read_text().replace("OnUnitActiveSec=5min", "OnUnitActiveSec=five minutes"))
+    assert "Failed to parse" in verify().stderr

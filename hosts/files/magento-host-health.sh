@@ -14,8 +14,9 @@
 set -euo pipefail
 
 TEXTFILE_DIR="${TEXTFILE_DIR:-/var/lib/node-exporter/textfile}"
-# Directories are searched for *.crt (kubeadm's pki/ and pki/etcd/); files are read as they are.
-CERTIFICATE_PATHS="${CERTIFICATE_PATHS:-/etc/kubernetes/pki /var/lib/kubelet/pki/kubelet-client-current.pem}"
+# Directories are searched for *.crt (kubeadm's pki/ and pki/etcd/); files are read as they are (the kubelet's
+# rotated client and serving certificates, serverTLSBootstrap; a missing one is skipped).
+CERTIFICATE_PATHS="${CERTIFICATE_PATHS:-/etc/kubernetes/pki /var/lib/kubelet/pki/kubelet-client-current.pem /var/lib/kubelet/pki/kubelet-server-current.pem}"
 # Default: every NVMe controller character device (/dev/nvme0, /dev/nvme1...), not the namespaces.
 NVME_DEVICES="${NVME_DEVICES:-}"
 ZEDLET="${ZEDLET:-/etc/zfs/zed.d/all-magento-metrics.sh}"
