@@ -239,6 +239,8 @@ def test_node_exporter_daemonset_reads_the_textfile_directory(prod) -> None:
     spec = daemonset["spec"]["template"]["spec"]
     container = next(c for c in spec["containers"] if c["name"] == "node-exporter")
     assert f"--collector.textfile.directory={TEXTFILE_DIR}" in container["args"]
+    # Pool state (node_zfs_zpool_state) comes from the zfs collector, on by default, reading the host's /proc.
+    assert "--path.procfs=/host/proc" in container["args"] and not any("no-collector.zfs" in a for a in container["args"])
     # The chart's own extraArgs survive: a list in our values replaces the chart's.
     pin = versions.CHARTS["kube-prometheus-stack"]
     with tarfile.open(chart_file(pin)) as archive:
