@@ -103,6 +103,13 @@ def test_a_public_pool_needs_the_vrack_block_and_must_lie_in_it_off_its_reserved
     raw = prod_raw()
     raw["networking"]["vrackBlock"]["gateway"] = "203.0.113.1"
     assert problems(raw) == ["networking.vrackBlock.gateway: 203.0.113.1 is outside networking.vrackBlock.cidr 203.0.113.240/28"]
+    raw = prod_raw()
+    raw["networking"]["vrackBlock"] = {"cidr": "10.10.0.240/28"}
+    assert problems(raw) == [
+        "networking.loadBalancerPools[0].addresses[0]: 203.0.113.241-203.0.113.253 is outside networking.vrackBlock.cidr "
+        "10.10.0.240/28: only that block reaches the vRack",
+        "networking.vrackBlock.cidr: overlaps cluster.privateNetwork 10.10.0.0/24",
+    ]
 
 
 def test_an_internal_pool_on_the_vrack_subnet_needs_no_block() -> None:
