@@ -50,7 +50,7 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         cluster_settings = config.cluster.model_copy(update={"registry_mirrors": [*config.cluster.registry_mirrors, *harbor_mirrors(config)]})
         hosts = Hosts(
             "hosts",
-            HostsArgs(config.hosts, cluster_settings, secrets.ssh_private_key),
+            HostsArgs(config.hosts, cluster_settings, secrets.ssh_private_key, config.networking.vrack_block),
             pulumi.ResourceOptions(providers={"command": ssh}),
         )
         kubeconfig = hosts.kubeconfig

@@ -21,6 +21,7 @@ import pulumi_command as command
 
 from components.config.model import Cluster as ClusterSettings
 from components.config.model import Host as HostSettings
+from components.config.networking import VrackBlock
 from hosts.connection import connection
 from hosts.stages import Stage, command_line, env_text, host_stages, stage_directory
 
@@ -57,6 +58,7 @@ class HostArgs:
     join_after: pulumi.Resource | None = None
     upgrade_after: pulumi.Resource | None = None
     control_planes: tuple[HostSettings, ...] = ()
+    vrack_block: VrackBlock | None = None
 
 
 class Host(pulumi.ComponentResource):
@@ -90,7 +92,8 @@ class Host(pulumi.ComponentResource):
         assert args.cluster is not None
         name = self.name
         first = args.first or self
-        stages = host_stages(args.host, args.index, args.cluster, first=args.first is None, control_planes=list(args.control_planes))
+        stages = host_stages(args.host, args.index, args.cluster, first=args.first is None, control_planes=list(args.control_planes),
+                             vrack_block=args.vrack_block)
         self.digests = {stage.key: stage.digest() for stage in stages}
         by_key = {stage.number: stage for stage in stages}
         previous: pulumi.Resource = self.preflight

@@ -16,6 +16,7 @@ import pulumi_command as command
 
 from components.config.model import Cluster as ClusterSettings
 from components.config.model import Host as HostSettings
+from components.config.networking import VrackBlock
 from hosts.host import Host, HostArgs
 from hosts.stages import bootstrap_order
 
@@ -32,6 +33,7 @@ class HostsArgs:
     hosts: list[HostSettings]
     cluster: ClusterSettings
     private_key: pulumi.Input[str]
+    vrack_block: VrackBlock | None = None  # networking.vrackBlock: return routing of the LoadBalancer block
 
 
 class Hosts(pulumi.ComponentResource):
@@ -52,7 +54,8 @@ class Hosts(pulumi.ComponentResource):
         for settings in ordered:
             host = Host(
                 settings.name,
-                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after, control_planes),
+                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after, control_planes,
+                         vrack_block=args.vrack_block),
                 child,
             )
             first = first or host

@@ -25,9 +25,14 @@ from typing import Literal
 from components import versions
 from components.config.model import Cluster as ClusterSettings
 from components.config.model import Host as HostSettings
+from components.config.networking import VrackBlock
 from hosts import kubeadm
 
 SCRIPTS = Path(__file__).parent / "scripts"
+FILES = Path(__file__).parent / "files"
+# node exporter's textfile collector directory on every host: the baseline writes the host health metrics
+# there (hosts/files), node exporter mounts it read-only (components/platform/observability/prometheus.py).
+TEXTFILE_DIR = "/var/lib/node-exporter/textfile"
 LIB_SOURCE_LINE = '. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"'
 RunsOn = Literal["host", "first-control-plane"]
 
@@ -177,6 +182,32 @@ def baseline_env(host: HostSettings, cluster: ClusterSettings) -> dict[str, str]
     }
 
 
+def host_health_env(host: HostSettings) -> dict[str, str]:
+    """The host health metrics of the baseline: ZED and its zedlet only where a ZFS pool is."""
+    return {"TEXTFILE_DIR": TEXTFILE_DIR, "ZFS_HOST": _bool(host.zfs is not None)}
+
+
+def host_health_files() -> dict[str, tuple[str, str]]:
+    """The collector run by magento-host-health.timer and the ZED zedlet (hosts/files), copied beside the baseline."""
+    return {
+        "HOST_HEALTH_SCRIPT": ("magento-host-health.sh", (FILES / "magento-host-health.sh").read_text()),
+        "ZEDLET": ("all-magento-metrics.sh", (FILES / "all-magento-metrics.sh").read_text()),
+    }
+
+
+# Policy routing table for replies from the LoadBalancer block (networking.vrackBlock); not a table systemd-networkd
+# or Cilium use (Cilium: 2004 and 2005; the main table is 254).
+LB_ROUTE_TABLE = 100
+
+
+def return_routing_env(host: HostSettings, vrack_block: VrackBlock | None) -> dict[str, str]:
+    """Replies from the additional IP block MetalLB announces leave through the block's gateway on the vRack,
+    not the public default route (OVH drops them there). Not on the witness: it never announces."""
+    if vrack_block is None or "witness" in host.roles:
+        return {"LB_BLOCK": "", "LB_GATEWAY": "", "LB_ROUTE_TABLE": ""}
+    return {"LB_BLOCK": vrack_block.cidr, "LB_GATEWAY": vrack_block.gateway_address, "LB_ROUTE_TABLE": str(LB_ROUTE_TABLE)}
+
+
 def api_vip_env(host: HostSettings, cluster: ClusterSettings, control_planes: list[HostSettings]) -> dict[str, str]:
     """keepalived on one control plane: unicast peers are the other control planes' private addresses;
     priorities follow the bootstrap order (the first control plane highest)."""
@@ -238,7 +269,8 @@ def component_patch_files(host: HostSettings) -> dict[str, tuple[str, str]]:
 
 
 def host_stages(
-    host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool, control_planes: list[HostSettings]
+    host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool, control_planes: list[HostSettings],
+    vrack_block: VrackBlock | None = None,
 ) -> list[Stage]:
     """The ordered stages of one host. `first` marks the control plane that runs `kubeadm init`;
     `control_planes` (bootstrap order) are the keepalived peers when cluster.apiVip is set."""
@@ -248,7 +280,8 @@ def host_stages(
     # 81 runs again when the control-plane components' settings change: it renders their static pods anew, one
     # control plane after the other (the upgrade chain), without a drain (no workload moves for that).
     control = {"CONTROL_PLANE_DIGEST": kubeadm.control_plane_digest(host)}
-    stages = [Stage("10", "baseline", baseline_env(host, cluster), Invocation("10-baseline.sh"))]
+    stages = [Stage("10", "baseline", {**baseline_env(host, cluster), **host_health_env(host), **return_routing_env(host, vrack_block)}, Invocation("10-baseline.sh"),
+                    files=host_health_files())]
     if cluster.api_vip is not None and "control-plane" in host.roles:
         stages.append(Stage("15", "api-vip", api_vip_env(host, cluster, control_planes), Invocation("15-api-vip.sh")))
     if host.zfs is not None:
@@ -316,11 +349,12 @@ def bootstrap_order(hosts: list[HostSettings]) -> list[HostSettings]:
     return control_planes + [h for h in hosts if "control-plane" not in h.roles]
 
 
-def stages_by_host(hosts: list[HostSettings], cluster: ClusterSettings) -> dict[str, list[Stage]]:
+def stages_by_host(hosts: list[HostSettings], cluster: ClusterSettings, vrack_block: VrackBlock | None = None) -> dict[str, list[Stage]]:
     """Every host's stages, as the hosts layer renders them (bootstrap order decides the first)."""
     ordered = bootstrap_order(hosts)
     control_planes = [h for h in ordered if "control-plane" in h.roles]
     return {
-        h.name: host_stages(h, hosts.index(h), cluster, first=h is ordered[0], control_planes=control_planes)
+        h.name: host_stages(h, hosts.index(h), cluster, first=h is ordered[0], control_planes=control_planes,
+                              vrack_block=vrack_block)
         for h in ordered
     }

@@ -100,7 +100,7 @@ def test_envoy_keeps_client_addresses_and_gets_the_configured_address(prod, dev)
     assert kubernetes["envoyService"]["externalTrafficPolicy"] == "Local"
     # MetalLB needs no NodePorts; none are opened for the Gateway (they would be public under Cilium's eBPF)
     assert kubernetes["envoyService"]["allocateLoadBalancerNodePorts"] is False
-    assert kubernetes["envoyService"]["annotations"] == {"metallb.io/loadBalancerIPs": "198.51.100.241"}
+    assert kubernetes["envoyService"]["annotations"] == {"metallb.io/loadBalancerIPs": "203.0.113.241"}
     assert kubernetes["envoyDeployment"]["replicas"] == 2 and kubernetes["envoyPDB"] == {"minAvailable": 1}
     dev_kubernetes = one(dev, "EnvoyProxy").inputs["spec"]["provider"]["kubernetes"]
     assert "annotations" not in dev_kubernetes["envoyService"]

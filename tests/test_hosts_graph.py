@@ -59,7 +59,7 @@ def test_each_stage_waits_for_the_one_before(prod: Recording, host: str, stages:
 def test_stage_commands_run_their_copied_script_and_hash_it(prod: Recording) -> None:
     config = stack_config("prod")
     for host in config.hosts:
-        for stage in stages_by_host(config.hosts, config.cluster)[host.name]:
+        for stage in stages_by_host(config.hosts, config.cluster, config.networking.vrack_block)[host.name]:
             cmd = prod.named(f"{host.name}-{stage.key}", COMMAND)
             copies = {r.name: r for r in prod.resources if r.type == COPY and r.name.startswith(f"{host.name}-{stage.key}-")}
             assert set(copies) <= depends_on(prod, cmd.name)

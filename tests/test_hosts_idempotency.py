@@ -25,7 +25,7 @@ def prod_config() -> StackConfig:
 
 
 def stages_of(config: StackConfig, name: str) -> list[Stage]:
-    return stages_by_host(config.hosts, config.cluster)[name]
+    return stages_by_host(config.hosts, config.cluster, config.networking.vrack_block)[name]
 
 
 def bootstrap(sandbox: Sandbox, stages: list[Stage]) -> None:

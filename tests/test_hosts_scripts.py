@@ -43,7 +43,7 @@ def test_rendered_scripts_are_shellcheck_clean_and_strict(tmp_path: Path, name: 
 def test_env_files_read_back_exactly(tmp_path: Path) -> None:
     config = stack_config("prod")
     for host in config.hosts:
-        for stage in stages_by_host(config.hosts, config.cluster)[host.name]:
+        for stage in stages_by_host(config.hosts, config.cluster, config.networking.vrack_block)[host.name]:
             env = stage.full_env("/home/ubuntu/x")
             file = tmp_path / "stage.env"
             file.write_text(env_text(env))

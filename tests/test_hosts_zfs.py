@@ -26,7 +26,7 @@ def with_disks(ids: list[str], allow_wipe: bool = False) -> StackConfig:
 
 
 def zfs_stage(config: StackConfig) -> Stage:
-    return next(s for s in stages_by_host(config.hosts, config.cluster)["node-a"] if s.name == "zfs")
+    return next(s for s in stages_by_host(config.hosts, config.cluster, config.networking.vrack_block)["node-a"] if s.name == "zfs")
 
 
 @pytest.mark.parametrize("allow_wipe", [False, True])

@@ -50,9 +50,10 @@ def test_exactly_one_load_balancer_ipam_metallb(stack_recording):
 
 def test_address_pools_and_l2_interfaces_from_config(prod, dev):
     pools = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in kind(prod, "IPAddressPool")}
-    assert pools == {"public": {"addresses": ["198.51.100.240/28"], "autoAssign": True, "avoidBuggyIPs": True}}
+    assert pools == {"public": {"addresses": ["203.0.113.241-203.0.113.253"], "autoAssign": True, "avoidBuggyIPs": True}}
     (l2,) = kind(prod, "L2Advertisement")
-    assert l2.inputs["spec"] == {"ipAddressPools": ["public"], "interfaces": ["enp3s0f0"]}
+    # the vRack interface of the hosts that run workloads (tests/test_networking_ovh.py)
+    assert l2.inputs["spec"]["ipAddressPools"] == ["public"] and l2.inputs["spec"]["interfaces"] == ["enp3s0f1"]
     (dev_l2,) = kind(dev, "L2Advertisement")
     assert "interfaces" not in dev_l2.inputs["spec"]
     assert [p.inputs["spec"]["addresses"] for p in kind(dev, "IPAddressPool")] == [["172.18.255.200-172.18.255.250"]]

@@ -370,3 +370,53 @@ def telemetry_kept_within_the_bucket_lifecycle(cfg: StackConfig) -> Iterator[Pro
         if days > bucket_days:
             yield Problem(f"platform.observability.{key}",
                           f"{days} days is longer than backup.telemetryRetentionDays ({bucket_days}): the bucket expires them first")
+
+
+@check
+def load_balancer_announcements(cfg: StackConfig) -> Iterator[Problem]:
+    """MetalLB announces with ARP on the vRack only (OVH): never on a host's public interface, never a pool inside a
+    host's public subnet; public pools lie in networking.vrackBlock, off the block's reserved addresses."""
+    net, cluster = cfg.networking, cfg.cluster
+    kubeadm = cluster.mode == "kubeadm"
+    private = {h.private_interface for h in cfg.hosts}
+    for i, interface in enumerate(net.l2_interfaces):
+        public = [f"hosts[{h}]" for h, host in enumerate(cfg.hosts) if host.public_interface == interface]
+        if public:
+            yield Problem(f"networking.l2Interfaces[{i}]", f"{interface} is {public[0]}.publicInterface: ARP for a LoadBalancer "
+                          "address is answered on the vRack only; leave l2Interfaces empty to announce on each host's privateInterface")
+        elif kubeadm and cfg.hosts and interface not in private:
+            yield Problem(f"networking.l2Interfaces[{i}]", f"{interface} is no host's privateInterface: MetalLB announces on the vRack "
+                          "interface; leave l2Interfaces empty to announce on each host's privateInterface")
+    block = net.vrack_block
+    block_range = parse_range(block.cidr) if block is not None else None
+    if block is not None:
+        if not contains(parse_range(block.cidr), block.gateway_address):
+            yield Problem("networking.vrackBlock.gateway", f"{block.gateway_address} is outside networking.vrackBlock.cidr {block.cidr}")
+        if cluster.private_network and overlaps(parse_range(block.cidr), parse_range(cluster.private_network)):
+            yield Problem("networking.vrackBlock.cidr", f"overlaps cluster.privateNetwork {cluster.private_network}")
+    private_range = parse_range(cluster.private_network) if cluster.private_network else None
+    for p, pool in enumerate(net.load_balancer_pools):
+        for a, address in enumerate(pool.addresses):
+            path, rng = f"networking.loadBalancerPools[{p}].addresses[{a}]", parse_range(address)
+            if any(overlaps(rng, parse_range(c)) for c in (cluster.pod_cidr, cluster.service_cidr)):
+                continue  # networks_do_not_overlap names it
+            inside_public = [(h, host.public_network) for h, host in enumerate(cfg.hosts)
+                             if host.public_network and overlaps(rng, parse_range(host.public_network))]
+            if inside_public:
+                h, subnet = inside_public[0]
+                yield Problem(path, f"{address} lies in hosts[{h}].publicNetwork {subnet}: OVH routes only the server's own addresses there; "
+                              "use an additional IP block routed to the vRack (networking.vrackBlock)")
+                continue
+            if private_range is not None and overlaps(rng, private_range):
+                continue  # an internal pool on the vRack subnet
+            if block_range is not None and block is not None:
+                if not (block_range[0] == rng[0] and block_range[1] <= rng[1] and rng[2] <= block_range[2]):
+                    yield Problem(path, f"{address} is outside networking.vrackBlock.cidr {block.cidr}: only that block reaches the vRack")
+                else:
+                    taken = [r for r in block.reserved if contains(rng, r)]
+                    if taken:
+                        yield Problem(path, f"{address} includes {', '.join(taken)}, reserved by OVH in {block.cidr} "
+                                      "(network, gateway, broadcast): hand out the addresses between them")
+            elif kubeadm and private_range is not None:
+                yield Problem(path, f"{address} lies outside cluster.privateNetwork and networking.vrackBlock is not set: on OVH, "
+                              "ARP reaches the vRack only for an additional IP block routed to it; set networking.vrackBlock to that block")

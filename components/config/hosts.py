@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from components.config.base import Model, matching
-from components.config.types import DnsLabel, IpAddress, Quantity
+from components.config.types import Cidr, DnsLabel, IpAddress, Quantity
 
 Role = Literal["control-plane", "worker", "witness"]
 
@@ -143,6 +143,12 @@ class Host(Model):
     public_address: IpAddress = Field(description="public address SSH connects to")
     private_address: IpAddress = Field(description="vRack address the cluster talks on")
     private_interface: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,15}$", description="the vRack interface for netplan")
+    public_interface: str | None = Field(
+        None, pattern=r"^[a-zA-Z0-9._-]{1,15}$", description="the public NIC (MetalLB never announces on it; checked against networking.l2Interfaces)"
+    )
+    public_network: Cidr | None = Field(
+        None, description="the public subnet publicAddress lies in (OVH manager); no LoadBalancer pool may lie inside it"
+    )
     roles: list[Role] = Field(min_length=1, description="control-plane, worker and/or witness (etcd and quorum members only)")
     failure_domain: DnsLabel | None = Field(None, description="defaults to the host name")
     ssh: SshConnection = Field(SshConnection(), description="how to reach the host over SSH")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import Field, field_validator
 
 from components.config.base import ComputeResources, Model, resources_field, sized
-from components.config.types import DnsLabel
+from components.config.types import Cidr, DnsLabel, IpAddress
 
 
 class AddressPool(Model):
@@ -44,8 +46,37 @@ class NetworkingResources(Model):
     csr_approver: ComputeResources = resources_field(sized("50m", "64Mi", "500m", "128Mi"), "kubelet serving-certificate approver")
 
 
+class VrackBlock(Model):
+    """An additional IP block ordered from OVH and routed to the vRack (docs/networking.md, "MetalLB on OVH"):
+    the only public addresses MetalLB can announce with ARP. OVH keeps the block's first address (network), its
+    penultimate one (the gateway) and its last one (broadcast); the rest is for the pools."""
+
+    cidr: Cidr = Field(description="the block, e.g. 203.0.113.240/28 (as the OVH manager lists it)")
+    gateway: IpAddress | None = Field(None, description="the block's gateway on the vRack; unset: its penultimate address (OVH's convention)")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.cidr)
+
+    @property
+    def gateway_address(self) -> str:
+        return self.gateway or str(self.network.broadcast_address - 1)
+
+    @property
+    def reserved(self) -> list[str]:
+        """Addresses of the block no pool may hand out: network, gateway, broadcast."""
+        net = self.network
+        return sorted({str(net.network_address), self.gateway_address, str(net.broadcast_address)}, key=ipaddress.ip_address)
+
+
 class Networking(Model):
     load_balancer_pools: list[AddressPool] = Field(min_length=1, description="LoadBalancer address pools (MetalLB)")
-    l2_interfaces: list[str] = Field(default_factory=list, description="interfaces MetalLB announces on")
+    l2_interfaces: list[str] = Field(
+        default_factory=list,
+        description="interfaces MetalLB announces on; empty: each host's privateInterface (the vRack) in kubeadm mode, any interface in existing mode",
+    )
+    vrack_block: VrackBlock | None = Field(
+        None, description="the additional IP block routed to the vRack that public pools come from (OVH); replies from it leave through its gateway"
+    )
     hubble_ui: bool = Field(True, description="deploy the Hubble UI")
     resources: NetworkingResources = Field(default_factory=lambda: NetworkingResources(), description="requests and limits of the networking charts' containers")

@@ -8,8 +8,6 @@ LB-IPAM is switched off in the chart values and no CiliumLoadBalancerIPPool is e
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -18,7 +16,7 @@ from components.config.model import StackConfig
 from components.layer import Layer, LayerArgs
 from components.network_policy import allow_dns_clusterwide, namespace_isolation
 from components.networking.cilium import api_endpoint, cilium_values
-from components.networking.metallb import METALLB_NAMESPACE, metallb_transforms, metallb_values
+from components.networking.metallb import METALLB_NAMESPACE, l2_advertisement_spec, metallb_transforms, metallb_values
 from components.networking.metrics_server import CSR_APPROVER_LABELS, csr_approver_values, metrics_server_values
 from components.placement import replicas
 
@@ -89,9 +87,7 @@ class Networking(Layer):
             )
             for pool in config.networking.load_balancer_pools
         ]
-        l2_spec: dict[str, Any] = {"ipAddressPools": [pool.name for pool in config.networking.load_balancer_pools]}
-        if config.networking.l2_interfaces:
-            l2_spec["interfaces"] = list(config.networking.l2_interfaces)
+        l2_spec = l2_advertisement_spec(config)
         k8s.apiextensions.CustomResource(
             "l2-advertisement",
             api_version="metallb.io/v1beta1",

@@ -21,7 +21,14 @@ def metallb_values(config: StackConfig) -> dict[str, Any]:
     res = config.networking.resources
     return {
         # L2 mode only: no FRR / FRR-K8s BGP speaker.
-        "speaker": {"frr": {"enabled": False}, "resources": res.metallb_speaker.as_k8s()},
+        "speaker": {
+            "frr": {"enabled": False},
+            "resources": res.metallb_speaker.as_k8s(),
+            # kubeadm labels every control plane node.kubernetes.io/exclude-from-external-load-balancers, and the
+            # speaker skips such nodes: on a cluster of control planes that also run workloads (prod) none would
+            # announce. Which nodes announce is the L2Advertisement's nodeSelectors instead (l2_advertisement_spec).
+            "ignoreExcludeLB": config.cluster.mode == "kubeadm",
+        },
         "controller": {"resources": res.metallb_controller.as_k8s()},
         "frrk8s": {"enabled": False},
         "prometheus": {
@@ -40,3 +47,28 @@ def metallb_transforms() -> list[pulumi.ResourceTransform]:
     webhook configuration, so the wait is added as a transform (the address pools are created after it)."""
     return [chart_patches.annotate("ValidatingWebhookConfiguration", "metallb-webhook-configuration",
                                    chart_patches.WAIT_FOR_CA_BUNDLE)]
+
+
+WITNESS_LABEL = "node-role.kubernetes.io/witness"  # set by hosts/kubeadm.node_labels
+
+
+def announce_interfaces(config: StackConfig) -> list[str]:
+    """Where the speakers answer ARP: networking.l2Interfaces, else (kubeadm mode) each host's privateInterface,
+    the vRack, where OVH delivers the additional IP block (networking.vrackBlock). Existing mode: any interface."""
+    if config.networking.l2_interfaces:
+        return list(config.networking.l2_interfaces)
+    if config.cluster.mode != "kubeadm":
+        return []
+    return sorted({host.private_interface for host in config.hosts if "witness" not in host.roles})
+
+
+def l2_advertisement_spec(config: StackConfig) -> dict[str, Any]:
+    """Every pool, announced on the vRack interfaces by the nodes that run workloads (never the witness: small, and
+    in another datacentre)."""
+    spec: dict[str, Any] = {"ipAddressPools": [pool.name for pool in config.networking.load_balancer_pools]}
+    interfaces = announce_interfaces(config)
+    if interfaces:
+        spec["interfaces"] = interfaces
+    if config.cluster.mode == "kubeadm" and any("witness" in host.roles for host in config.hosts):
+        spec["nodeSelectors"] = [{"matchExpressions": [{"key": WITNESS_LABEL, "operator": "DoesNotExist"}]}]
+    return spec

@@ -11,7 +11,7 @@ STAGE=10-baseline
 : "${KERNEL_VERSION?}" "${UNATTENDED_UPGRADES:?}" "${PRIVATE_INTERFACE:?}" "${PRIVATE_ADDRESS:?}"
 : "${FIREWALL:?}" "${ADMIN_NETWORKS_V4?}" "${ADMIN_NETWORKS_V6?}" "${CLUSTER_NETWORKS_V4?}"
 : "${CLUSTER_NETWORKS_V6?}" "${PUBLIC_TCP_PORTS?}" "${SSH_PORT:?}" "${JUMP_HOSTS_V4?}" "${JUMP_HOSTS_V6?}"
-: "${POD_NETWORKS_V4?}" "${POD_NETWORKS_V6?}"
+: "${POD_NETWORKS_V4?}" "${POD_NETWORKS_V6?}" "${LB_BLOCK?}" "${LB_GATEWAY?}" "${LB_ROUTE_TABLE?}"
 
 # --- packages the baseline needs (from the Ubuntu archive)
 ensure_packages ca-certificates curl gpg apparmor apparmor-utils chrony nftables unattended-upgrades
@@ -216,9 +216,11 @@ CONF
   networkd_changed=true
 fi
 
-# --- the private (vRack) interface (netplan apply restarts networkd, which reads the drop-in above)
-if put_file /etc/netplan/60-magento-private.yaml 0600 <<CONF; then
-# Managed by the magento hosts layer.
+# --- the private (vRack) interface (netplan apply restarts networkd, which reads the drop-in above).
+# With networking.vrackBlock, replies from the LoadBalancer block (MetalLB answers ARP for it on this interface)
+# leave through the block's gateway on the vRack: a routing policy sends them to a table of their own, whose
+# default route is that gateway (on-link: it is not in the private subnet). The public default route stays.
+private_netplan="# Managed by the magento hosts layer.
 network:
   version: 2
   ethernets:
@@ -226,11 +228,65 @@ network:
       dhcp4: false
       dhcp6: false
       addresses: [${PRIVATE_ADDRESS}]
-CONF
+"
+if [ -n "$LB_BLOCK" ]; then
+  private_netplan+="      routes:
+        - to: default
+          via: ${LB_GATEWAY}
+          on-link: true
+          table: ${LB_ROUTE_TABLE}
+      routing-policy:
+        - from: ${LB_BLOCK}
+          table: ${LB_ROUTE_TABLE}
+          priority: ${LB_ROUTE_TABLE}
+"
+fi
+if printf '%s' "$private_netplan" | put_file /etc/netplan/60-magento-private.yaml 0600; then
   netplan generate
   netplan apply
 elif [ "$networkd_changed" = true ]; then
   systemctl restart systemd-networkd
+fi
+
+# --- host health metrics for node exporter's textfile collector (docs/observability.md, "Host health"):
+# certificate expiry and NVMe SMART from a timer, ZFS error events from a ZED zedlet.
+: "${TEXTFILE_DIR:?}" "${ZFS_HOST:?}" "${HOST_HEALTH_SCRIPT:?}" "${ZEDLET:?}"
+health_packages=(smartmontools jq)
+is_true "$ZFS_HOST" && health_packages+=(zfs-zed)
+ensure_packages "${health_packages[@]}"
+[ -d "${ROOT}${TEXTFILE_DIR}" ] || install -d -m 0755 "${ROOT}${TEXTFILE_DIR}"
+put_file /usr/local/sbin/magento-host-health 0755 <"$HOST_HEALTH_SCRIPT" || true
+health_units=false
+put_file /etc/systemd/system/magento-host-health.service 0644 <<UNIT && health_units=true
+# Managed by the magento hosts layer: host health metrics for node exporter (certificates, NVMe, ZFS).
+[Unit]
+Description=Host health metrics for node exporter's textfile collector
+[Service]
+Type=oneshot
+Environment=TEXTFILE_DIR=${TEXTFILE_DIR}
+ExecStart=/usr/local/sbin/magento-host-health
+Nice=10
+UNIT
+put_file /etc/systemd/system/magento-host-health.timer 0644 <<'UNIT' && health_units=true
+# Managed by the magento hosts layer.
+[Unit]
+Description=Host health metrics every 5 minutes
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=5min
+AccuracySec=30s
+[Install]
+WantedBy=timers.target
+UNIT
+[ "$health_units" = true ] && systemctl daemon-reload
+ensure_service magento-host-health.timer
+if is_true "$ZFS_HOST"; then
+  # ZED reads its zedlet directory when it starts: a new or changed zedlet needs a restart.
+  if put_file /etc/zfs/zed.d/all-magento-metrics.sh 0755 <"$ZEDLET"; then
+    ensure_service zfs-zed
+    systemctl restart zfs-zed
+  fi
+  ensure_service zfs-zed
 fi
 
 log "baseline ok"

@@ -33,7 +33,20 @@ EXPORTERS: dict[str, Exporter] = {
         _m("node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes",
            "node_load15", "node_filesystem_avail_bytes", "node_filesystem_size_bytes", "node_network_receive_bytes_total",
            "node_network_transmit_bytes_total", "node_disk_io_time_seconds_total", "node_zfs_zpool_state",
-           "node_zfs_arc_size", "node_zfs_arc_c_max", "node_zfs_arc_hits", "node_zfs_arc_misses"),
+           "node_zfs_arc_size", "node_zfs_arc_c_max", "node_zfs_arc_hits", "node_zfs_arc_misses",
+           "node_textfile_mtime_seconds"),
+    ),
+    "host-health": Exporter(
+        "hosts/files/magento-host-health.sh (certificates: openssl x509 -enddate; NVMe: smartctl -j -a, "
+        "https://www.smartmontools.org/wiki/JSON) and hosts/files/all-magento-metrics.sh (ZED zedlet, zed(8)); "
+        "docs/observability.md#host-health-metrics",
+        "the hosts layer's 10-baseline stage (magento-host-health.timer, the ZED zedlet), files read by node exporter's "
+        "textfile collector (--collector.textfile.directory, prometheus.py)",
+        ("image", "quay.io/prometheus/node-exporter"),
+        _m("magento_certificate_not_after_timestamp_seconds", "magento_certificate_read_errors",
+           "magento_nvme_critical_warning", "magento_nvme_percentage_used_ratio", "magento_nvme_available_spare_ratio",
+           "magento_nvme_available_spare_threshold_ratio", "magento_nvme_media_errors_total",
+           "magento_nvme_temperature_celsius", "magento_nvme_read_errors", "magento_zfs_events_total"),
     ),
     "kube-state-metrics": Exporter(
         "https://github.com/kubernetes/kube-state-metrics/tree/main/docs/metrics (workload/, cronjob, pod, node)",

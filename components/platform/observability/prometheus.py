@@ -21,6 +21,7 @@ from components.platform.observability.common import (
     retention_size,
     storage_class,
 )
+from hosts.stages import TEXTFILE_DIR  # where the hosts layer writes the host health metrics
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": f"{KPS_NAME}-prometheus"}
 ALERTMANAGER_LABELS = {"app.kubernetes.io/name": "alertmanager", "alertmanager": f"{KPS_NAME}-alertmanager"}
@@ -141,5 +142,28 @@ def kube_prometheus_stack_values(config: StackConfig, failure_domains: int) -> d
             "namespaceOverride": NODE_EXPORTER_NAMESPACE,
             "resources": res.node_exporter.as_k8s(),
             # ZFS pool state and ARC (node_zfs_*) are read from /proc/spl/kstat/zfs by the default collectors.
+            **node_exporter_textfile(),
         },
+    }
+
+
+# kube-prometheus-stack 88.5.3's own extraArgs for the subchart (its values.yaml, `prometheus-node-exporter.extraArgs`):
+# a list in the values replaces the chart's list, so they are repeated here beside the textfile directory.
+_KPS_NODE_EXPORTER_ARGS = [
+    "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run/containerd/.+|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
+    "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs"
+    "|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs|erofs)$",
+]
+
+
+def node_exporter_textfile() -> dict[str, Any]:
+    """The textfile collector reads the host health metrics the hosts layer writes (hosts/files: certificate
+    expiry, NVMe SMART, ZFS events), from the host directory mounted read-only at the same path.
+    DirectoryOrCreate: on a cluster this program did not bootstrap (cluster.mode existing) the pod still starts."""
+    return {
+        "extraArgs": [*_KPS_NODE_EXPORTER_ARGS, f"--collector.textfile.directory={TEXTFILE_DIR}"],
+        "extraHostVolumeMounts": [{
+            "name": "textfile", "hostPath": TEXTFILE_DIR, "mountPath": TEXTFILE_DIR, "readOnly": True,
+            "type": "DirectoryOrCreate",
+        }],
     }
