@@ -33,7 +33,7 @@ if [ -f "$cert" ]; then
     log "the API server certificate names every wanted SAN"
     exit 0
   fi
-  log "the API server certificate's SANs differ: missing [$(comm -13 <(printf '%s\n' "$current") <(printf '%s\n' "$wanted") | paste -sd ' ')], extra [$(comm -23 <(printf '%s\n' "$current") <(printf '%s\n' "$wanted") | paste -sd ' ')]"
+  log "the API server certificate's SANs differ: missing [$(LC_ALL=C comm -13 <(printf '%s\n' "$current") <(printf '%s\n' "$wanted") | paste -sd ' ')], extra [$(LC_ALL=C comm -23 <(printf '%s\n' "$current") <(printf '%s\n' "$wanted") | paste -sd ' ')]"
 else
   log "no API server certificate on this control plane: generating it"
 fi
