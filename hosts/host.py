@@ -59,6 +59,10 @@ class HostArgs:
     upgrade_after: pulumi.Resource | None = None
     control_planes: tuple[HostSettings, ...] = ()
     vrack_block: VrackBlock | None = None
+    # `name=base64` lines of the Secret encryption keys (a secret), stdin of stage 45.
+    encryption_keys: pulumi.Input[str] | None = None
+    # The previous control plane's last API server stage: API server restarts go one host at a time.
+    apiserver_after: pulumi.Resource | None = None
 
 
 class Host(pulumi.ComponentResource):
@@ -82,6 +86,7 @@ class Host(pulumi.ComponentResource):
         self.digests: dict[str, str] = {}
         self.init: pulumi.Resource | None = None
         self.registered: pulumi.Resource = self.preflight
+        self.apiserver_done: pulumi.Resource | None = None
         self.upgraded: pulumi.Resource = self.preflight
         if args.cluster is not None:
             self._stages(args)
@@ -107,12 +112,17 @@ class Host(pulumi.ComponentResource):
                 after += [r for r in (first.init, args.join_after) if r is not None]
             if stage.number == "60":
                 stdin = pulumi.Output.secret(self.commands["55-join-token"].stdout)
+            if stage.number == "45":
+                assert args.encryption_keys is not None, "control planes need the encryption keys (Hosts creates them)"
+                stdin = pulumi.Output.secret(args.encryption_keys)
+                after += [args.apiserver_after] if args.apiserver_after is not None else []
             if stage.number == "80" and args.upgrade_after is not None:
                 after.append(args.upgrade_after)
             if stage.acts_on_delete:
                 triggers = [f"{name}/{stage.key}"]
             previous = self._stage(stage, first, after, triggers, stdin)
         self.init = self.commands.get("50-kubeadm-init")
+        self.apiserver_done = self.commands.get("65-apiserver-cert")
         self.registered = self.commands["70-node"]
         self.upgraded = self.commands["82-upgrade-uncordon"]
 
@@ -141,6 +151,7 @@ class Host(pulumi.ComponentResource):
             for filename, text in texts.items()
         ]
         secret = stage.secret_output
+        quiet = secret or stage.secret_input
         create = (
             command_line(directory, stage.create)
             if stage.create is not None
@@ -157,10 +168,10 @@ class Host(pulumi.ComponentResource):
             delete=command_line(directory, stage.delete) if stage.delete is not None else None,
             triggers=triggers,
             stdin=stdin,
-            logging=command.remote.Logging.NONE if secret else None,
+            logging=command.remote.Logging.NONE if quiet else None,
             # pulumi-command sends a command's previous stdout to its next run as PULUMI_COMMAND_STDOUT
             # (an SSH environment variable, by default). Never for a secret output such as join secrets.
-            add_previous_output_in_env=False if secret else None,
+            add_previous_output_in_env=False if quiet else None,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*after, *copies],

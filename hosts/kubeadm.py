@@ -18,6 +18,7 @@ import yaml
 from components.config.model import Cluster as ClusterSettings
 from components.config.model import Host as HostSettings
 from components.config.types import parse_quantity
+from hosts import apiserver
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
@@ -256,9 +257,11 @@ def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
         "kubernetesVersion": f"v{cluster.kubernetes_version}",
         "controlPlaneEndpoint": cluster.control_plane_endpoint,
         "networking": {"podSubnet": cluster.pod_cidr, "serviceSubnet": cluster.service_cidr, "dnsDomain": "cluster.local"},
+        # Secret encryption at rest and the audit log (hosts/apiserver.py; stage 45 writes the files).
         "apiServer": {
             "certSANs": api_sans(host, cluster),
-            "extraArgs": hardened(),
+            "extraArgs": hardened() + apiserver.extra_args(cluster),
+            "extraVolumes": apiserver.extra_volumes(),
         },
         **control_plane_components(),
         # Cilium replaces kube-proxy. Kept in the stored ClusterConfiguration, so `kubeadm upgrade`
@@ -289,3 +292,26 @@ def join_configuration_template(host: HostSettings, cluster: ClusterSettings) ->
             "certificateKey": CERTIFICATE_KEY,
         }
     return _dump([join])
+
+
+def certs_configuration(host: HostSettings, first: HostSettings, cluster: ClusterSettings) -> str:
+    """What `kubeadm init phase certs apiserver --config` needs on one control plane (stage 65): this
+    host's advertise address and node name, and the cluster's ClusterConfiguration (certSANs from the
+    first control plane, as kubeadm stored them at init)."""
+    docs = list(yaml.safe_load_all(init_configuration(first, cluster)))
+    full = next(d for d in docs if d["kind"] == "ClusterConfiguration")
+    # Only what the apiserver certificate depends on, so that other changes do not run stage 65 again.
+    cluster_config = {key: full[key] for key in ("apiVersion", "kind", "clusterName", "kubernetesVersion", "controlPlaneEndpoint", "networking")}
+    cluster_config["apiServer"] = {"certSANs": full["apiServer"]["certSANs"]}
+    init = {
+        "apiVersion": KUBEADM_API,
+        "kind": "InitConfiguration",
+        "localAPIEndpoint": {"advertiseAddress": host.private_address, "bindPort": API_PORT},
+        "nodeRegistration": {"name": host.name, "criSocket": CRI_SOCKET, "taints": taints(host)},
+    }
+    return _dump([init, cluster_config])
+
+
+def apiserver_sans(host: HostSettings, first: HostSettings, cluster: ClusterSettings) -> list[str]:
+    """The SANs this control plane's apiserver.crt must hold, as openssl prints them."""
+    return apiserver.wanted_sans(host, cluster, api_sans(first, cluster))

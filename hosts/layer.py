@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_command as command
+import pulumi_random as random
 
 from components.config.model import Cluster as ClusterSettings
 from components.config.model import Host as HostSettings
@@ -26,6 +27,17 @@ def read_kubeconfig(server: str) -> str:
     (cluster.apiAccess.server, else the endpoint); admin.conf holds one cluster entry."""
     expression = shlex.quote(f"s#^( *server: ).*$#\\1https://{server}#")
     return f"sudo sed -E {expression} /etc/kubernetes/admin.conf"
+
+
+def encryption_keys(cluster: ClusterSettings, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """One 32-byte random key per name of cluster.secretsEncryption.keys (pulumi-random keeps it in the
+    stack state, encrypted), as the `name=base64` lines stage 45 reads on stdin: a secret Output. A key
+    name is never reused: a new name is a new key."""
+    lines = [
+        random.RandomBytes(f"apiserver-encryption-{name}", length=32, opts=opts).base64.apply(lambda b64, n=name: f"{n}={b64}")
+        for name in cluster.secrets_encryption.keys
+    ]
+    return pulumi.Output.secret(pulumi.Output.all(*lines).apply(lambda parts: "\n".join(parts)))
 
 
 @dataclass(frozen=True)
@@ -51,15 +63,19 @@ class Hosts(pulumi.ComponentResource):
         upgrade_after: pulumi.Resource | None = None
         ordered = bootstrap_order(args.hosts)
         control_planes = tuple(h for h in ordered if "control-plane" in h.roles)
+        self.encryption_keys = encryption_keys(args.cluster, child)
+        apiserver_after: pulumi.Resource | None = None
         for settings in ordered:
             host = Host(
                 settings.name,
-                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after, control_planes,
-                         vrack_block=args.vrack_block),
+                HostArgs(settings, args.private_key, args.cluster, args.hosts.index(settings), first, join_after, upgrade_after,
+                         control_planes, vrack_block=args.vrack_block, encryption_keys=self.encryption_keys,
+                         apiserver_after=apiserver_after),
                 child,
             )
             first = first or host
             join_after, upgrade_after = host.registered, host.upgraded
+            apiserver_after = host.apiserver_done or apiserver_after
             self.hosts[settings.name] = host
         assert first is not None and first.init is not None  # checks.cluster_mode requires a control plane
         self.first_control_plane = first

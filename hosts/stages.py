@@ -7,8 +7,10 @@ resources and one `remote.Command`, and the tests run the very same rendered tex
 
 Stage numbers order the work and name the resources (`<host>-<NN>-<stage>`):
 
-    10 baseline   15 api-vip (control planes, keepalived)   20 zfs   30 containerd   40 kubernetes-packages   50 kubeadm-init (first control plane)
+    10 baseline   15 api-vip (control planes, keepalived)   20 zfs   30 containerd   40 kubernetes-packages
+    45 apiserver-files (control planes: encryption at rest, audit policy)   50 kubeadm-init (first control plane)
     55 join-token (on the first control plane)   60 kubeadm-join (every other host)
+    65 apiserver-cert (control planes: the certificate follows the wanted SANs)
     70 node (labels, serving CSRs; deleting it deletes the Node)   71 leave (kubeadm reset on delete)
     72 drain (drain on delete)   80 upgrade-drain   81 kubeadm-upgrade   82 upgrade-uncordon
 """
@@ -26,7 +28,7 @@ from components import versions
 from components.config.model import Cluster as ClusterSettings
 from components.config.model import Host as HostSettings
 from components.config.networking import VrackBlock
-from hosts import kubeadm
+from hosts import apiserver, kubeadm
 
 SCRIPTS = Path(__file__).parent / "scripts"
 FILES = Path(__file__).parent / "files"
@@ -74,6 +76,11 @@ class Stage:
     runs_on: RunsOn = "host"
     files: dict[str, tuple[str, str]] = field(default_factory=dict)
     secret_output: bool = False
+    # Its stdin is a secret (the encryption keys of stage 45): never logged, never in the environment.
+    secret_input: bool = False
+    # Files copied (and kept current) but left out of the digest: stage 65's kubeadm configuration,
+    # used only when the SANs differ, so that a version bump does not run that stage again.
+    untracked_files: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -97,6 +104,8 @@ class Stage:
             h.update(f"script {name}\n{text}".encode())
         h.update(env_text(self.env).encode())
         for variable, (filename, content) in sorted(self.files.items()):
+            if variable in self.untracked_files:
+                continue
             h.update(f"file {variable} {filename}\n{content}".encode())
         for inv in (self.create, self.delete):
             h.update(repr(inv).encode())
@@ -268,6 +277,32 @@ def component_patch_files(host: HostSettings) -> dict[str, tuple[str, str]]:
     return {variables[name]: (name.replace("+", "-"), text) for name, text in kubeadm.control_plane_patches(host).items()}
 
 
+def apiserver_files_stage(cluster: ClusterSettings) -> Stage:
+    """45: the EncryptionConfiguration (keys from stdin) and the audit policy of a control plane."""
+    return Stage(
+        "45", "apiserver-files",
+        {"KEY_NAMES": " ".join(cluster.secrets_encryption.keys), "APISERVER_DIR": apiserver.APISERVER_DIR, "AUDIT_DIR": apiserver.AUDIT_DIR},
+        Invocation("45-apiserver-files.sh"),
+        files={
+            "ENCRYPTION_TEMPLATE": ("encryption-config.template.yaml", apiserver.encryption_configuration_template(cluster)),
+            "AUDIT_POLICY_FILE": ("audit-policy.yaml", apiserver.audit_policy_text()),
+        },
+        secret_input=True,
+    )
+
+
+def apiserver_cert_stage(host: HostSettings, first: HostSettings, cluster: ClusterSettings) -> Stage:
+    """65: the API server certificate regenerated when its wanted SANs change. Its digest is the
+    script and the SANs (not the kubeadm configuration it copies), so it runs again only when those change."""
+    return Stage(
+        "65", "apiserver-cert",
+        {"WANTED_SANS": "|".join(kubeadm.apiserver_sans(host, first, cluster))},
+        Invocation("65-apiserver-cert.sh"),
+        files={"KUBEADM_CONFIG": ("kubeadm-certs.yaml", kubeadm.certs_configuration(host, first, cluster))},
+        untracked_files=("KUBEADM_CONFIG",),
+    )
+
+
 def host_stages(
     host: HostSettings, index: int, cluster: ClusterSettings, *, first: bool, control_planes: list[HostSettings],
     vrack_block: VrackBlock | None = None,
@@ -290,6 +325,9 @@ def host_stages(
         Stage("30", "containerd", containerd_env(cluster), Invocation("30-containerd.sh")),
         Stage("40", "kubernetes-packages", kubernetes_env(host, cluster), Invocation("40-kubernetes-packages.sh")),
     ]
+    control_plane_host = "control-plane" in host.roles
+    if control_plane_host:
+        stages.append(apiserver_files_stage(cluster))
     if first:
         stages.append(
             Stage(
@@ -310,6 +348,8 @@ def host_stages(
                        **component_patches},
             ),
         ]
+    if control_plane_host:
+        stages.append(apiserver_cert_stage(host, control_planes[0] if control_planes else host, cluster))
     labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
     kubelet = {"KUBELET_DIGEST": kubeadm.kubelet_digest(host, cluster)}
     stages.append(

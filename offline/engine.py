@@ -17,6 +17,7 @@ unknown renders nothing, as the provider does.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import threading
@@ -118,6 +119,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["result"] = ("offline" + digest * 8)[:length]
             # The provider's bcrypt hash of the result (a fixed-shape stand-in: no real hash of a mock value).
             state["bcryptHash"] = "$2a$10$" + (digest * 5)[:53]
+        elif args.typ == "random:index/randomBytes:RandomBytes":
+            # Deterministic stand-in bytes (never a real key): the plan shows where they go, redacted.
+            raw = hashlib.sha256(f"offline-bytes::{args.name}".encode()).digest() * 4
+            length = int(args.inputs.get("length", 32))
+            state["base64"] = base64.b64encode(raw[:length]).decode()
+            state["hex"] = raw[:length].hex()
         elif args.typ == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket", args.name)
             state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")

@@ -17,12 +17,12 @@ from tests.hosts_sandbox import stack_config
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 STAGES_FIRST = [
-    "preflight", "10-baseline", "15-api-vip", "20-zfs", "30-containerd", "40-kubernetes-packages", "50-kubeadm-init",
-    "70-node", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
+    "preflight", "10-baseline", "15-api-vip", "20-zfs", "30-containerd", "40-kubernetes-packages", "45-apiserver-files",
+    "50-kubeadm-init", "65-apiserver-cert", "70-node", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
 ]
 STAGES_JOINING = [
-    "preflight", "10-baseline", "15-api-vip", "20-zfs", "30-containerd", "40-kubernetes-packages", "55-join-token",
-    "60-kubeadm-join", "70-node", "71-leave", "72-drain", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
+    "preflight", "10-baseline", "15-api-vip", "20-zfs", "30-containerd", "40-kubernetes-packages", "45-apiserver-files",
+    "55-join-token", "60-kubeadm-join", "65-apiserver-cert", "70-node", "71-leave", "72-drain", "80-upgrade-drain", "81-kubeadm-upgrade", "82-upgrade-uncordon",
 ]
 
 
@@ -179,7 +179,8 @@ def test_adding_a_host_changes_nothing_on_the_others(prod: Recording, run) -> No
     grown = run(values, stack="prod")
     before, after = inputs_by_name(prod), inputs_by_name(grown)
     assert {k: v for k, v in after.items() if not k.startswith("node-c-")} == before
-    assert stage_keys(grown, "node-c") == [s for s in STAGES_JOINING if s != "15-api-vip"]  # a worker: no keepalived
+    # A worker: no keepalived, no API server.
+    assert stage_keys(grown, "node-c") == [s for s in STAGES_JOINING if s not in ("15-api-vip", "45-apiserver-files", "65-apiserver-cert")]
     assert "witness-70-node" in depends_on(grown, "node-c-55-join-token")  # joins after the last host
     assert "witness-82-upgrade-uncordon" in depends_on(grown, "node-c-80-upgrade-drain")
     assert grown.stack_outputs["failureDomains"]["value"] == 4

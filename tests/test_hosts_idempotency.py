@@ -14,7 +14,7 @@ import yaml
 
 from components.config.model import StackConfig
 from hosts.stages import Stage, stages_by_host
-from tests.hosts_sandbox import Sandbox, provider_stdout, stack_config
+from tests.hosts_sandbox import Sandbox, encryption_stdin, provider_stdout, stack_config, stored_cluster_configuration
 
 JOIN_SECRETS_SENTINEL = "abcdef.0123456789abcdef"
 
@@ -28,14 +28,16 @@ def stages_of(config: StackConfig, name: str) -> list[Stage]:
     return stages_by_host(config.hosts, config.cluster, config.networking.vrack_block)[name]
 
 
-def bootstrap(sandbox: Sandbox, stages: list[Stage]) -> None:
+def bootstrap(sandbox: Sandbox, stages: list[Stage], config: StackConfig | None = None) -> None:
     """Run every create script of a host in order, as `pulumi up` would: 55's stdout reaches 60 on
-    stdin exactly as pulumi-command delivers it (final newline trimmed)."""
+    stdin exactly as pulumi-command delivers it (final newline trimmed), and so do the encryption keys
+    on 45's."""
     token = ""
+    keys = encryption_stdin(config or stack_config("prod"))
     for stage in stages:
         if stage.create is None:
             continue
-        result = sandbox.run(stage, stdin=token if stage.number == "60" else "")
+        result = sandbox.run(stage, stdin=token if stage.number == "60" else keys if stage.number == "45" else "")
         assert result.returncode == 0, f"{stage.key} failed:\n{result.stderr}"
         if stage.number == "55":
             token = provider_stdout(result.stdout)
@@ -47,7 +49,7 @@ def prepare(sandbox: Sandbox, config: StackConfig, name: str) -> None:
         for disk in host.zfs.disks:
             sandbox.add_disk(disk.id)
     if host.name != config.hosts[0].name:
-        sandbox.seed_first_control_plane()
+        sandbox.seed_first_control_plane(stored_cluster_configuration(config))
 
 
 @pytest.mark.parametrize("name", ["node-a", "node-b", "witness"])

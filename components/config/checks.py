@@ -299,6 +299,22 @@ def host_baseline(cfg: StackConfig) -> Iterator[Problem]:
         yield Problem(path, f"{registry} already has a mirror at {first.removesuffix('.registry')}")
 
 
+AUDIT_LOG_LIMIT_MIB = 8192
+
+
+@check
+def audit_log_fits(cfg: StackConfig) -> Iterator[Problem]:
+    """The audit log lives on each control plane's root disk (docs/hosts.md, 'Audit log')."""
+    audit = cfg.cluster.audit_log
+    total = (audit.max_backups + 1) * audit.max_size_mib
+    if cfg.cluster.mode == "kubeadm" and total > AUDIT_LOG_LIMIT_MIB:
+        yield Problem(
+            "cluster.auditLog",
+            f"keeps up to {total} MiB of audit log on each control plane's root disk ((maxBackups + 1) x maxSizeMib); "
+            f"at most {AUDIT_LOG_LIMIT_MIB} MiB is allowed (docs/hosts.md, 'Audit log')",
+        )
+
+
 @check
 def platform_services(cfg: StackConfig) -> Iterator[Problem]:
     """GitOps sites need the GitOps repository and the platform stack; runtime overrides name sites; Harbor's host is no store's."""

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from components import versions
+from components.config.apiserver import AuditLog, SecretsEncryption
 from components.config.base import Model
 from components.config.hosts import Firewall, HostOs, KubeletReservations, RegistryMirror
 from components.config.types import Cidr, IpAddress, Quantity
@@ -79,6 +80,10 @@ class Cluster(Model):
     kubelet: KubeletReservations = Field(
         default_factory=lambda: KubeletReservations(), description="kubelet reservations, eviction and pod limit"
     )
+    secrets_encryption: SecretsEncryption = Field(
+        default_factory=lambda: SecretsEncryption(), description="encryption at rest of Secrets in etcd (EncryptionConfiguration)"
+    )
+    audit_log: AuditLog = Field(default_factory=lambda: AuditLog(), description="the API audit log and its rotation")
 
     @field_validator("upgrade_from")
     @classmethod

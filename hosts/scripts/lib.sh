@@ -202,3 +202,29 @@ etcdctl_local() {
     --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
     --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
 }
+
+# --- the kube-apiserver static pod of this control plane (stages 45 and 65)
+apiserver_container() {
+  crictl ps --quiet --state running --name '^kube-apiserver$' 2>/dev/null | head -n 1
+}
+apiserver_healthy() {
+  curl -fsSk --max-time 5 https://127.0.0.1:6443/livez >/dev/null 2>&1
+}
+apiserver_replaced() {
+  local now
+  now="$(apiserver_container)"
+  [ -n "$now" ] && [ "$now" != "$1" ] && apiserver_healthy
+}
+
+# restart_apiserver: stop the running kube-apiserver container so that the kubelet starts it again
+# (the static pod's restartPolicy is Always) and it reads its files anew: certificate, encryption
+# configuration, audit policy. Waits until a new container answers /livez. The manifest stays in place,
+# so an interrupted restart never leaves a control plane without its API server.
+restart_apiserver() {
+  local old
+  old="$(apiserver_container)"
+  [ -n "$old" ] || die "no running kube-apiserver container on this host"
+  crictl stop "$old" >/dev/null
+  wait_for "${RESTART_SECONDS:-180}" apiserver_replaced "$old" || die "the kube-apiserver did not come back within ${RESTART_SECONDS:-180}s (crictl ps -a --name kube-apiserver; crictl logs)"
+  log "kube-apiserver restarted and healthy"
+}

@@ -7,6 +7,8 @@ pointing at a fake root file system and PATH starting with the stand-ins of fake
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -38,6 +40,23 @@ def stack_config(stack: str, **cluster_overrides: object) -> StackConfig:
     raw = {key.split(":", 1)[1]: value for key, value in document.items() if key.startswith("magento:")}
     raw["cluster"] = {**raw["cluster"], **cluster_overrides}
     return validate(raw)
+
+
+def encryption_stdin(config: StackConfig) -> str:
+    """Stage 45's stdin as the hosts layer builds it (one `name=base64` line per key of
+    cluster.secretsEncryption.keys, 32 bytes each) and pulumi-command delivers it (no final newline)."""
+    lines = [f"{name}={base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()}" for name in config.cluster.secrets_encryption.keys]
+    return provider_stdout("\n".join(lines) + "\n")
+
+
+def stored_cluster_configuration(config: StackConfig) -> str:
+    """The ClusterConfiguration `kubeadm init` on the first control plane stored in kubeadm-config."""
+    from hosts import kubeadm
+    from hosts.stages import bootstrap_order
+
+    first = bootstrap_order(config.hosts)[0]
+    docs = yaml.safe_load_all(kubeadm.init_configuration(first, config.cluster))
+    return yaml.safe_dump(next(d for d in docs if d["kind"] == "ClusterConfiguration"))
 
 
 @dataclass
@@ -80,15 +99,16 @@ class Sandbox:
         if mount:
             (self.state / "disks" / f"{Path(path).name}.mount").write_text(mount)
 
-    def seed_first_control_plane(self) -> None:
-        """The first control plane's credentials, for stages that run there on a joining host's behalf."""
+    def seed_first_control_plane(self, cluster_configuration: str = "") -> None:
+        """The first control plane's credentials, for stages that run there on a joining host's behalf,
+        and the ClusterConfiguration its `kubeadm init` stored (control-plane joins read its certSANs)."""
         kube = self.root / "etc" / "kubernetes"
         (kube / "pki").mkdir(parents=True, exist_ok=True)
         (kube / "admin.conf").write_text("admin kubeconfig\n")
         (kube / "pki" / "ca.crt").write_text("ca\n")
         # Its etcd member and the ConfigMaps kubeadm init uploaded.
         self.state_file("etcd/members", "8e9e05c52164694d, started, node-a, https://10.10.0.11:2380, https://10.10.0.11:2379, false\n")
-        self.state_file("k8s/cm/kube-system/kubeadm-config", "")
+        self.state_file("k8s/cm/kube-system/kubeadm-config", cluster_configuration)
         self.state_file("k8s/cm/kube-public/cluster-info", "")
 
     def state_file(self, path: str, text: str) -> None:

@@ -8,11 +8,15 @@ Files the real command would write go under $HOSTS_ROOT, like the scripts' own f
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 STATE = Path(os.environ.get("SANDBOX_STATE", "/nonexistent"))
 ROOT = Path(os.environ.get("HOSTS_ROOT", "/nonexistent"))
@@ -257,6 +261,9 @@ def nft(args: list[str]) -> int:
 
 
 def curl(args: list[str]) -> int:
+    if any(a.endswith(":6443/livez") for a in args):
+        record("curl", args, False)
+        return 0 if rooted("/etc/kubernetes/manifests/kube-apiserver.yaml").exists() and not exists("apiserver-unhealthy") else 7
     if any(a.endswith(":2381/health") for a in args):
         record("curl", args, False)
         if exists("etcd-unhealthy") or not members():
@@ -354,6 +361,50 @@ def wipefs(args: list[str]) -> int:
     return 0
 
 
+def apiserver_alt_names(node_name: str, advertise: str, cluster: dict) -> list[str]:
+    """kubeadm's pkiutil.GetAPIServerAltNames: node name, kubernetes.default..., the first Service IP,
+    the advertise address, the controlPlaneEndpoint host and apiServer.certSANs."""
+    networking = cluster.get("networking", {})
+    service = ipaddress.ip_network(networking.get("serviceSubnet", "10.96.0.0/12"))
+    names = [node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             f"kubernetes.default.svc.{networking.get('dnsDomain', 'cluster.local')}",
+             str(service.network_address + 1), advertise]
+    if cluster.get("controlPlaneEndpoint"):
+        names.append(cluster["controlPlaneEndpoint"].rsplit(":", 1)[0])
+    names += cluster.get("apiServer", {}).get("certSANs", [])
+    out = []
+    for name in names:
+        try:
+            out.append(f"IP:{ipaddress.ip_address(name)}")
+        except ValueError:
+            out.append(f"DNS:{name}")
+    return list(dict.fromkeys(out))
+
+
+def write_apiserver_cert(node_name: str, advertise: str, cluster: dict) -> None:
+    """A real certificate and key made by openssl, signed by pki/ca.{crt,key} when that is a real CA."""
+    pki = rooted("/etc/kubernetes/pki")
+    pki.mkdir(parents=True, exist_ok=True)
+    ext = "subjectAltName=" + ",".join(apiserver_alt_names(node_name, advertise, cluster))
+    crt, key = pki / "apiserver.crt", pki / "apiserver.key"
+    base = [REAL_OPENSSL, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-subj", "/CN=kube-apiserver", "-days", "365"]
+    ca_crt, ca_key = pki / "ca.crt", pki / "ca.key"
+    if ca_key.exists():
+        csr = subprocess.run([*base, "-addext", ext], capture_output=True, check=True).stdout
+        extfile = STATE / "apiserver-ext.cnf"
+        extfile.write_text(ext + "\n")
+        subprocess.run([REAL_OPENSSL, "x509", "-req", "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+                        "-days", "365", "-extfile", str(extfile), "-out", str(crt)], input=csr, capture_output=True, check=True)
+    else:
+        subprocess.run([*base, "-x509", "-addext", ext, "-out", str(crt)], capture_output=True, check=True)
+
+
+def cluster_configuration() -> dict:
+    """The ClusterConfiguration kubeadm init stored (the kubeadm-config ConfigMap), {} when unknown."""
+    text = read("k8s/cm/kube-system/kubeadm-config")
+    return (yaml.safe_load(text) or {}) if text else {}
+
+
 def kubeadm(args: list[str]) -> int:
     if args[:3] == ["config", "images", "list"]:
         record("kubeadm", args, False)
@@ -374,17 +425,39 @@ def kubeadm(args: list[str]) -> int:
         add_member(name, started=False)
         print("error execution phase wait-control-plane: timed out", file=sys.stderr)
         return 1
-    if args[0] == "init" and args[1:2] == ["phase"]:
+    if args[:4] == ["init", "phase", "certs", "apiserver"]:
+        docs = {d["kind"]: d for d in yaml.safe_load_all(Path(args[args.index("--config") + 1]).read_text()) if d}
+        if rooted("/etc/kubernetes/pki/apiserver.crt").exists() and rooted("/etc/kubernetes/pki/apiserver.key").exists():
+            # Like kubeadm: an existing pair is used as it is, whatever names it holds.
+            print("[certs] Using existing apiserver certificate and key on disk")
+            return 0
+        if exists("fail-certs"):
+            print("error: failed to write the certificate", file=sys.stderr)
+            return 1
+        init = docs["InitConfiguration"]
+        write_apiserver_cert(init["nodeRegistration"]["name"], init["localAPIEndpoint"]["advertiseAddress"], docs["ClusterConfiguration"])
+        write("certs-generated", str(int(read("certs-generated", "0")) + 1))
+        print("[certs] Generating \"apiserver\" certificate and key")
+    elif args[0] == "init" and args[1:2] == ["phase"]:
         print("[upload-certs] Using certificate key:")
         print("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
     elif args[0] == "init":
+        docs = {d["kind"]: d for d in yaml.safe_load_all(Path(args[args.index("--config") + 1]).read_text()) if d}
         kube_files(control_plane=True)
+        write("k8s/cm/kube-system/kubeadm-config", yaml.safe_dump(docs["ClusterConfiguration"]))
+        init = docs["InitConfiguration"]
+        write_apiserver_cert(init["nodeRegistration"]["name"], init["localAPIEndpoint"]["advertiseAddress"], docs["ClusterConfiguration"])
         register_node(read("hostname", "ubuntu"))
     elif args[0] == "join":
         config = Path(args[args.index("--config") + 1]).read_text()
         assert "@@" not in config, "join configuration still holds placeholders"
         write("join-config-seen", config)
+        stored = cluster_configuration()
         kube_files(control_plane="controlPlane:" in config)
+        join = yaml.safe_load(config)
+        if "controlPlane" in join:
+            write("k8s/cm/kube-system/kubeadm-config", yaml.safe_dump(stored) if stored else "")
+            write_apiserver_cert(join["nodeRegistration"]["name"], join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], stored)
         register_node(read("hostname", "ubuntu"))
     elif args[0] == "token":
         print("abcdef.0123456789abcdef")
@@ -472,8 +545,18 @@ def crictl(args: list[str]) -> int:
     verb = args[0]
     if verb == "ps":
         record("crictl", args, False)
+        name = args[args.index("--name") + 1] if "--name" in args else ""
+        if name == "^kube-apiserver$":
+            # Runs while its static pod manifest is there; a new container id after each stop.
+            if rooted("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+                print(f"apiserver{int(read('apiserver-restarts', '0')):04d}")
+            return 0
         if members():
             print("etcd0123456789")
+        return 0
+    if verb == "stop":
+        record("crictl", args, True)
+        write("apiserver-restarts", str(int(read("apiserver-restarts", "0")) + 1))
         return 0
     if verb == "inspecti":
         record("crictl", args, False)
@@ -508,8 +591,14 @@ def runc(args: list[str]) -> int:
     return 0
 
 
+REAL_OPENSSL = "/usr/bin/openssl"
+
+
 def openssl(args: list[str]) -> int:
     record("openssl", args, False)
+    if args[0] == "x509" and "-ext" in args:
+        # Reading a certificate's extensions: the real openssl on the real (openssl-made) certificate.
+        os.execv(REAL_OPENSSL, [REAL_OPENSSL, *args])
     if args[0] != "x509":
         sys.stdin.read()
     if args[0] == "dgst":
