@@ -9,8 +9,8 @@ Recording holds both, `offline/render.py`):
 - charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
   nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
   for (`offline/chart_hooks.py`) and every object's namespace scope is known;
-- providers: the stack file disables the default providers of kubernetes, aws and command (vault and harbor
-  where the stack uses them; `pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
+- providers: the stack file disables the default providers of kubernetes, aws and command (vault, harbor and
+  ovh where the stack uses them; `pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
   CLI a resource without one fails the `up`; mocks would accept it);
 - capacity: every pod fits on a node at rest and at its autoscaler's maximum, every volume fits its ZFS
   pool and every data volume holds today's data (offline/capacity.py, offline/capacity_storage.py).
@@ -122,7 +122,7 @@ def chart_check(recording: Recording) -> CheckResult:
 
 # Packages whose default provider the stack files must disable (issue 8): a default provider takes its
 # settings from the operator's environment (KUBECONFIG, AWS_PROFILE), not from the stack.
-EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command", "vault", "harbor")
+EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command", "vault", "harbor", "ovh")
 # Listed in every stack file; the others only where the stack registers resources of them (a site stack has none).
 ALWAYS_DISABLED = ("kubernetes", "aws", "command")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
