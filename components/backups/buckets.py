@@ -15,6 +15,9 @@ Each bucket is versioned, encrypted at rest, private, and has a lifecycle rule f
   deprecated; they are kept for this reason.)
 - `PutPublicAccessBlock` does not exist on every S3-compatible endpoint: `backup.publicAccessBlock: false`
   leaves the resource out (the buckets stay private: private canned ACL, no bucket policy).
+
+The platform's key serves the platform's consumers only; each store's media key is its own
+(`backup.mediaCredentials: ovh`, media_keys.py; `media_target()`).
 """
 
 from __future__ import annotations
