@@ -185,3 +185,13 @@ def test_a_stack_file_that_keeps_default_providers_fails_the_plan(stack_recordin
     assert settings.stack == "dev" or "vault" in used
     assert problems == [f"pulumi:disable-default-providers in Pulumi.{settings.stack}.yaml does not list "
                         f"{', '.join(['aws', 'command', *used])} (every resource must name its provider)"]
+
+
+def test_a_provider_package_missing_from_the_requirements_fails_the_plan(prod: Recording, tmp_path):
+    from offline.checks import REQUIREMENTS, provider_check
+
+    assert provider_check(prod)["problems"] == []
+    without_ovh = tmp_path / "requirements.txt"
+    without_ovh.write_text("".join(line + "\n" for line in REQUIREMENTS.read_text().splitlines() if not line.startswith("pulumi-ovh")))
+    assert provider_check(prod, without_ovh)["problems"] == [
+        "provider package ovh (pulumi-ovh) is not pinned in requirements.txt (the program registers its resources)"]
