@@ -140,7 +140,16 @@ def test_moto_refuses_a_stores_key_outside_its_prefix(prod: Recording, iam_enfor
     iam.put_user_policy(UserName="media-shop-fr", PolicyName="media",
                         PolicyDocument=prod.named("media-shop-fr-policy", "ovh:CloudProject/s3Policy:S3Policy").inputs["policy"])
     key = iam.create_access_key(UserName="media-shop-fr")["AccessKey"]
+    # A control: a user whose policy covers the whole bucket (what OVH's own example grants) reads shop-de's media,
+    # so the refusals below come from the store's prefix, not from moto refusing everything.
+    iam.create_user(UserName="bucket-wide")
+    wide = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"],
+                                                                "Resource": [f"arn:aws:s3:::{MEDIA_BUCKET}/*"]}]})
+    iam.put_user_policy(UserName="bucket-wide", PolicyName="wide", PolicyDocument=wide)
+    wide_key = iam.create_access_key(UserName="bucket-wide")["AccessKey"]
     enforce()
+    control = client("s3", wide_key["AccessKeyId"], wide_key["SecretAccessKey"])
+    assert control.get_object(Bucket=MEDIA_BUCKET, Key=f"{de}catalog/secret.jpg")["Body"].read() == b"de"
     shop = client("s3", key["AccessKeyId"], key["SecretAccessKey"])
 
     shop.put_object(Bucket=MEDIA_BUCKET, Key=f"{fr}catalog/a.jpg", Body=b"fr")
