@@ -14,6 +14,7 @@ import pulumi
 import pulumi_command as command
 
 from components.backups import Backups, BackupsArgs
+from components.backups.media_keys import OvhApiKeys, stores_with_media
 from components.cluster import Cluster, ClusterArgs
 from components.config import Secrets, StackConfig, load_from_pulumi
 from components.data import DataServices
@@ -74,6 +75,11 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
                 secrets.backup_secret_access_key,
                 config.environment,
                 config.protect_stateful,
+                tuple(stores_with_media(config.sites)),
+                # backup.mediaCredentials ovh: the loader required these three secret settings
+                OvhApiKeys(secrets.ovh_application_key, secrets.ovh_application_secret, secrets.ovh_consumer_key)
+                if secrets.ovh_application_key is not None and secrets.ovh_application_secret is not None
+                and secrets.ovh_consumer_key is not None else None,
             ),
         )
         outputs["backupBuckets"] = {k: b.bucket for k, b in backups.buckets.items()}

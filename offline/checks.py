@@ -9,9 +9,10 @@ Recording holds both, `offline/render.py`):
 - charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
   nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
   for (`offline/chart_hooks.py`) and every object's namespace scope is known;
-- providers: the stack file disables the default providers of kubernetes, aws and command (vault and harbor
-  where the stack uses them; `pulumi:disable-default-providers`), and every resource of those packages names its provider (under the
-  CLI a resource without one fails the `up`; mocks would accept it);
+- providers: the stack file disables the default providers of kubernetes, aws and command (vault, harbor and
+  ovh where the stack uses them; `pulumi:disable-default-providers`), the SDK of every provider package the
+  stack uses is pinned in requirements.txt (what `make` and CI install), and every resource of those
+  packages names its provider (under the CLI a resource without one fails the `up`; mocks would accept it);
 - gitops: every object in a `delivery: gitops` site's namespace is registered with that site's render provider
   (`renderYamlToDirectory`), except the guard-rail kinds its AppProject denies Argo CD, which the cluster
   provider applies; no Secret is ever registered with a render provider (it would be written to disk in plain
@@ -30,9 +31,12 @@ The plan and the tests run this same list; the policy pack is evaluated beside i
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from offline.admission_check import admission_check
@@ -44,6 +48,7 @@ from offline.references import check_references
 from offline.render import CHART_TYPE, RENDERED_TYPES
 from offline.runtime_policy import runtime_policy_check
 from offline.schemas import CRD_SCHEMAS, validate_objects
+from offline.stackfile import ROOT
 from offline.summary import CHART_TYPES
 from offline.values_check import check_values
 
@@ -133,10 +138,11 @@ def chart_check(recording: Recording) -> CheckResult:
 
 # Packages whose default provider the stack files must disable (issue 8): a default provider takes its
 # settings from the operator's environment (KUBECONFIG, AWS_PROFILE), not from the stack.
-EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command", "vault", "harbor")
+EXPLICIT_PROVIDER_PACKAGES = ("kubernetes", "aws", "command", "vault", "harbor", "ovh")
 # Listed in every stack file; the others only where the stack registers resources of them (a site stack has none).
 ALWAYS_DISABLED = ("kubernetes", "aws", "command")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+REQUIREMENTS = ROOT / "requirements.txt"
 
 
 def disabled_default_providers(recording: Recording) -> set[str]:
@@ -150,12 +156,39 @@ def disabled_default_providers(recording: Recording) -> set[str]:
     return {str(v) for v in value} if isinstance(value, list) else set()
 
 
-def provider_check(recording: Recording) -> CheckResult:
-    """Default providers disabled in the stack file, and every resource of those packages with its own."""
+@functools.cache
+def provider_distributions() -> dict[str, str]:
+    """Pulumi package -> the Python distribution of its SDK, from the `pulumi-plugin.json` each SDK ships
+    (`pulumi_ovh/pulumi-plugin.json` names `ovh`: so `ovh` is `pulumi-ovh`, `harbor` `pulumiverse-harbor`)."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or ():
+            if file.name == "pulumi-plugin.json" and len(file.parts) == 2:
+                plugin = json.loads(file.read_text(encoding="utf-8") or "{}")
+                if plugin.get("resource") and plugin.get("name"):
+                    found[plugin["name"]] = dist.metadata["Name"].lower().replace("_", "-")
+    return found
+
+
+def pinned_requirements(path: Path = REQUIREMENTS) -> set[str]:
+    """The distributions requirements.txt pins exactly (`name==version`)."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return {line.split("==", 1)[0].strip().lower().replace("_", "-") for line in lines if "==" in line}
+
+
+def provider_check(recording: Recording, requirements: Path = REQUIREMENTS) -> CheckResult:
+    """Default providers disabled in the stack file, every resource of those packages with its own, and the SDK
+    of every provider package the stack uses pinned in requirements.txt (what `make` and CI install)."""
     problems: list[str] = []
     disabled = disabled_default_providers(recording)
     used = {r.type.split(":", 1)[0] for r in recording.resources if r.custom} | {
         r.type.removeprefix("pulumi:providers:") for r in recording.resources if r.type.startswith("pulumi:providers:")}
+    pinned = pinned_requirements(requirements)
+    for package in sorted(used - {"pulumi"}):
+        distribution = provider_distributions().get(package)
+        if distribution is None or distribution not in pinned:
+            problems.append(f"provider package {package} ({distribution or 'no installed SDK'}) is not pinned in "
+                            f"{requirements.name} (the program registers its resources)")
     required = [p for p in EXPLICIT_PROVIDER_PACKAGES if p in ALWAYS_DISABLED or p in used]
     missing = [p for p in required if p not in disabled and "*" not in disabled]
     if missing:

@@ -125,6 +125,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             length = int(args.inputs.get("length", 32))
             state["base64"] = base64.b64encode(raw[:length]).decode()
             state["hex"] = raw[:length].hex()
+        elif args.typ == "ovh:CloudProject/user:User":
+            # What OVH returns for a new Public Cloud user: a numeric id, its OpenStack name and (secret) password.
+            state.update(username=f"user-{digest}", password="offline" + digest * 2, status="ok",
+                         roles=[{"name": n} for n in args.inputs.get("roleNames", [])])
+            return str(int(digest, 16) % 10**6), state
+        elif args.typ == "ovh:CloudProject/s3Credential:S3Credential":
+            # An S3 key pair: a 32-hex access key id (its resource id) and a secret key, unique per resource.
+            access_key = hashlib.sha256(f"access::{args.name}".encode()).hexdigest()[:32]
+            state.update(accessKeyId=access_key,
+                         secretAccessKey=hashlib.sha256(f"secret::{args.name}".encode()).hexdigest()[:32],
+                         internalUserId=f"internal-{digest}")
+            return access_key, state
         elif args.typ == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket", args.name)
             state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")

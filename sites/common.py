@@ -43,7 +43,10 @@ PHP_CONFIG_ITEMS = [
 ]
 
 
-MEDIA_SECRET = "media-credentials"  # per-store S3 keys limited to the store's prefix, provisioned outside the program
+# The store's S3 keys as a Secret in its namespace: made by hand with `backup.mediaCredentials: manual`
+# (docs/runbooks/media-credentials.md), or, for a gitops site with generated keys, by External Secrets from
+# the store's `sites/<site>/media` entry (components/platform/site_objects.py: `<service>-credentials`).
+MEDIA_SECRET = "media-credentials"
 SEARCH_CA = "opensearch-ca"  # ConfigMap: the OpenSearch HTTP CA (public), key `ca.crt`
 SEARCH_CA_DIR = "/etc/magento/opensearch-ca"
 # Debian's bundle in the store's image (docker/Dockerfile.php-fpm: the official php image on Debian trixie,
@@ -134,9 +137,21 @@ class SiteContext:
     delivery: Delivery = field(default_factory=Delivery)
 
     @property
+    def media_keys_in_env_php(self) -> bool:
+        """The store's generated keys go into env.php (the Secret magento-env the program applies): S3 media with
+        keys in the tenancy, delivered directly. A gitops site's objects are files in git: no key goes there."""
+        return self.site.media.backend == "s3" and self.tenancy.media is not None and self.site.delivery == "direct"
+
+    @property
     def media_keys_from_secret(self) -> bool:
-        """S3 media without credentials in the tenancy: the pods read the store's keys from `media-credentials`."""
-        return self.site.media.backend == "s3" and self.tenancy.media is None
+        """S3 media whose keys are not in env.php: the pods read them from the store's Secret `media-credentials`."""
+        return self.site.media.backend == "s3" and not self.media_keys_in_env_php
+
+    @property
+    def media_secret_optional(self) -> bool:
+        """Only a Secret made by hand (no keys in the tenancy) may be missing: the store then serves pages and
+        cached media and fails uploads loudly. Generated keys always exist, so a missing Secret stops the pod."""
+        return self.tenancy.media is None
 
     @property
     def image(self) -> str:
@@ -248,7 +263,8 @@ def ca_bundle_container(ctx: SiteContext) -> dict[str, Any]:
 
 def php_env(ctx: SiteContext, ini: str) -> list[dict[str, Any]]:
     """Our php.ini is read after the image's own (`:` appends to the compiled-in scan directory); with media
-    keys from the store's Secret, the AWS SDK's environment credentials (env.php then names none)."""
+    keys from the store's Secret, the AWS SDK's environment credentials (env.php then names none; the reference is
+    optional only for a Secret made by hand)."""
     env: list[dict[str, Any]] = [
         {"name": "PHP_INI_SCAN_DIR", "value": f":{CONFIG_DIR}/php/{ini}"},
         {"name": "MAGE_MODE", "value": "production"},
@@ -256,7 +272,7 @@ def php_env(ctx: SiteContext, ini: str) -> list[dict[str, Any]]:
     ]
     if ctx.media_keys_from_secret:
         env += [
-            {"name": variable, "valueFrom": {"secretKeyRef": {"name": MEDIA_SECRET, "key": key, "optional": True}}}
+            {"name": variable, "valueFrom": {"secretKeyRef": {"name": MEDIA_SECRET, "key": key, "optional": ctx.media_secret_optional}}}
             for variable, key in (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"))
         ]
     return env

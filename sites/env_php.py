@@ -15,9 +15,10 @@ What it wires (and the reference checks in tests/test_sites_workloads.py prove):
 * OpenSearch host, credentials and the site's index prefix (`system.default.catalog.search`);
 * `http_cache_hosts`: every Varnish pod's purge listener by its stable name (a purge reaches every replica);
 * `web/secure/offloader_header` X-Forwarded-Proto (no redirect loop behind the Gateway);
-* `remote_storage` aws-s3 on the provider's endpoint (path-style) with the media prefix (keys from the
-  tenancy, or, until the data layer has per-store keys, from the store's Secret `media-credentials`
-  through the AWS SDK's environment credentials), or the local file system with the pvc backend; base media/static URLs on the CDN host when one is set;
+* `remote_storage` aws-s3 on the provider's endpoint (path-style) with the media prefix (the store's own
+  keys from the tenancy with `backup.mediaCredentials: ovh` on a directly delivered site; otherwise none here:
+  the AWS SDK's environment credentials from the store's Secret `media-credentials`, made by hand with
+  `manual`, or by External Secrets for a gitops site), or the local file system with the pvc backend; base media/static URLs on the CDN host when one is set;
 * `crypt.key` from pulumi-random, `backend.frontName` the admin path, `deployment.blue_green`.
 """
 
@@ -141,7 +142,7 @@ def settings(ctx: SiteContext, secrets: Mapping[str, str]) -> dict[str, Any]:
             {"sentinel_servers": server, "sentinel_master": extra["sentinel_master"], "sentinel_verify_master": "1",
              "sentinel_connect_retries": "5"}
         )
-    media = tenancy.media if site.media.backend == "s3" else None
+    media = tenancy.media if ctx.media_keys_in_env_php else None
     page_store = tenancy.valkey.get("page_cache", tenancy.valkey["cache"])
     config_default: dict[str, Any] = {
         "web": {"secure": {"offloader_header": "X-Forwarded-Proto"}, "cookie": {"cookie_httponly": "1"}},
@@ -219,7 +220,7 @@ def settings(ctx: SiteContext, secrets: Mapping[str, str]) -> dict[str, Any]:
             },
         }
     elif site.media.backend == "s3":
-        location = ctx.media_location
+        location = ctx.media_location if tenancy.media is None else tenancy.media
         if location is None:
             raise ValueError(f"site {site.name}: media backend s3 needs the media bucket (backup.buckets.media)")
         # No keys in env.php: the AWS SDK takes them from the environment (Secret media-credentials).
@@ -255,7 +256,8 @@ def env_php(ctx: SiteContext, crypt_key: pulumi.Output[str]) -> pulumi.Output[st
         "page_cache": tenancy.valkey.get("page_cache", tenancy.valkey["cache"]).credential.password,
         "crypt": crypt_key,
     }
-    if tenancy.media is not None:
+    if ctx.media_keys_in_env_php:
+        assert tenancy.media is not None
         outputs["media_key"] = tenancy.media.access_key_id
         outputs["media_secret"] = tenancy.media.secret_access_key
     resolved = pulumi.Output.all(**outputs)

@@ -106,7 +106,8 @@ def next_steps(name: str, env: str, paths: list[Path]) -> str:
 next steps:
   1. review the site file (size, quota, admin allow-list, WAF mode) and commit both files;
   2. platform stack: `pulumi up --stack {env}` creates the store's tenancy (database, vhost, Valkey, search user,
-     media prefix) and its listeners and certificate at the Gateway;
+     media prefix and, with backup.mediaCredentials ovh, its own media key; with manual, make the key by hand:
+     docs/runbooks/media-credentials.md) and its listeners and certificate at the Gateway;
   3. install the store once (docs/sites.md, "First installation");
   4. `pulumi stack init {env}-site-{name}` and `pulumi up --stack {env}-site-{name}` deploy its workloads;
   5. point DNS for its domains at the Gateway address."""

@@ -155,7 +155,7 @@ def _with(recording: Recording, **changes: object) -> Recording:
 
 def test_every_kubernetes_aws_and_command_resource_names_its_provider(stack_recording: Recording):
     checked = [r for r in stack_recording.resources
-               if r.custom and r.type.split(":")[0] in ("kubernetes", "aws", "command", "vault", "harbor") and not r.type.startswith("pulumi:")]
+               if r.custom and r.type.split(":")[0] in ("kubernetes", "aws", "command", "vault", "harbor", "ovh") and not r.type.startswith("pulumi:")]
     assert checked and all(r.provider for r in checked)
     if stack_recording.settings.stack == "prod":
         commands = [r for r in checked if r.type.startswith("command:")]
@@ -179,8 +179,19 @@ def test_a_stack_file_that_keeps_default_providers_fails_the_plan(stack_recordin
     config["pulumi:disable-default-providers"] = '["kubernetes"]'
     settings = dataclasses.replace(stack_recording.settings, config=config)
     problems = run_checks(_with(stack_recording, settings=settings))["providers"]["problems"]
-    # kubernetes, aws and command always; vault and harbor where the stack has resources of them (prod's OpenBao)
-    used = [p for p in ("vault", "harbor") if any(r.type.startswith(f"{p}:") for r in stack_recording.resources)]
+    # kubernetes, aws and command always; vault, harbor and ovh where the stack has resources of them (prod's
+    # OpenBao, the stores' OVH S3 users)
+    used = [p for p in ("vault", "harbor", "ovh") if any(r.type.startswith(f"{p}:") for r in stack_recording.resources)]
     assert settings.stack == "dev" or "vault" in used
     assert problems == [f"pulumi:disable-default-providers in Pulumi.{settings.stack}.yaml does not list "
                         f"{', '.join(['aws', 'command', *used])} (every resource must name its provider)"]
+
+
+def test_a_provider_package_missing_from_the_requirements_fails_the_plan(prod: Recording, tmp_path):
+    from offline.checks import REQUIREMENTS, provider_check
+
+    assert provider_check(prod)["problems"] == []
+    without_ovh = tmp_path / "requirements.txt"
+    without_ovh.write_text("".join(line + "\n" for line in REQUIREMENTS.read_text().splitlines() if not line.startswith("pulumi-ovh")))
+    assert provider_check(prod, without_ovh)["problems"] == [
+        "provider package ovh (pulumi-ovh) is not pinned in requirements.txt (the program registers its resources)"]

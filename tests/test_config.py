@@ -77,7 +77,8 @@ def test_plan_of_a_bad_stack_exits_nonzero_without_traceback(tmp_path: Path):
     assert not (tmp_path / "build").exists()
 
 
-PROD_SECRETS = ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey", "alertmanagerSmtpPassword", "alertmanagerWebhookToken")
+PROD_SECRETS = ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey", "alertmanagerSmtpPassword", "alertmanagerWebhookToken",
+                "ovhApplicationKey", "ovhApplicationSecret", "ovhConsumerKey")
 
 
 @pytest.mark.parametrize(
@@ -86,6 +87,8 @@ PROD_SECRETS = ("sshPrivateKey", "backupAccessKeyId", "backupSecretAccessKey", "
         ("sshPrivateKey", "required when cluster.mode is kubeadm"),
         ("backupAccessKeyId", "required when backup is set"),
         ("backupSecretAccessKey", "required when backup is set"),
+        ("ovhApplicationKey", "required when backup.mediaCredentials is ovh"),
+        ("ovhConsumerKey", "required when backup.mediaCredentials is ovh"),
     ],
 )
 def test_missing_secret_is_named(key: str, message: str):

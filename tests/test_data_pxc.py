@@ -311,11 +311,13 @@ def test_every_site_gets_one_complete_tenancy_and_no_credential_is_shared(prod: 
         assert value["database"]["name"] == database_name(site) and value["search"]["index_prefix"] == site
         assert value["database"]["host"] == "mysql-haproxy.mysql.svc.cluster.local"
         assert value["queue"]["vhost"] and set(value["valkey"])
-        # Never the platform's S3 keys (they reach every bucket): no media until a store has keys of its own.
-        assert value["media"] is None
+        # The store's own media key (an OVH S3 user limited to its prefix), never the platform's (it reaches every bucket).
+        assert value["media"]["prefix"] == f"prod/sites/{site}/" and value["media"]["bucket"] == "magento-prod-media"
+        assert value["media"]["access_key_id"] != prod.named("object-storage", "pulumi:providers:aws").inputs["accessKey"]
         assert "password" not in str(public_fields(value))
     passwords = [t[part]["credential"]["password"] for t in tenancy.values() for part in ("database", "search", "queue")]
     passwords += [store["credential"]["password"] for t in tenancy.values() for store in t["valkey"].values()]
+    passwords += [t["media"][key] for t in tenancy.values() for key in ("access_key_id", "secret_access_key")]
     assert len(passwords) == len(set(passwords)) and all(passwords)
 
 

@@ -41,8 +41,8 @@ def test_prod_stores_have_queue_and_valkey_tenancy(prod: Recording):
             assert store["host"] == f"valkey-{site}-{purpose}.valkey.svc.cluster.local" and store["port"] == 6379
             assert store["credential"]["user"] == site
             assert store["sentinel"] == {"hosts": list(sn.HOSTS), "master": f"{site}-{purpose}"}
-        # no media credentials until a store has keys of its own (the platform's could delete every backup)
-        assert value["media"] is None
+        # the store's own media key (tests/test_media_keys.py), never the platform's (it could delete every backup)
+        assert value["media"]["prefix"] == f"prod/sites/{site}/"
 
 
 def test_dev_has_no_sentinel_and_no_media_bucket(dev: Recording):

@@ -145,3 +145,49 @@ def test_password_authentication_fails():
     )
     text = messages(report, "remote-command-ssh")
     assert "Command pw: connection uses a password" in text and "connection has no privateKey" in text
+
+
+# ------------------------------------------------------------------------------- object storage users
+
+OVH_PROJECT = "5f0e2b7c9a1d4e3f8b6c0a2d4e6f8a1b"
+
+
+def _ovh_user(name: str, policy: dict | None):
+    import pulumi_ovh as ovh
+
+    provider = ovh.Provider(f"{name}-ovh", endpoint="ovh-eu")
+    opts = pulumi.ResourceOptions(provider=provider)
+    user = ovh.cloudproject.User(name, service_name=OVH_PROJECT, role_names=["objectstore_operator"], opts=opts)
+    ovh.cloudproject.S3Credential(f"{name}-key", service_name=OVH_PROJECT, user_id=user.id, opts=opts)
+    if policy is not None:
+        ovh.cloudproject.S3Policy(f"{name}-policy", service_name=OVH_PROJECT, user_id=user.id, policy=json.dumps(policy), opts=opts)
+
+
+def test_the_stores_media_keys_pass():
+    from components.backups.media_keys import MediaKeys, MediaKeysArgs, OvhApiKeys
+    from components.config.backup import OvhObjectStorage
+
+    report = evaluate(lambda: MediaKeys("media-keys", MediaKeysArgs(
+        OvhObjectStorage(service_name=OVH_PROJECT), OvhApiKeys("ak", "as", "ck"), "t-media",
+        {"shop-fr": "prod/sites/shop-fr/", "shop-de": "prod/sites/shop-de/"}, "prod")))
+    assert of_policy(report, "object-storage-user-scoped") == []
+
+
+def test_a_key_without_a_policy_or_with_a_bucket_wide_one_fails():
+    def program() -> None:
+        _ovh_user("bare", None)
+        _ovh_user("wide", {"Statement": [
+            {"Sid": "RW", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:aws:s3:::t-media/*"]},
+            {"Sid": "List", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::t-media"]},
+            {"Sid": "All", "Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]},
+        ]})
+
+    report = evaluate(program)
+    found = {(v.resource_name, v.message.split(": ", 1)[1]) for v in of_policy(report, "object-storage-user-scoped")}
+    assert found == {
+        ("bare-key", "its user has no S3Policy (OVH then falls back to the buckets' ACLs)"),
+        ("wide-policy", "statement RW allows 'arn:aws:s3:::t-media/*': every object of the bucket, not one prefix"),
+        ("wide-policy", "statement List lists the bucket 'arn:aws:s3:::t-media' without a StringLike s3:prefix condition naming one prefix"),
+        ("wide-policy", "statement All allows every action (s3:*)"),
+        ("wide-policy", "statement All allows resource '*' (every bucket of the project)"),
+    }

@@ -15,6 +15,9 @@ Each bucket is versioned, encrypted at rest, private, and has a lifecycle rule f
   deprecated; they are kept for this reason.)
 - `PutPublicAccessBlock` does not exist on every S3-compatible endpoint: `backup.publicAccessBlock: false`
   leaves the resource out (the buckets stay private: private canned ACL, no bucket policy).
+
+The platform's key serves the platform's consumers only; each store's media key is its own
+(`backup.mediaCredentials: ovh`, media_keys.py; `media_target()`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.backups.streams import PURPOSES, Purpose, lifecycle
+from components.backups.media_keys import MediaKeys, MediaKeysArgs, OvhApiKeys
+from components.backups.streams import PURPOSES, Purpose, lifecycle, media_prefix
 from components.config.model import Backup as BackupSettings
 
 NO_PUBLIC_ACCESS_BLOCK_TAG = "public-access-block"
@@ -56,6 +60,8 @@ class BackupsArgs:
     secret_access_key: pulumi.Input[str]
     environment: str
     protect: bool
+    media_stores: tuple[str, ...] = ()  # stores with media in the media bucket (backend s3)
+    ovh: OvhApiKeys | None = None  # with backup.mediaCredentials ovh: the OVH API keys that create their S3 users
 
 
 class PurposeBucket(pulumi.ComponentResource):
@@ -141,10 +147,22 @@ class Backups(pulumi.ComponentResource):
             self.buckets[purpose] = holder.bucket
         self._settings = settings
         self.environment = args.environment
-        # One key pair for every consumer: OVH creates S3 users and their policies through its own API, which
-        # the S3 API (and so pulumi-aws) cannot reach. docs/backups.md says how to give a consumer its own key.
+        # One key pair for every platform consumer (PXC, OpenSearch, Velero, Loki, Tempo); never a store's. With
+        # `mediaCredentials: ovh`, each store gets a key of its own limited to its media prefix (media_keys.py),
+        # created through OVH's API, which the S3 API (and so pulumi-aws) cannot reach.
         self._credentials = (pulumi.Output.secret(args.access_key_id), pulumi.Output.secret(args.secret_access_key))
-        self.register_outputs({"buckets": {k: b.bucket for k, b in self.buckets.items()}})
+        self.media_keys: MediaKeys | None = None
+        if settings.media_credentials == "ovh" and args.media_stores:
+            if settings.ovh is None or args.ovh is None:  # the config check and the secret check name what is missing
+                raise ValueError("backup.mediaCredentials ovh needs backup.ovh and the ovh* secret settings")
+            self.media_keys = MediaKeys(
+                "media-keys",
+                MediaKeysArgs(settings.ovh, args.ovh, settings.buckets.media,
+                              {store: media_prefix(args.environment, store) for store in args.media_stores}, args.environment),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.buckets["media"]]),
+            )
+        self.register_outputs({"buckets": {k: b.bucket for k, b in self.buckets.items()},
+                               "mediaKeyStores": sorted(self.media_keys.keys) if self.media_keys else []})
 
     def target(self, purpose: str, prefix: str = "") -> BucketTarget:
         """The bucket of a purpose (`velero`, `mysql`, `opensearch`, `telemetry`, `media`) and the credentials
@@ -159,4 +177,19 @@ class Backups(pulumi.ComponentResource):
             access_key_id=key_id,
             secret_access_key=secret,
             prefix=prefix,
+        )
+
+    def media_target(self, store: str) -> BucketTarget | None:
+        """The store's prefix of the media bucket with the store's own key (None without one: `mediaCredentials:
+        manual`, or a store whose media are not in the bucket). The platform's key is never a store's."""
+        if self.media_keys is None or store not in self.media_keys.keys:
+            return None
+        key = self.media_keys.keys[store]
+        return BucketTarget(
+            bucket=self._settings.buckets.media,
+            endpoint=self._settings.endpoint.rstrip("/"),
+            region=self._settings.region,
+            access_key_id=key.access_key_id,
+            secret_access_key=key.secret_access_key,
+            prefix=media_prefix(self.environment, store),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -52,6 +52,18 @@ class EtcdSnapshots(Model):
         return math.ceil(cron.longest_gap(self.schedule).total_seconds() / 3600) + RPO_SLACK_HOURS
 
 
+class OvhObjectStorage(Model):
+    """The OVH Public Cloud project whose Object Storage holds the buckets: where per-store S3 users are made."""
+
+    service_name: str = Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="id of the OVH Public Cloud project (32 hex digits) that owns the buckets; the stores' S3 users are created in it",
+    )
+    api_endpoint: Literal["ovh-eu", "ovh-ca", "ovh-us"] = Field(
+        "ovh-eu", description="OVH API endpoint the ovh provider talks to (keys: secret settings ovhApplicationKey, ovhApplicationSecret, ovhConsumerKey)"
+    )
+
+
 class Backup(Model):
     endpoint: str = Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$", description="S3-compatible endpoint (https)")
     region: str = Field(pattern=r"^[a-z0-9-]{2,32}$", description="region of the object storage")
@@ -70,6 +82,13 @@ class Backup(Model):
         description="put a public access block on every bucket; false only for an endpoint without that API "
         "(the buckets stay private through their ACL)",
     )
+    media_credentials: Literal["manual", "ovh"] = Field(
+        "manual",
+        description="where each store's media keys come from: ovh (the program creates one OVH S3 user per store whose "
+        "policy reaches only the store's prefix of the media bucket; needs backup.ovh and the ovh* secret settings) or manual "
+        "(Secret media-credentials in site-<name>, made by hand: docs/runbooks/media-credentials.md)",
+    )
+    ovh: OvhObjectStorage | None = Field(None, description="the OVH Public Cloud project of the buckets (needed by mediaCredentials: ovh)")
     objectives: Objectives = Field(Objectives(), description="recovery-point objective per backup stream (the verifier's freshness check)")
     etcd: EtcdSnapshots = Field(EtcdSnapshots(), description="scheduled etcd snapshots (kubeadm clusters): schedule and retention")
 

@@ -238,6 +238,27 @@ def prod_needs_backup(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(path, f"{bucket!r} is already used by {first}")
 
 
+OVH_OBJECT_STORAGE_HOST = ".cloud.ovh.net"  # s3.<region>.io.cloud.ovh.net (and perf.cloud.ovh.net): OVH Public Cloud Object Storage
+
+
+@check
+def media_credentials(cfg: StackConfig) -> Iterator[Problem]:
+    """`backup.mediaCredentials: ovh` has the OVH project it creates the stores' S3 users in, on an OVH endpoint."""
+    backup = cfg.backup
+    if backup is None:
+        return
+    if backup.media_credentials == "ovh":
+        if backup.ovh is None:
+            yield Problem("backup.ovh", "required when backup.mediaCredentials is 'ovh': serviceName (the Public Cloud project "
+                          "of the buckets) and apiEndpoint; or mediaCredentials: manual")
+        host = backup.endpoint.removeprefix("https://").split("/")[0].split(":")[0]
+        if not host.endswith(OVH_OBJECT_STORAGE_HOST):
+            yield Problem("backup.mediaCredentials", f"'ovh' creates S3 users at OVH, but backup.endpoint {backup.endpoint!r} "
+                          f"is not OVH Object Storage (a host under {OVH_OBJECT_STORAGE_HOST}); use manual for another provider")
+    elif backup.ovh is not None:
+        yield Problem("backup.ovh", "only read when backup.mediaCredentials is 'ovh' (it is 'manual'): remove it or choose ovh")
+
+
 @check
 def one_zfs_pool_name(cfg: StackConfig) -> Iterator[Problem]:
     """The StorageClasses name one pool: every host's pool must carry the same name."""

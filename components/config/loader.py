@@ -34,11 +34,17 @@ SECRET_SETTINGS: dict[str, str] = {
     "acmeDnsApiToken": "DNS provider API token for ACME DNS-01; required when edge.acme.solver is dns01",
     "backupAccessKeyId": "access key id of the S3-compatible backup target; required when backup is set",
     "backupSecretAccessKey": "secret access key of the S3-compatible backup target; required when backup is set",
+    "ovhApplicationKey": "OVH API application key the ovh provider creates the stores' S3 users with; required when "
+    "backup.mediaCredentials is ovh (docs/runbooks/media-credentials.md)",
+    "ovhApplicationSecret": "OVH API application secret of ovhApplicationKey; required when backup.mediaCredentials is ovh",
+    "ovhConsumerKey": "OVH API consumer key (rights on /cloud/project/<serviceName>/user*); required when backup.mediaCredentials is ovh",
     "secretsStoreToken": "OpenBao/Vault token (policy magento-writer) the program writes generated site secrets with; "
     "unset until the store is initialised (docs/runbooks/openbao-unseal.md): then no secret is written",
     "alertmanagerSmtpPassword": "SMTP password of the alert e-mails; required when an e-mail receiver has authUsername",
     "alertmanagerWebhookToken": "bearer token of the alert webhooks; required when a webhook receiver has bearerToken",
 }
+
+OVH_SECRETS = ("ovhApplicationKey", "ovhApplicationSecret", "ovhConsumerKey")
 
 
 class ConfigError(Exception):
@@ -58,6 +64,9 @@ class Secrets:
     acme_dns_api_token: pulumi.Output[str] | None = None
     backup_access_key_id: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
+    ovh_application_key: pulumi.Output[str] | None = None  # the OVH API keys (backup.mediaCredentials: ovh)
+    ovh_application_secret: pulumi.Output[str] | None = None
+    ovh_consumer_key: pulumi.Output[str] | None = None
     secrets_store_token: pulumi.Output[str] | None = None  # OpenBao/Vault token the program writes site secrets with
     alertmanager_smtp_password: pulumi.Output[str] | None = None
     alertmanager_webhook_token: pulumi.Output[str] | None = None
@@ -124,6 +133,10 @@ def _secret_problems(config: StackConfig, present: set[str]) -> list[Problem]:
         for key in ("backupAccessKeyId", "backupSecretAccessKey"):
             if key not in present:
                 problems.append(Problem(key, f"required when backup is set: pulumi config set --secret {key} ..."))
+    if config.backup is not None and config.backup.media_credentials == "ovh":
+        for key in OVH_SECRETS:
+            if key not in present:
+                problems.append(Problem(key, f"required when backup.mediaCredentials is ovh: pulumi config set --secret {key} ..."))
     if config.edge.acme.solver == "dns01" and "acmeDnsApiToken" not in present:
         problems.append(Problem("acmeDnsApiToken", "required when edge.acme.solver is dns01: pulumi config set --secret acmeDnsApiToken ..."))
     receivers = config.platform.observability.alerting.receivers
@@ -174,6 +187,9 @@ def load_from_pulumi() -> tuple[StackConfig, Secrets]:
         acme_dns_api_token=cfg.get_secret("acmeDnsApiToken"),
         backup_access_key_id=cfg.get_secret("backupAccessKeyId"),
         backup_secret_access_key=cfg.get_secret("backupSecretAccessKey"),
+        ovh_application_key=cfg.get_secret("ovhApplicationKey"),
+        ovh_application_secret=cfg.get_secret("ovhApplicationSecret"),
+        ovh_consumer_key=cfg.get_secret("ovhConsumerKey"),
         secrets_store_token=cfg.get_secret("secretsStoreToken"),
         alertmanager_smtp_password=cfg.get_secret("alertmanagerSmtpPassword"),
         alertmanager_webhook_token=cfg.get_secret("alertmanagerWebhookToken"),

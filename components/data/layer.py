@@ -16,6 +16,7 @@ from components.data import opensearch, pxc, rabbitmq, valkey
 from components.data.tenancy import (
     Credential,
     DatabaseTenancy,
+    MediaTenancy,
     QueueTenancy,
     SearchTenancy,
     SiteDataTenancy,
@@ -69,10 +70,7 @@ class DataServices(Layer):
                 search=self.search_tenancy[site.name],
                 queue=self.queue_tenancy[site.name],
                 valkey=self.valkey_tenancy[site.name],
-                # No media credentials yet: the only S3 keys the program has are the platform's, which can read
-                # and delete every bucket (database backups included); a store gets its own keys (an S3 user
-                # limited to its prefix, which pulumi-aws cannot create at OVH) before it gets media here.
-                media=None,
+                media=self._media(site),
             )
         return {
             "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),
@@ -84,6 +82,16 @@ class DataServices(Layer):
             "valkey": {"instances": sorted(f"{site}-{p}" for site, stores in self.kv.stores.items() for p in stores),
                        "failover": valkey.failover(config)},
         }
+
+    def _media(self, site: Site) -> MediaTenancy | None:
+        """The store's media prefix with its own key (`backup.mediaCredentials: ovh`, components/backups/media_keys.py).
+        Never the platform's key, which can read and delete every bucket: without a key of its own (`manual`) the
+        store reads its keys from its Secret media-credentials (sites/common.py)."""
+        target = self.args.backups.media_target(site.name) if self.args.backups else None
+        if target is None:
+            return None
+        return MediaTenancy(target.endpoint, target.region, target.bucket, target.prefix,
+                            target.access_key_id, target.secret_access_key)
 
     def _database(self, site: Site, max_connections: int) -> DatabaseTenancy:
         """The store's schema and user, created by its tenancy Job once the cluster answers."""

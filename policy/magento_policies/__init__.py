@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from . import buckets, hosts, kubernetes, secrets, workloads
+from . import buckets, hosts, kubernetes, object_storage_users, secrets, workloads
 
 PACK_NAME = "magento-platform-baseline"
 PACK_LEVEL = EnforcementLevel.MANDATORY
@@ -25,6 +25,7 @@ POLICIES: list[Policy] = [
     *kubernetes.POLICIES,
     *secrets.POLICIES,
     *buckets.POLICIES,
+    *object_storage_users.POLICIES,
     *hosts.POLICIES,
 ]
 
