@@ -65,6 +65,12 @@ def allowed(policy: dict[str, Any], action: str, resource: str, prefix: str | No
     return decision
 
 
+def fpm_container(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The php-fpm container of a store's PHP-FPM Deployment (beside it runs the exporter sidecar)."""
+    (container,) = [c for c in pod_template(deployment)["spec"]["containers"] if c["name"] == "php-fpm"]
+    return container
+
+
 def test_each_stores_policy_reaches_only_its_own_prefix(prod: Recording):
     for store in STORES:
         policy = rendered_policy(prod, store)
@@ -235,7 +241,7 @@ def test_a_gitops_store_reads_its_generated_keys_from_external_secrets_never_fro
     rec = gitops_sites()
     storage = env_php(rec, "shop-de")["remote_storage"]
     assert "credentials" not in storage["config"] and storage["prefix"] == "shop-de/"
-    (container,) = pod_template(one(rec, "site-shop-de", "Deployment", "php-fpm"))["spec"]["containers"]
+    container = fpm_container(one(rec, "site-shop-de", "Deployment", "php-fpm"))
     keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     # Generated keys always exist (External Secrets makes media-credentials from sites/shop-de/media): not optional.
     assert keys == {"AWS_ACCESS_KEY_ID": {"name": "media-credentials", "key": "access_key_id", "optional": False},
@@ -275,7 +281,7 @@ def test_manual_creates_no_ovh_user_and_keeps_the_hand_made_secret():
     assert {r.name for r in rec.resources if r.type == "aws:s3/bucket:Bucket"} >= {"media-bucket"}
     # The pods of a store without generated keys read the Secret made by hand, optionally (as before).
     rec2 = run_program(settings_from_values(stack_values("prod"), stack="prod"), program=functools.partial(sites_program, media_keys=False))
-    (container,) = pod_template(one(rec2, "site-shop-fr", "Deployment", "php-fpm"))["spec"]["containers"]
+    container = fpm_container(one(rec2, "site-shop-fr", "Deployment", "php-fpm"))
     assert {e["valueFrom"]["secretKeyRef"]["optional"] for e in container["env"] if "valueFrom" in e} == {True}
 
 
