@@ -219,20 +219,29 @@ def control_plane_patches(host: HostSettings) -> dict[str, str]:
     return {f"{component}+strategic.yaml": probe_patch(host, component) for component in sorted(COMPONENT_PORTS)}
 
 
-def control_plane_digest(host: HostSettings) -> str:
-    """16 hex digits naming the controller-manager, scheduler and etcd settings a control plane runs: their
-    ClusterConfiguration sections and its patches (empty for a node without a control plane)."""
+def apiserver_component(cluster: ClusterSettings) -> dict[str, Any]:
+    """The ClusterConfiguration's apiServer flags and volumes (certSANs aside: stage 65 follows those): no profiling,
+    Secret encryption at rest and the audit log (hosts/apiserver.py; stage 45 writes the files they name)."""
+    return {
+        "extraArgs": [{"name": "profiling", "value": "false"}, *apiserver.extra_args(cluster)],
+        "extraVolumes": apiserver.extra_volumes(),
+    }
+
+
+def control_plane_digest(host: HostSettings, cluster: ClusterSettings) -> str:
+    """16 hex digits naming the API server, controller-manager, scheduler and etcd settings a control plane runs:
+    their ClusterConfiguration sections and its patches (empty for a node without a control plane). Stage 81
+    applies a change of them to a running control plane, so a cluster initialised before a flag existed (Secret
+    encryption, the audit log) gets it without a manual `kubeadm upgrade node phase control-plane`."""
     if "control-plane" not in host.roles:
         return ""
-    text = yaml.safe_dump(control_plane_components(), sort_keys=True) + yaml.safe_dump(control_plane_patches(host), sort_keys=True)
+    text = yaml.safe_dump({"apiServer": apiserver_component(cluster), **control_plane_components()}, sort_keys=True) \
+        + yaml.safe_dump(control_plane_patches(host), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
     """Init and cluster configuration of the first control plane (kube-proxy disabled for Cilium)."""
-
-    def hardened() -> list[dict[str, str]]:
-        return [{"name": "profiling", "value": "false"}]
 
     init = {
         "apiVersion": KUBEADM_API,
@@ -257,12 +266,7 @@ def init_configuration(host: HostSettings, cluster: ClusterSettings) -> str:
         "kubernetesVersion": f"v{cluster.kubernetes_version}",
         "controlPlaneEndpoint": cluster.control_plane_endpoint,
         "networking": {"podSubnet": cluster.pod_cidr, "serviceSubnet": cluster.service_cidr, "dnsDomain": "cluster.local"},
-        # Secret encryption at rest and the audit log (hosts/apiserver.py; stage 45 writes the files).
-        "apiServer": {
-            "certSANs": api_sans(host, cluster),
-            "extraArgs": hardened() + apiserver.extra_args(cluster),
-            "extraVolumes": apiserver.extra_volumes(),
-        },
+        "apiServer": {"certSANs": api_sans(host, cluster), **apiserver_component(cluster)},
         **control_plane_components(),
         # Cilium replaces kube-proxy. Kept in the stored ClusterConfiguration, so `kubeadm upgrade`
         # does not bring kube-proxy back either.

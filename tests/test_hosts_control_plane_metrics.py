@@ -76,7 +76,7 @@ def test_a_running_control_plane_gets_the_new_settings_through_stage_81(tmp_path
     bootstrap(sandbox, stages_of(config, "node-a"))
     marker = sandbox.root / "etc/kubernetes/magento/state/control-plane-config"
     # the init marks a fresh control plane, and stage 81 of the same run records the settings it runs
-    assert marker.read_text().strip() == kubeadm.control_plane_digest(config.hosts[0])
+    assert marker.read_text().strip() == kubeadm.control_plane_digest(config.hosts[0], config.cluster)
     assert "kubeadm upgrade node phase control-plane --patches /etc/kubernetes/magento/patches --certificate-renewal=false" not in sandbox.changes()
     stage = {s.key: s for s in stages_of(config, "node-a")}["81-kubeadm-upgrade"]
 
@@ -114,10 +114,38 @@ def test_a_running_control_plane_gets_the_new_settings_through_stage_81(tmp_path
     assert "kubeadm upgrade node phase control-plane --patches /etc/kubernetes/magento/patches --certificate-renewal=false" in sandbox.changes()
 
 
+
+def test_a_changed_api_server_flag_reaches_a_running_control_plane_through_stage_81(tmp_path: Path):
+    """Encryption and audit flags are settings of the API server's static pod: a cluster initialised before
+    them (or with other audit rotation) gets them from stage 81, as kube-controller-manager's do."""
+    config = stack_config("prod")
+    sandbox = Sandbox(tmp_path)
+    prepare(sandbox, config, "node-a")
+    bootstrap(sandbox, stages_of(config, "node-a"))
+    before = {s.key: s for s in stages_of(config, "node-a")}
+    audit = config.cluster.audit_log.model_copy(update={"max_age_days": 7})
+    changed = config.model_copy(update={"cluster": config.cluster.model_copy(update={"audit_log": audit})})
+    after = {s.key: s for s in stages_of(changed, "node-a")}
+    assert after["81-kubeadm-upgrade"].env["CONTROL_PLANE_DIGEST"] != before["81-kubeadm-upgrade"].env["CONTROL_PLANE_DIGEST"]
+    # the flag is in the configuration stage 81 uploads (stage 50 copies it, re-run by its changed file)
+    cc = cluster_configuration(changed)
+    assert args(cc["apiServer"])["audit-log-maxage"] == "7" and args(cc["apiServer"])["profiling"] == "false"
+    sandbox.reset_calls()
+    for key in ("50-kubeadm-init", "81-kubeadm-upgrade"):
+        result = sandbox.run(after[key])
+        assert result.returncode == 0, result.stderr
+    assert sandbox.changes()[-2:] == [
+        "kubeadm init phase upload-config kubeadm --config " + str(sandbox.root / "etc/kubernetes/magento/kubeadm-init.yaml"),
+        "kubeadm upgrade node phase control-plane --patches /etc/kubernetes/magento/patches --certificate-renewal=false",
+    ]
+    uploaded = (sandbox.root / "etc/kubernetes/magento/kubeadm-init.yaml").read_text()
+    assert "audit-log-maxage" in uploaded and "value: '7'" in uploaded
+
+
 def test_a_worker_gets_no_control_plane_settings():
     config = stack_config("prod")
     worker = config.hosts[1].model_copy(update={"roles": ["worker"]})
-    assert kubeadm.control_plane_digest(worker) == "" and kubeadm.control_plane_patches(worker) == {}
+    assert kubeadm.control_plane_digest(worker, config.cluster) == "" and kubeadm.control_plane_patches(worker) == {}
     assert "controlPlane" not in yaml.safe_load(kubeadm.join_configuration_template(worker, config.cluster))
 
 

@@ -47,7 +47,7 @@ if [ "$changed" = true ] && [ -f "$manifest" ]; then
   if grep -q -- "--encryption-provider-config=" "$manifest"; then
     restart_apiserver
   else
-    log "WARNING: this API server was set up without --encryption-provider-config: the files take effect once its manifest names them (docs/hosts.md, 'Encryption at rest on an existing cluster')"
+    log "WARNING: this API server was set up without --encryption-provider-config: stage 81 of this run renders its manifest with the flags (docs/hosts.md, 'Encryption at rest on an existing cluster')"
   fi
 fi
 log "API server files ok"

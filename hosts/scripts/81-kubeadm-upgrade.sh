@@ -6,7 +6,8 @@
 # `kubeadm upgrade apply` (first control plane) or `kubeadm upgrade node` (every other node), then
 # kubelet and kubectl. It reads the version the node runs and refuses a downgrade or a skipped minor
 # (config validation refuses them too when cluster.upgradeFrom is set). Nothing happens at the target.
-# On a control plane it also applies changed settings of kube-controller-manager, kube-scheduler and etcd
+# On a control plane it also applies changed settings of kube-apiserver (flags and volumes: Secret encryption,
+# the audit log), kube-controller-manager, kube-scheduler and etcd
 # (CONTROL_PLANE_DIGEST: their ClusterConfiguration sections and this node's patches, hosts/kubeadm.py): the
 # first control plane uploads the ClusterConfiguration, each control plane renders its static pods from it
 # (`kubeadm upgrade node phase control-plane`, which rewrites only the manifests that differ and waits for
@@ -45,7 +46,7 @@ apply_control_plane_config() {
   kubeadm upgrade node phase control-plane --patches "$patches" --certificate-renewal=false >/dev/null
   wait_for "${VERIFY_SECONDS:-120}" etcd_healthy || die "etcd is not healthy after its manifest changed; the marker stays at the old settings"
   marker_set control-plane-config "$CONTROL_PLANE_DIGEST"
-  log "control-plane settings ${CONTROL_PLANE_DIGEST} applied (kube-controller-manager, kube-scheduler, etcd)"
+  log "control-plane settings ${CONTROL_PLANE_DIGEST} applied (kube-apiserver, kube-controller-manager, kube-scheduler, etcd)"
 }
 
 if [ ! -f "${ROOT}/etc/kubernetes/kubelet.conf" ]; then
