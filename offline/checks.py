@@ -5,7 +5,8 @@ Recording holds both, `offline/render.py`):
 
 - schema: every Kubernetes object against the Kubernetes 1.36 schema (strict) or its CRD schema;
 - references: selectors, backends, scale targets, webhooks, listener certificates and the Secrets,
-  ConfigMaps and ServiceAccounts pods use all resolve; no object is registered twice;
+  ConfigMaps and ServiceAccounts pods use all resolve; no object is registered twice, and no Pulumi URN
+  either (the engine fails the update on it; the SDK's mocks keep the last registration silently);
 - charts: every chart and manifest is a pin of `components/versions.py` (exact version, https/oci source,
   nothing Bitnami) rendered from the cache, every values key exists in the chart, every hook is accounted
   for (`offline/chart_hooks.py`) and every object's namespace scope is known;
@@ -69,6 +70,9 @@ def reference_check(recording: Recording) -> CheckResult:
     objects = [r.inputs for r in recording.kubernetes_objects()]
     charts = {r.name: r.inputs.get("namespace") or "default" for r in recording.resources if r.type in CHART_TYPES}
     problems = [str(p) for p in check_references(objects, charts)]
+    # The engine refuses a second registration of a URN (same type, name and parent chain) and fails the update.
+    problems += [f"duplicate resource URN {urn}: `pulumi up` fails on it (give one of them a unique name)"
+                 for urn in dict.fromkeys(recording.duplicate_urns)]
     return {"checked": len(objects) + len(charts), "problems": problems}
 
 

@@ -156,6 +156,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.records: dict[str, Recorded] = {}
         # URN -> the program's transform functions registered on it (the engine applies them to its children).
         self.transforms: dict[str, list[Callable[[pulumi.ResourceTransformArgs], Any]]] = {}
+        # URNs registered more than once. The engine refuses the second registration and fails the update
+        # (pulumi sdk/go/common/diag/errors.go GetDuplicateResourceURNError, code 2001); the SDK's mock monitor
+        # keeps the last one silently. Recorded, not raised: the plan's references check reports them, and tests
+        # that register a component twice in one program on purpose still run.
+        self.duplicate_urns: list[str] = []
         self._lock = threading.Lock()
 
     def transform_functions(self, urn: str) -> list[Callable[[pulumi.ResourceTransformArgs], Any]]:
@@ -196,6 +201,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             remote=bool(request.remote),
         )
         with self._lock:
+            if response.urn in self.records:
+                self.duplicate_urns.append(response.urn)
             self.records[response.urn] = record
             if request.transforms:
                 self.transforms[response.urn] = [self._transform_function(c.token) for c in request.transforms]
@@ -211,6 +218,8 @@ class Recording:
 
     renders: dict[str, Rendered] = field(default_factory=dict)  # Chart / ConfigFile URN -> its render
     preview: bool = False
+    # URNs registered twice (by the program, or a chart object colliding with another): `pulumi up` fails on each.
+    duplicate_urns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.by_urn = {r.urn: r for r in self.resources}
@@ -380,4 +389,11 @@ def run_program(
     pulumi.runtime.test(body)()
     resources = sorted(monitor.records.values(), key=lambda r: r.urn)
     children, renders = render_charts(resources, settings, monitor)
-    return Recording(settings, sorted(resources + children, key=lambda r: r.urn), stack_outputs, renders, preview)
+    registered = {r.urn for r in resources}
+    duplicates = [*monitor.duplicate_urns]
+    for child in children:
+        if child.urn in registered:
+            duplicates.append(child.urn)
+        registered.add(child.urn)
+    return Recording(settings, sorted(resources + children, key=lambda r: r.urn), stack_outputs, renders, preview,
+                     tuple(duplicates))

@@ -132,3 +132,30 @@ def test_every_kubernetes_object_is_named_explicitly(stack_recording: Recording)
     for record in stack_recording.kubernetes_objects():
         assert record.inputs["metadata"].get("name"), record.urn
 
+
+
+def test_a_resource_registered_twice_is_a_plan_problem_as_the_engine_fails_the_update():
+    """The real engine stops on a second registration of a URN; the SDK's mock monitor alone keeps the last
+    registration, so the recording notes it and the references check reports it."""
+    import pulumi_kubernetes as k8s
+
+    from offline.checks import reference_check
+    from offline.engine import run_program
+    from offline.stackfile import settings_from_values
+
+    def program(names: tuple[str, ...]) -> None:
+        for name in names:
+            k8s.core.v1.ConfigMap(name, metadata={"name": name, "namespace": "default"}, data={"a": "b"})
+
+    settings = settings_from_values({"environment": "dev"}, stack="dev")
+    twice = run_program(settings, lambda: program(("twice", "twice", "other")))
+    urn = "urn:pulumi:dev::magento::pulumi:pulumi:Stack$kubernetes:core/v1:ConfigMap::twice"
+    assert twice.duplicate_urns == (urn,)
+    assert [p for p in reference_check(twice)["problems"] if "URN" in p] == [
+        f"duplicate resource URN {urn}: `pulumi up` fails on it (give one of them a unique name)"]
+    once = run_program(settings, lambda: program(("once", "other")))
+    assert once.duplicate_urns == () and not [p for p in reference_check(once)["problems"] if "URN" in p]
+
+
+def test_the_stacks_register_every_urn_once(stack_recording: Recording):
+    assert stack_recording.duplicate_urns == ()
