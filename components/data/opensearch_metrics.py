@@ -74,7 +74,8 @@ def role_spec(cluster_ref: dict[str, str]) -> dict[str, Any]:
 
 
 def servicemonitor_spec(cluster: str, namespace: str) -> dict[str, Any]:
-    """Every node pool's headless Service (port `http`), over HTTPS verified against the operator's CA."""
+    """Every node pool's headless Service (port `http`), over HTTPS verified against the program's
+    HTTP CA (`ca.crt` of the HTTP certificate's Secret, components/data/search_tls.py)."""
     credential = {"name": CREDENTIALS_SECRET}
     return {
         "selector": {
