@@ -228,14 +228,17 @@ def apiserver_component(cluster: ClusterSettings) -> dict[str, Any]:
     }
 
 
-def control_plane_digest(host: HostSettings, cluster: ClusterSettings) -> str:
+def control_plane_digest(host: HostSettings, first: HostSettings, cluster: ClusterSettings) -> str:
     """16 hex digits naming the API server, controller-manager, scheduler and etcd settings a control plane runs:
-    their ClusterConfiguration sections and its patches (empty for a node without a control plane). Stage 81
-    applies a change of them to a running control plane, so a cluster initialised before a flag existed (Secret
-    encryption, the audit log) gets it without a manual `kubeadm upgrade node phase control-plane`."""
+    their ClusterConfiguration sections (the API certificate's SANs included) and its patches (empty for a node
+    without a control plane). Stage 81 applies a change of them to a running control plane, so a cluster
+    initialised before a flag existed (Secret encryption, the audit log) gets it without a manual `kubeadm
+    upgrade node phase control-plane`, and the stored ClusterConfiguration follows new SANs (stage 65 reissues
+    the certificate itself) so that a control plane joining later gets them from kubeadm."""
     if "control-plane" not in host.roles:
         return ""
-    text = yaml.safe_dump({"apiServer": apiserver_component(cluster), **control_plane_components()}, sort_keys=True) \
+    api_server = {"certSANs": api_sans(first, cluster), **apiserver_component(cluster)}
+    text = yaml.safe_dump({"apiServer": api_server, **control_plane_components()}, sort_keys=True) \
         + yaml.safe_dump(control_plane_patches(host), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -314,7 +314,8 @@ def host_stages(
     component_patches = component_patch_files(host)
     # 81 runs again when the control-plane components' settings change: it renders their static pods anew, one
     # control plane after the other (the upgrade chain), without a drain (no workload moves for that).
-    control = {"CONTROL_PLANE_DIGEST": kubeadm.control_plane_digest(host, cluster)}
+    first_control_plane = control_planes[0] if control_planes else host
+    control = {"CONTROL_PLANE_DIGEST": kubeadm.control_plane_digest(host, first_control_plane, cluster)}
     stages = [Stage("10", "baseline", {**baseline_env(host, cluster), **host_health_env(host), **return_routing_env(host, vrack_block)}, Invocation("10-baseline.sh"),
                     files=host_health_files())]
     if cluster.api_vip is not None and "control-plane" in host.roles:
@@ -349,7 +350,7 @@ def host_stages(
             ),
         ]
     if control_plane_host:
-        stages.append(apiserver_cert_stage(host, control_planes[0] if control_planes else host, cluster))
+        stages.append(apiserver_cert_stage(host, first_control_plane, cluster))
     labels = " ".join(f"{k}={v}" for k, v in sorted(kubeadm.node_labels(host).items()))
     kubelet = {"KUBELET_DIGEST": kubeadm.kubelet_digest(host, cluster)}
     stages.append(

@@ -76,7 +76,7 @@ def test_a_running_control_plane_gets_the_new_settings_through_stage_81(tmp_path
     bootstrap(sandbox, stages_of(config, "node-a"))
     marker = sandbox.root / "etc/kubernetes/magento/state/control-plane-config"
     # the init marks a fresh control plane, and stage 81 of the same run records the settings it runs
-    assert marker.read_text().strip() == kubeadm.control_plane_digest(config.hosts[0], config.cluster)
+    assert marker.read_text().strip() == kubeadm.control_plane_digest(config.hosts[0], config.hosts[0], config.cluster)
     assert "kubeadm upgrade node phase control-plane --patches /etc/kubernetes/magento/patches --certificate-renewal=false" not in sandbox.changes()
     stage = {s.key: s for s in stages_of(config, "node-a")}["81-kubeadm-upgrade"]
 
@@ -142,10 +142,35 @@ def test_a_changed_api_server_flag_reaches_a_running_control_plane_through_stage
     assert "audit-log-maxage" in uploaded and "value: '7'" in uploaded
 
 
+
+def test_new_api_sans_reach_the_stored_cluster_configuration_through_stage_81(tmp_path: Path):
+    """Stage 65 reissues the certificate; the ClusterConfiguration kubeadm keeps (and hands to a control plane
+    joining later) follows the new SANs because they are part of the digest stage 81 applies."""
+    config = stack_config("prod")
+    sandbox = Sandbox(tmp_path)
+    prepare(sandbox, config, "node-a")
+    bootstrap(sandbox, stages_of(config, "node-a"))
+    before = {s.key: s for s in stages_of(config, "node-a")}
+    access = config.cluster.api_access.model_copy(update={"server": "127.0.0.1:16443"})
+    changed = config.model_copy(update={"cluster": config.cluster.model_copy(update={"api_access": access})})
+    after = {s.key: s for s in stages_of(changed, "node-a")}
+    assert after["81-kubeadm-upgrade"].env["CONTROL_PLANE_DIGEST"] != before["81-kubeadm-upgrade"].env["CONTROL_PLANE_DIGEST"]
+    assert "127.0.0.1" in cluster_configuration(changed)["apiServer"]["certSANs"]
+    sandbox.reset_calls()
+    for key in ("50-kubeadm-init", "81-kubeadm-upgrade"):
+        result = sandbox.run(after[key])
+        assert result.returncode == 0, result.stderr
+    assert "kubeadm init phase upload-config kubeadm --config " + str(sandbox.root / "etc/kubernetes/magento/kubeadm-init.yaml") \
+        in sandbox.changes()
+    # the SANs of every other host's digest are the first control plane's: node-b's digest moves with them too
+    other = {s.key: s for s in stages_of(changed, "node-b")}["81-kubeadm-upgrade"].env["CONTROL_PLANE_DIGEST"]
+    assert other and other != {s.key: s for s in stages_of(config, "node-b")}["81-kubeadm-upgrade"].env["CONTROL_PLANE_DIGEST"]
+
+
 def test_a_worker_gets_no_control_plane_settings():
     config = stack_config("prod")
     worker = config.hosts[1].model_copy(update={"roles": ["worker"]})
-    assert kubeadm.control_plane_digest(worker, config.cluster) == "" and kubeadm.control_plane_patches(worker) == {}
+    assert kubeadm.control_plane_digest(worker, config.hosts[0], config.cluster) == "" and kubeadm.control_plane_patches(worker) == {}
     assert "controlPlane" not in yaml.safe_load(kubeadm.join_configuration_template(worker, config.cluster))
 
 
