@@ -95,34 +95,51 @@ def _controller_secrets(obj: dict[str, Any]) -> Iterable[Key]:
                     yield "Secret", ns, arg.split("=", 1)[1]
 
 
-# Pods that exist without a workload object among ours: made by an operator from a custom resource, or by
-# kubeadm (static control-plane pods and CoreDNS, labelled as kubeadm labels them; every cluster this
-# program targets is kubeadm-built, kind included). Each yields (namespace, pod labels).
-OperatedPods = Callable[[dict[str, Any]], Iterable[tuple[str, dict[str, str]]]]
-OPERATED_PODS: dict[str, OperatedPods] = {}
+# Workloads that exist without a workload object among ours: made by an operator the program deploys from a
+# custom resource (kind -> the workloads it makes, as pseudo objects with a pod template or, for a bare pod,
+# kind Pod), or by kubeadm (static control-plane pods and CoreDNS, labelled as kubeadm labels them; every
+# cluster this program targets is kubeadm-built, kind included).
+OperatorWorkloads = Callable[[dict[str, Any]], list[dict[str, Any]]]
+OPERATOR_WORKLOADS: dict[str, OperatorWorkloads] = {}
 KUBEADM_POD_LABELS: list[dict[str, str]] = [
     {"component": name, "tier": "control-plane"}
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ] + [{"k8s-app": "kube-dns"}, {"k8s-app": "kube-proxy"}]  # kube-proxy: only where kubeadm ran its addon (dev on kind)
 
 
-def _operated(kind: str, name_label: str, extra: Callable[[str], dict[str, str]]) -> None:
+def _pod(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"kind": "Pod", "metadata": {"namespace": namespace, "labels": labels}}
+
+
+def _prometheus_operated(name_label: str, extra: Callable[[str], dict[str, str]]) -> OperatorWorkloads:
     """prometheus-operator v0.93's StatefulSet pod labels (pkg/prometheus/server/statefulset.go,
     pkg/alertmanager/statefulset.go), plus the resource's podMetadata labels."""
 
-    def pods(obj: dict[str, Any]) -> Iterable[tuple[str, dict[str, str]]]:
+    def pods(obj: dict[str, Any]) -> list[dict[str, Any]]:
         name = _meta(obj).get("name", "")
         labels = {"app.kubernetes.io/name": name_label, "app.kubernetes.io/instance": name,
                   "app.kubernetes.io/managed-by": "prometheus-operator", **extra(name),
                   **(((obj.get("spec") or {}).get("podMetadata") or {}).get("labels") or {})}
-        return [(_meta(obj).get("namespace", "default"), labels)]
+        return [_pod(_meta(obj).get("namespace", "default"), labels)]
 
-    OPERATED_PODS[kind] = pods
+    return pods
 
 
-_operated("Prometheus", "prometheus",
-          lambda name: {"prometheus": name, "operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"})
-_operated("Alertmanager", "alertmanager", lambda name: {"alertmanager": name})
+def _rabbitmq_cluster(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The RabbitMQ cluster operator's StatefulSet `<name>-server`, pods labelled with the cluster's name."""
+    meta = _meta(obj)
+    labels = {"app.kubernetes.io/name": meta.get("name", ""), "app.kubernetes.io/component": "rabbitmq",
+              "app.kubernetes.io/part-of": "rabbitmq"}
+    return [{"kind": "StatefulSet", "metadata": {"name": f"{meta.get('name')}-server", "namespace": meta.get("namespace", "default")},
+             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1), "template": {"metadata": {"labels": labels}}}}]
+
+
+OPERATOR_WORKLOADS.update({
+    "Prometheus": _prometheus_operated(
+        "prometheus", lambda name: {"prometheus": name, "operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"}),
+    "Alertmanager": _prometheus_operated("alertmanager", lambda name: {"alertmanager": name}),
+    "RabbitmqCluster": _rabbitmq_cluster,
+})
 
 
 # ------------------------------------------------------------------------------------------ index
@@ -139,16 +156,6 @@ def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _rabbitmq_cluster(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """The RabbitMQ cluster operator's StatefulSet `<name>-server`, pods labelled with the cluster's name."""
-    meta = _meta(obj)
-    labels = {"app.kubernetes.io/name": meta.get("name", ""), "app.kubernetes.io/component": "rabbitmq",
-              "app.kubernetes.io/part-of": "rabbitmq"}
-    return [{"kind": "StatefulSet", "metadata": {"name": f"{meta.get('name')}-server", "namespace": meta.get("namespace", "default")},
-             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1), "template": {"metadata": {"labels": labels}}}}]
-
-
-OPERATOR_WORKLOADS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {"RabbitmqCluster": _rabbitmq_cluster}
 
 
 # An object two release manifests both contain: the copy that is not the owner's carries this annotation
@@ -178,10 +185,7 @@ class Index:
         self.workloads = [o for o in self.objects if pod_template(o) is not None]
         for obj in self.objects:  # workloads an operator the program deploys creates from a custom resource
             self.workloads.extend(OPERATOR_WORKLOADS.get(obj.get("kind", ""), lambda _: [])(obj))
-        operated = [("kube-system", labels) for labels in KUBEADM_POD_LABELS]
-        for obj in self.objects:
-            operated += list(OPERATED_PODS.get(obj.get("kind", ""), lambda _: [])(obj))
-        self.workloads += [{"kind": "Pod", "metadata": {"namespace": ns, "labels": labels}} for ns, labels in operated]
+        self.workloads += [_pod("kube-system", labels) for labels in KUBEADM_POD_LABELS]
 
     def exists(self, kind: str, namespace: str, name: str) -> bool:
         return (kind, "" if kind in CLUSTER_SCOPED else namespace, name) in self.keys
