@@ -2,8 +2,8 @@
 
 What the chart renders as the provider applies it: the server configuration (parsed with a real HCL parser,
 python-hcl2) names certificate files that a volume of the certificate's Secret mounts, the probes and the CLI speak
-https with the CA, the Raft joins verify each leader under its own name, and every ClusterSecretStore is https with
-the CA. Every host name a client dials, read from those rendered objects, is in the rendered Certificate. Then the
+https with the CA, the Raft joins verify each leader under its own name, and every ClusterSecretStore and the
+metrics scrape (ServiceMonitor) are https with the CA. Every host name a client dials, read from those rendered objects, is in the rendered Certificate. Then the
 real check: a certificate issued from the program's CA as cert-manager would issue the rendered Certificate, served
 by Python's `ssl` on loopback, accepted under every client name (Python's ssl and curl, the latter the way the
 pulumi-vault provider reaches a port-forward: 127.0.0.1 verified under the Service name) and refused under a name
@@ -127,6 +127,7 @@ def client_hosts(rec: Recording, backend: str) -> dict[str, set[str]]:
         "api address": api,
         "services": {f"{s.inputs['metadata']['name']}.{backend}.svc" for s in rendered(rec, backend, "Service")},
     }
+    hosts["metrics scrape"] = {e["tlsConfig"]["serverName"] for m in rendered(rec, backend, "ServiceMonitor") for e in m.inputs["spec"]["endpoints"]}
     providers = rec.of_type("pulumi:providers:vault")
     if providers:
         (provider,) = providers
@@ -187,12 +188,26 @@ def test_every_cluster_secret_store_is_https_and_verifies_the_store_ca(store):
     assert schema_problems(stores) == []
 
 
+def test_the_metrics_scrape_is_https_verifying_the_store_ca_on_a_server_port(store):
+    rec, backend = store
+    certificate = server(rec, backend)["certificate"]
+    (monitor,) = rendered(rec, backend, "ServiceMonitor")
+    (endpoint,) = monitor.inputs["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https" and "insecureSkipVerify" not in endpoint["tlsConfig"]
+    assert endpoint["tlsConfig"]["ca"] == {"secret": {"name": certificate["spec"]["secretName"], "key": "ca.crt"}}
+    assert monitor.inputs["metadata"]["namespace"] == certificate["metadata"]["namespace"]  # a Secret of its own namespace
+    selector = monitor.inputs["spec"]["selector"]["matchLabels"]
+    services = [s.inputs for s in rendered(rec, backend, "Service")
+                if selector.items() <= (s.inputs["metadata"].get("labels") or {}).items()]
+    assert services and all(endpoint["port"] in {p["name"] for p in s["spec"]["ports"]} for s in services)
+
+
 def test_every_name_a_client_uses_is_in_the_certificate(store):
     rec, backend = store
     spec = server(rec, backend)["certificate"]["spec"]
     names = set(spec["dnsNames"]) | set(spec["ipAddresses"])
     hosts = client_hosts(rec, backend)
-    assert hosts["external secrets"] and hosts["cli in the pod"] and hosts["api address"]
+    assert hosts["external secrets"] and hosts["cli in the pod"] and hosts["api address"] and hosts["metrics scrape"]
     for client, wanted in hosts.items():
         assert wanted <= names, f"{client}: {sorted(wanted - names)} not in the certificate"
 

@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components import versions
 from components.config.model import Site, StackConfig
+from components.layer import service_monitors
 from components.placement import anti_affinity, replicas, spread_constraints
 from components.platform.common import WITNESS_TOLERATIONS, service_namespace, soft_spread
 from components.platform.secrets_tls import (
@@ -139,6 +140,18 @@ def store_values(config: StackConfig, domains: int) -> dict[str, Any]:
         "csi": {"enabled": False},
         "server": server,
         "ui": {"enabled": True},
+        "serverTelemetry": {"serviceMonitor": metrics_scrape(config)},
+    }
+
+
+def metrics_scrape(config: StackConfig) -> dict[str, Any]:
+    """The chart's ServiceMonitor (`/v1/sys/metrics`, unauthenticated on the listener, the active server in HA): over
+    https (the chart's scheme with TLS on) verifying the store's CA under the Service's name. Without `tlsConfig`
+    the chart writes `insecureSkipVerify: true`."""
+    backend = store_namespace(config)
+    return {
+        "enabled": service_monitors(config),
+        "tlsConfig": {"ca": {"secret": {"name": server_secret(backend), "key": "ca.crt"}}, "serverName": service_host(backend)},
     }
 
 
