@@ -414,18 +414,29 @@ def test_the_reloader_sighups_the_server_when_the_kubelet_swaps_in_a_renewed_cer
     process = secrets_tls.PROCESS["openbao"]
     tls = TlsServer(tmp_path, mounted, process)
     variables = {e["name"]: e["value"] for e in container["env"]}
-    variables.update(TLS_DIR=str(mounted), RELOAD_INTERVAL="1")
-    # Put busybox's applets (sh, pidof, md5sum, cat, sleep) first on PATH, as in the images.
+    variables.update(TLS_DIR=str(mounted), RELOAD_INTERVAL="1", HEARTBEAT=str(tmp_path / "alive"))
+    # Put busybox's applets (sh, pidof, md5sum, cat, sleep, kill, touch, find) first on PATH, as in the images.
     applets = tmp_path / "bin"
     applets.mkdir()
-    for applet in ("sh", "pidof", "md5sum", "cat", "sleep", "kill"):
+    for applet in ("sh", "pidof", "md5sum", "cat", "sleep", "kill", "touch", "find"):
         (applets / applet).symlink_to(busybox)
     shell, flag, script = container["command"]
     assert (shell, flag) == ("/bin/sh", "-c")
+    probe_shell, probe_flag, probe = container["livenessProbe"]["exec"]["command"]
+    assert (probe_shell, probe_flag) == ("/bin/sh", "-c")
+
+    def alive() -> bool:
+        return subprocess.run([str(applets / "sh"), "-c", probe], env={**variables, "PATH": str(applets)}, timeout=10).returncode == 0
+
+    assert not alive()  # no heartbeat yet: the probe fails
     reloader = subprocess.Popen([str(applets / "sh"), flag, script], env={**variables, "PATH": str(applets)},
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         ca_file = mounted / "ca.crt"
+        deadline = time.monotonic() + 10
+        while not alive():
+            assert time.monotonic() < deadline, "the reloader's liveness probe never succeeds"
+            time.sleep(0.2)
         first = served_certificate(tls.port, "openbao.openbao.svc", ca_file)
         time.sleep(2.5)  # a few rounds without a change: no signal, same certificate
         assert served_certificate(tls.port, "openbao.openbao.svc", ca_file).serial_number == first.serial_number
@@ -436,7 +447,13 @@ def test_the_reloader_sighups_the_server_when_the_kubelet_swaps_in_a_renewed_cer
             assert time.monotonic() < deadline, "the renewed certificate was never served"
             assert tls.process.poll() is None, "the server died (SIGHUP not handled as a reload)"
             time.sleep(0.2)
-        assert tls.process.poll() is None
+        assert tls.process.poll() is None and alive()
+        # A heartbeat older than three intervals (a stuck loop) fails the probe.
+        reloader.send_signal(signal.SIGSTOP)
+        old = time.time() - 3 * secrets_tls.RELOAD_INTERVAL_SECONDS - 60
+        os.utime(variables["HEARTBEAT"], (old, old))
+        assert not alive()
+        reloader.send_signal(signal.SIGCONT)
     finally:
         reloader.send_signal(signal.SIGTERM)
         output = reloader.communicate(timeout=10)[0]

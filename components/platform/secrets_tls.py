@@ -56,11 +56,13 @@ PROCESS = {"openbao": "bao", "vault": "vault"}
 RELOAD_INTERVAL_SECONDS = 60
 RELOADER_RESOURCES = {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
 # POSIX sh (the images' busybox ash): SIGHUP the server once the mounted certificate or key changed; retried
-# every interval while the server is not running yet.
+# every interval while the server is not running yet. Each round touches a heartbeat file, which the liveness
+# probe wants younger than three intervals (a stuck loop is restarted).
 RELOADER_SCRIPT = """\
 set -u
 last=""
 while :; do
+  touch "$HEARTBEAT"
   now="$(cat "$TLS_DIR/tls.crt" "$TLS_DIR/tls.key" 2>/dev/null | md5sum)"
   if [ -z "$last" ]; then
     last="$now"
@@ -74,6 +76,10 @@ while :; do
   sleep "$RELOAD_INTERVAL"
 done
 """
+
+
+HEARTBEAT = "/tmp/tls-reloader.alive"  # the images' /tmp (the chart sets no read-only root filesystem)
+HEARTBEAT_CHECK = f'test -n "$(find "$HEARTBEAT" -mmin -{3 * RELOAD_INTERVAL_SECONDS // 60} 2>/dev/null)"'
 
 
 def ca_secret(backend: str) -> str:
@@ -186,8 +192,11 @@ def reloader_container(backend: str, image: str, security_context: dict[str, Any
             {"name": "TLS_DIR", "value": tls_dir(backend)},
             {"name": "SERVER_PROCESS", "value": PROCESS[backend]},
             {"name": "RELOAD_INTERVAL", "value": str(RELOAD_INTERVAL_SECONDS)},
+            {"name": "HEARTBEAT", "value": HEARTBEAT},
         ],
         "volumeMounts": [{"name": "tls", "mountPath": tls_dir(backend), "readOnly": True}],
+        "livenessProbe": {"exec": {"command": ["/bin/sh", "-c", HEARTBEAT_CHECK]}, "initialDelaySeconds": RELOAD_INTERVAL_SECONDS,
+                          "periodSeconds": RELOAD_INTERVAL_SECONDS, "failureThreshold": 3},
         "resources": RELOADER_RESOURCES,
         "securityContext": security_context,
     }
