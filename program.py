@@ -115,6 +115,8 @@ def build(config: StackConfig, secrets: Secrets) -> dict[str, pulumi.Input[objec
         sites.store_entries,
     )
 
+    # The secrets store's CA (public): what the pulumi-vault provider (platform.secrets.caCertFile) and `bao -ca-cert` verify with.
+    outputs["secretsStoreCaCert"] = platform.secrets_store.ca_cert
     outputs["siteNamespaces"] = [namespace_name(site) for site in config.sites]
     # What a store's own stack (<env>-site-<name>, sites/stack.py) reads through its StackReference.
     outputs["siteTenancy"] = {name: to_output(tenancy) for name, tenancy in data.tenancy.items()}

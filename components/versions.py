@@ -77,6 +77,13 @@ CHARTS: dict[str, ChartPin] = {
 }
 
 IMAGES: dict[str, ImagePin] = {
+    # The secrets store's server image, set explicitly so that its TLS reloader sidecar (components/platform/secrets_tls.py)
+    # runs the very same image; each is its chart's appVersion (CHARTS above).
+    "openbao": ImagePin("quay.io/openbao/openbao", "2.6.2", "OpenBao server and its TLS reloader sidecar",
+                        seen="openbao chart 0.29.2 default render: server.image registry quay.io, repository openbao/openbao, "
+                        "tag defaulting to appVersion v2.6.2 (../shared/charts/openbao-0.29.2.tgz)"),
+    "vault": ImagePin("docker.io/hashicorp/vault", "2.0.4", "Vault server (selectable backend) and its TLS reloader sidecar",
+                      seen="vault chart 0.34.1 values.yaml server.image hashicorp/vault:2.0.4 (../shared/charts/vault-0.34.1.tgz)"),
     "valkey": ImagePin("docker.io/valkey/valkey", "8.1.4", "Valkey 8.1, Magento 2.4.8's compatible line (instances and Sentinel)",
                        seen="public compose files, Dockerfiles and Testcontainers pinning valkey/valkey:8.1.4, via find_string"),
     "redis-exporter": ImagePin("ghcr.io/oliver006/redis_exporter", "v1.79.0", "Valkey metrics exporter (chart sidecar)",

@@ -61,7 +61,7 @@ def test_vault_is_selectable():
     vault = chart(rec, "vault")
     assert (vault.inputs["version"], vault.inputs["namespace"]) == (versions.chart("vault").version, "vault")
     stores = kind(rec, "ClusterSecretStore")
-    assert {s.inputs["spec"]["provider"]["vault"]["server"] for s in stores} == {"http://vault.vault.svc:8200"}
+    assert {s.inputs["spec"]["provider"]["vault"]["server"] for s in stores} == {"https://vault.vault.svc:8200"}
 
 
 def test_one_cluster_secret_store_per_site_usable_only_from_its_namespace(prod):
@@ -310,7 +310,9 @@ def test_site_secrets_are_written_per_site_and_service_with_a_policy_each():
     assert roles["site-shop-fr"]["boundServiceAccountNamespaces"] == ["external-secrets"]
     assert roles["site-shop-fr"]["tokenPolicies"] == ["site-shop-fr"]
     (provider,) = rec.of_type("pulumi:providers:vault")
-    assert provider.is_secret("token") and provider.inputs["address"] == "http://127.0.0.1:8200"
+    assert provider.is_secret("token") and provider.inputs["address"] == "https://127.0.0.1:8200"
+    # Verified: the CA file operators write from the stack output, under the store's Service name.
+    assert (provider.inputs["caCertFile"], provider.inputs["tlsServerName"]) == ("build/secrets-store-ca.crt", "openbao.openbao.svc")
     (mount,) = rec.of_type("vault:index/mount:Mount")
     assert (mount.inputs["path"], mount.inputs["options"]) == ("magento", {"version": "2"})
 

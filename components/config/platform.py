@@ -160,9 +160,17 @@ class SecretsStore(Model):
     storage: Quantity = Field("10Gi", description="Raft volume of each OpenBao/Vault server")
     resources: ComputeResources = resources_field(sized("100m", "256Mi", "1", "512Mi"), "each OpenBao/Vault server")
     address: str = Field(
-        "http://127.0.0.1:8200",
+        "https://127.0.0.1:8200",
         pattern=r"^https?://\S+$",
-        description="address the program writes site secrets to (a port-forward to the store's Service, or a routed name)",
+        description="address the program writes site secrets to, over TLS (a port-forward to the store's Service, "
+        "or a routed name); the provider verifies the store's certificate under the Service's name whatever the address. "
+        "http only while a running store is switched to TLS (docs/runbooks/openbao-unseal.md)",
+    )
+    ca_cert_file: str = Field(
+        "build/secrets-store-ca.crt",
+        min_length=1,
+        description="file (relative to the project directory) holding the store's CA certificate, which the program "
+        "verifies an https address with: `pulumi stack output secretsStoreCaCert > <file>` (docs/runbooks/openbao-unseal.md)",
     )
     external_secrets: ComputeResources = resources_field(
         sized("50m", "128Mi", "500m", "256Mi"), "each External Secrets container (controller, webhook, cert controller)"

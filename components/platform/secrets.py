@@ -7,6 +7,10 @@
   from that site's namespace (`conditions`) and logging in with an OpenBao role whose policy reads only
   `magento/data/sites/<name>/*`; and `platform` for the platform namespaces. So a store can read or name
   no other store's secrets, even by writing an ExternalSecret for another path.
+* TLS on the API listener from a CA the program owns (components/platform/secrets_tls.py): the servers serve
+  Secret `<backend>-tls`, every client verifies it: External Secrets (`caProvider`), the Raft `retry_join`
+  (`leader_ca_cert_file`, `leader_tls_servername`), the CLI in the pod (`BAO_CACERT`) and the program's
+  pulumi-vault provider (components/platform/site_secrets.py).
 """
 
 from __future__ import annotations
@@ -17,9 +21,23 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
+from components import versions
 from components.config.model import Site, StackConfig
+from components.layer import service_monitors
 from components.placement import anti_affinity, replicas, spread_constraints
 from components.platform.common import WITNESS_TOLERATIONS, service_namespace, soft_spread
+from components.platform.secrets_tls import (
+    ENV_PREFIX,
+    PORT,
+    SecretsStoreTls,
+    api_addr,
+    ca_file,
+    member_host,
+    reloader_container,
+    server_secret,
+    service_host,
+    tls_dir,
+)
 
 ESO_NAMESPACE = "external-secrets"
 ESO_SERVICE_ACCOUNT = "external-secrets"
@@ -34,9 +52,8 @@ def store_namespace(config: StackConfig) -> str:
 
 
 def store_address(config: StackConfig) -> str:
-    """The in-cluster address External Secrets reads from (the chart's active-server Service)."""
-    name = store_namespace(config)
-    return f"http://{name}.{name}.svc:8200"
+    """The in-cluster address External Secrets reads from (the chart's Service), over TLS."""
+    return f"https://{service_host(store_namespace(config))}:{PORT}"
 
 
 def server_labels(config: StackConfig) -> dict[str, str]:
@@ -48,16 +65,25 @@ def ha(domains: int) -> bool:
     return domains >= 3
 
 
+def _retry_join(name: str, index: int) -> str:
+    """Join member `index` over TLS: its certificate is verified against our CA under its own name."""
+    host = member_host(name, index)
+    return (
+        f'  retry_join {{\n    leader_api_addr = "https://{host}:{PORT}"\n'
+        f'    leader_ca_cert_file = "{ca_file(name)}"\n    leader_tls_servername = "{host}"\n  }}\n'
+    )
+
+
 def _raft_config(config: StackConfig, domains: int) -> str:
     name = store_namespace(config)
     data = f"/{name}/data"
-    joins = "".join(
-        f'  retry_join {{\n    leader_api_addr = "http://{name}-{i}.{name}-internal:8200"\n  }}\n' for i in range(3)
-    ) if ha(domains) else ""
+    joins = "".join(_retry_join(name, i) for i in range(3)) if ha(domains) else ""
     registration = 'service_registration "kubernetes" {}\n' if ha(domains) else ""
+    certs = tls_dir(name)
     return (
         "ui = true\n"
-        'listener "tcp" {\n  tls_disable = 1\n  address = "[::]:8200"\n  cluster_address = "[::]:8201"\n'
+        f'listener "tcp" {{\n  address = "[::]:{PORT}"\n  cluster_address = "[::]:8201"\n'
+        f'  tls_cert_file = "{certs}/tls.crt"\n  tls_key_file = "{certs}/tls.key"\n  tls_min_version = "tls12"\n'
         '  telemetry {\n    unauthenticated_metrics_access = true\n  }\n}\n'
         f'storage "raft" {{\n  path = "{data}"\n{joins}}}\n'
         f"{registration}"
@@ -69,37 +95,72 @@ def store_values(config: StackConfig, domains: int) -> dict[str, Any]:
     """OpenBao (or Vault) chart values: Raft on the ZFS class, standalone or HA by failure domains."""
     settings = config.platform.secrets
     labels = server_labels(config)
+    backend = store_namespace(config)
+    pin = {"openbao": versions.image("openbao"), "vault": versions.image("vault")}[backend]
+    container_context = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
     server: dict[str, Any] = {
         "resources": settings.resources.as_k8s(),
         "dataStorage": {"enabled": True, "size": settings.storage, "storageClass": config.storage.default_class},
         "auditStorage": {"enabled": False},
-        "readinessProbe": {"enabled": True},
+        # With a path the chart probes over HTTPS (global.tlsDisable false) instead of `bao status -tls-skip-verify`:
+        # 200 when unsealed (active or standby), 503 sealed, 501 not initialised.
+        "readinessProbe": {"enabled": True, "path": "/v1/sys/health?standbyok=true"},
         "livenessProbe": {"enabled": True, "path": "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204"},
         "affinity": anti_affinity(labels, required=False),
         "topologySpreadConstraints": soft_spread(labels),
         "tolerations": WITNESS_TOLERATIONS,
         # The chart's pod context (non-root uid 100, fsGroup 1000) is kept; the container drops every capability.
-        "statefulSet": {"securityContext": {"container": {
-            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
-        }}},
+        "statefulSet": {"securityContext": {"container": container_context}},
+        # TLS: the servers' certificate (Secret `<backend>-tls`, cert-manager) mounted as a directory (no subPath: the
+        # kubelet swaps renewed files in), the CA for the CLI in the pod, and the sidecar that SIGHUPs the server on
+        # renewal in a shared process namespace (secrets_tls.py).
+        "image": _chart_image(backend, pin),
+        "volumes": [{"name": "tls", "secret": {"secretName": server_secret(backend), "defaultMode": 0o440}}],
+        "volumeMounts": [{"name": "tls", "mountPath": tls_dir(backend), "readOnly": True}],
+        "extraEnvironmentVars": {f"{ENV_PREFIX[backend]}_CACERT": ca_file(backend)},
+        "shareProcessNamespace": True,
+        "extraContainers": [reloader_container(backend, pin.ref, container_context)],
     }
     if ha(domains):
         server["standalone"] = {"enabled": False}
         server["ha"] = {
             "enabled": True,
+            "apiAddr": api_addr(backend),
             "replicas": 3,
             "raft": {"enabled": True, "setNodeId": True, "config": _raft_config(config, domains)},
             "disruptionBudget": {"enabled": True, "maxUnavailable": 1},
         }
     else:
         server["standalone"] = {"enabled": True, "config": _raft_config(config, domains)}
-        server["ha"] = {"enabled": False}
+        # The chart reads `ha.apiAddr` in standalone mode too.
+        server["ha"] = {"enabled": False, "apiAddr": api_addr(backend)}
     return {
+        "global": {"tlsDisable": False},  # the chart's probes, ports and BAO_ADDR/VAULT_ADDR say https
         "injector": {"enabled": False},  # secrets reach pods through External Secrets only
         "csi": {"enabled": False},
         "server": server,
         "ui": {"enabled": True},
+        "serverTelemetry": {"serviceMonitor": metrics_scrape(config)},
     }
+
+
+def metrics_scrape(config: StackConfig) -> dict[str, Any]:
+    """The chart's ServiceMonitor (`/v1/sys/metrics`, unauthenticated on the listener, the active server in HA): over
+    https (the chart's scheme with TLS on) verifying the store's CA under the Service's name. Without `tlsConfig`
+    the chart writes `insecureSkipVerify: true`."""
+    backend = store_namespace(config)
+    return {
+        "enabled": service_monitors(config),
+        "tlsConfig": {"ca": {"secret": {"name": server_secret(backend), "key": "ca.crt"}}, "serverName": service_host(backend)},
+    }
+
+
+def _chart_image(backend: str, pin: versions.ImagePin) -> dict[str, str]:
+    """`server.image` from the pin: the openbao chart writes `registry/repository:tag`, the vault chart `repository:tag`."""
+    if backend == "openbao":
+        registry, repository = pin.repository.split("/", 1)
+        return {"registry": registry, "repository": repository, "tag": pin.tag}
+    return {"repository": pin.repository, "tag": pin.tag}
 
 
 def external_secrets_values(config: StackConfig, domains: int) -> dict[str, Any]:
@@ -136,9 +197,13 @@ def site_path(site: Site, service: str) -> str:
 
 
 def _store_spec(config: StackConfig, role: str) -> dict[str, Any]:
+    backend = store_namespace(config)
     return {
         "vault": {
             "server": store_address(config),
+            # The CA cert-manager writes beside the servers' certificate (`ca.crt` of `<backend>-tls`): External
+            # Secrets verifies the store's certificate against it, under the Service name of `server`.
+            "caProvider": {"type": "Secret", "name": server_secret(backend), "key": "ca.crt", "namespace": backend},
             "path": KV_MOUNT,
             "version": "v2",
             "auth": {
@@ -189,8 +254,10 @@ class SecretsStore(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         backend = store_namespace(config)
         store_ns = service_namespace(backend, "restricted", "secrets", child, allow_from=[ESO_NAMESPACE])
+        self.tls = SecretsStoreTls(f"{name}-tls", backend, config.environment, store_ns, child)
+        self.ca_cert = self.tls.ca_cert
         self.store = kube.chart(backend, backend, namespace=backend, values=store_values(config, domains),
-                                opts=pulumi.ResourceOptions(parent=self, depends_on=[store_ns]))
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[store_ns, self.tls.certificate]))
         eso_ns = service_namespace(ESO_NAMESPACE, "restricted", "secrets", child)
         self.external_secrets = kube.chart(
             "external-secrets", "external-secrets", namespace=ESO_NAMESPACE, values=external_secrets_values(config, domains),

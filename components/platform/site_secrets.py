@@ -7,7 +7,7 @@ only, and a Kubernetes-auth role of the same name binds it to External Secrets' 
 site's ClusterSecretStore logs in with that role (components/platform/secrets.py).
 
 How, without an API server on the build machine: the pulumi-vault provider, as an explicit provider at
-`platform.secrets.address` with the `secretsStoreToken` secret setting (a token of policy
+`platform.secrets.address` (https, verified with `platform.secrets.caCertFile`) with the `secretsStoreToken` secret setting (a token of policy
 `magento-writer`, docs/runbooks/openbao-unseal.md). A fresh store is sealed and has no token: until the
 token is set, nothing is written and `pulumi up` says so; after initialisation, set the token and run
 `pulumi up` again. The values are pulumi-random outputs (secret in state); they are never printed.
@@ -24,7 +24,8 @@ import pulumi_vault as vault
 
 from components.config.model import StackConfig
 from components.data.tenancy import SiteDataTenancy
-from components.platform.secrets import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, KUBERNETES_AUTH_PATH, KV_MOUNT
+from components.platform.secrets import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, KUBERNETES_AUTH_PATH, KV_MOUNT, store_namespace
+from components.platform.secrets_tls import service_host
 
 WRITER_POLICY = "magento-writer"
 
@@ -83,9 +84,16 @@ class SiteSecrets(pulumi.ComponentResource):
         """`store_entries`: site -> entry -> key/values the sites layer keeps in the store for a gitops site
         (env.php, KEDA's AMQP URI: sites/gitops.py), written beside the service credentials."""
         super().__init__("magento:platform:SiteSecrets", name, None, opts)
+        # Over TLS, verified against the store's CA (a file: the provider takes no PEM) under the Service's name, which
+        # the store's certificate carries (secrets_tls.server_names): a port-forward to 127.0.0.1 or any other address
+        # reaching the listener is verified the same way. An http address is only for the `up` that switches a running
+        # store to TLS (its servers speak HTTP until restarted, and the CA file cannot exist yet): no TLS settings then.
+        settings = config.platform.secrets
+        tls = {"ca_cert_file": settings.ca_cert_file, "tls_server_name": service_host(store_namespace(config))} \
+            if settings.address.startswith("https://") else {}
         self.provider = vault.Provider(
-            "secrets-store", address=config.platform.secrets.address, token=pulumi.Output.secret(token),
-            skip_child_token=True, opts=pulumi.ResourceOptions(parent=self),
+            "secrets-store", address=settings.address, token=pulumi.Output.secret(token),
+            skip_child_token=True, opts=pulumi.ResourceOptions(parent=self), **tls,
         )
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
         mount = vault.Mount("kv-magento", path=KV_MOUNT, type="kv", options={"version": "2"},
