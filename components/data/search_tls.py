@@ -38,19 +38,14 @@ What the program does instead:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from components import k8s as kube
+from components.certificates import WAIT_READY, CaMaterial, derive_ca, leaf_spec
 
 CA_SECRET = "opensearch-http-ca"  # tls.crt/tls.key for cert-manager's CA issuer, ca.crt for people checking by hand
 ISSUER = "opensearch-http-ca"
@@ -59,23 +54,9 @@ CERTIFICATE = "opensearch-http"
 ADMIN_SECRET = "opensearch-admin-tls"  # ca.crt, tls.crt, tls.key: what the securityconfig Job mounts at /certs
 ADMIN_CERTIFICATE = "opensearch-admin"
 CA_KEY = "ca.crt"  # the key of the CA certificate in the stores' ConfigMap and in the Secrets
-NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
-NOT_AFTER = datetime(2046, 1, 1, tzinfo=UTC)
-# Every leaf (HTTP, transport, admin): 90 days, renewed 30 days before it expires; the nodes reload it.
-DURATION = "2160h"
-RENEW_BEFORE = "720h"
 # The subject of our certificates: cert-manager builds it as Go's pkix.Name (O, OU, then CN in the DER), which
 # OpenSearch prints CN first (RFC 2253 order): see subject_dn below.
 OU = "opensearch"
-# The cluster depends on the Certificates: the provider waits for cert-manager's Ready (the Secrets exist).
-WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-
-@dataclass(frozen=True)
-class CaMaterial:
-    cert_pem: str
-    key_pem: str  # PKCS#8
 
 
 CA_LAYERS = {"http": "HTTP", "transport": "transport"}
@@ -84,36 +65,7 @@ CA_LAYERS = {"http": "HTTP", "transport": "transport"}
 def ca_material(seed: str, environment: str, layer: str = "http") -> CaMaterial:
     """The CA of `environment`'s OpenSearch `layer` (http or transport), a pure function of the secret seed.
     The HTTP derivation is unchanged since the CA first shipped: the same seed keeps the same CA."""
-    label = f"magento/opensearch-{layer}-ca".encode()
-    digest = hashlib.sha256(label + b"\0" + environment.encode() + b"\0" + seed.encode()).digest()
-    key = ec.derive_private_key(int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1, ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"magento-{environment}"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"OpenSearch {CA_LAYERS[layer]} CA ({environment})"),
-    ])
-    serial = int.from_bytes(hashlib.sha256(b"serial\0" + digest).digest()[:16], "big") >> 1 | 1
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_AFTER)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
-    )
-    return CaMaterial(
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()).decode(),
-    )
+    return derive_ca(f"magento/opensearch-{layer}-ca", environment, seed, f"OpenSearch {CA_LAYERS[layer]} CA ({environment})")
 
 
 def dns_names(cluster: str, namespace: str, service: str) -> list[str]:
@@ -143,20 +95,6 @@ def subject_dn(common_name: str, environment: str) -> str:
     the DER. The security plugin (2.19 DefaultPrincipalExtractor) prints it most specific first, RDNs joined by
     `,` without spaces (RFC 2253 order) and matches `plugins.security.nodes_dn` against that exact string."""
     return f"CN={common_name},OU={OU},O=magento-{environment}"
-
-
-def leaf_spec(secret: str, issuer: str, usages: list[str], **names: object) -> dict[str, object]:
-    """A cert-manager Certificate (schema: cert-manager.io/certificate_v1) from one of our CA issuers: ECDSA P-256,
-    PKCS#8 (the security plugin and securityadmin read PKCS#8), a new key at each renewal, 90 days renewed at 60."""
-    return {
-        "secretName": secret,
-        "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": issuer},
-        **names,
-        "duration": DURATION,
-        "renewBefore": RENEW_BEFORE,
-        "privateKey": {"algorithm": "ECDSA", "size": 256, "encoding": "PKCS8", "rotationPolicy": "Always"},
-        "usages": usages,
-    }
 
 
 def certificate_spec(cluster: str, namespace: str, service: str) -> dict[str, object]:

@@ -24,7 +24,7 @@ What the program does instead:
   node of any pool whatever the replica count, so scaling never changes the certificate (the hot reload
   below refuses a certificate whose SANs changed). Usages server auth and client auth: each node is the
   client of the connections it opens.
-* **90 days, renewed 30 days before expiry**, a new ECDSA key each time (search_tls.leaf_spec).
+* **90 days, renewed 30 days before expiry**, a new ECDSA key each time (components/certificates.py leaf_spec).
 * **Renewal takes effect on the running nodes**: `caSecret` is left unset, so 2.8.0 mounts Secret
   `opensearch-transport-tls` as the directory `tls-transport/` (mountFolder; `ca.crt` is written into it by
   cert-manager's CA issuer), never with subPath, and the kubelet replaces its files when cert-manager renews.
@@ -45,7 +45,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.data.search_tls import WAIT_READY, admin_dn, leaf_spec, program_ca, subject, subject_dn
+from components.certificates import WAIT_READY, leaf_spec
+from components.data.search_tls import admin_dn, program_ca, subject, subject_dn
 
 CA_SECRET = "opensearch-transport-ca"
 ISSUER = "opensearch-transport-ca"

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import k8s as kube
+from components.certificates import WAIT_READY
 from components.config.model import StackConfig
 from components.placement import replicas, spread_constraints
 
@@ -28,7 +29,6 @@ ENVOY_GATEWAY_LABELS = {"control-plane": "envoy-gateway", "app.kubernetes.io/nam
 CA_ISSUER = "envoy-gateway-ca"
 CLUSTER_DOMAIN = "cluster.local"
 # Ready before anything depends on it: the provider waits for cert-manager's Ready condition.
-WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 
 
 def gateway_crds_values() -> dict[str, Any]:

@@ -11,7 +11,7 @@ cert-manager, and the reload of a renewed certificate by the running servers.
   Service External Secrets reads, the active and standby Services, each `<backend>-N.<backend>-internal` a
   `retry_join` dials and the API address each server advertises, and 127.0.0.1 / ::1 / localhost for the CLI in
   the pod (`BAO_ADDR`) and port-forwards. 90 days, renewed 30 days before expiry, a new key each time
-  (search_tls.leaf_spec). The chart waits for it Ready (pulumi.com/waitFor): the Secret exists before a pod mounts it.
+  (components/certificates.py leaf_spec). The chart waits for it Ready (pulumi.com/waitFor): the Secret exists before a pod mounts it.
 * **Renewal reaches the running servers** (`reloader_container`): OpenBao 2.6 and Vault read `tls_cert_file` /
   `tls_key_file` once and again only on SIGHUP (OpenBao PR https://github.com/openbao/openbao/pull/3530:
   "loads tls_cert_file and tls_key_file only once at startup and rereads them only when the process receives a
@@ -25,26 +25,16 @@ cert-manager, and the reload of a renewed certificate by the running servers.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from components import k8s as kube
-from components.data.search_tls import WAIT_READY, leaf_spec
+from components.certificates import WAIT_READY, CaMaterial, derive_ca, leaf_spec
 
 PORT = 8200
-NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
-NOT_AFTER = datetime(2046, 1, 1, tzinfo=UTC)
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 # The API address each HA member may run as (the chart's StatefulSet is `<backend>`, its governing Service
 # `<backend>-internal`); a standalone store runs member 0 only.
 HA_MEMBERS = 3
@@ -143,43 +133,9 @@ def certificate_spec(backend: str) -> dict[str, object]:
                      commonName=service_host(backend), **names)
 
 
-@dataclass(frozen=True)
-class CaMaterial:
-    cert_pem: str
-    key_pem: str  # PKCS#8
-
-
 def ca_material(seed: str, environment: str, backend: str) -> CaMaterial:
     """The secrets store's CA of `environment`, a pure function of the secret seed."""
-    digest = hashlib.sha256(b"magento/secrets-store-ca\0" + environment.encode() + b"\0" + seed.encode()).digest()
-    key = ec.derive_private_key(int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1, ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"magento-{environment}"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"Secrets store CA ({backend}, {environment})"),
-    ])
-    serial = int.from_bytes(hashlib.sha256(b"serial\0" + digest).digest()[:16], "big") >> 1 | 1
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(serial)
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_AFTER)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
-    )
-    return CaMaterial(
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        key_pem=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()).decode(),
-    )
+    return derive_ca("magento/secrets-store-ca", environment, seed, f"Secrets store CA ({backend}, {environment})")
 
 
 def reloader_container(backend: str, image: str, security_context: dict[str, Any]) -> dict[str, Any]:
