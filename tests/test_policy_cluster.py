@@ -259,6 +259,22 @@ def test_secret_value_copied_into_plain_fields_fails():
     )
 
 
+def test_every_secret_a_plain_field_holds_is_reported_once():
+    """Secrets sharing their last characters, one inside another and one at the very start of the text: each one
+    the text holds is named, and one it does not hold is not."""
+    secrets = {"outer": "alpha-secret-1234", "inner": "secret-1234", "lead": "leading-token", "absent": "not-in-the-text"}
+
+    def program():
+        for name, value in secrets.items():
+            k8s.core.v1.Secret(name, metadata={"name": name, "namespace": SITE_NS}, string_data={"value": value})
+        k8s.core.v1.ConfigMap("leak", metadata={"name": "leak", "namespace": SITE_NS},
+                              data={"text": "leading-token then alpha-secret-1234 and secret-1234 again"})
+
+    found = of_policy(evaluate(program), "secret-values-not-exposed")
+    assert [v.resource_name for v in found] == ["leak"] * 3
+    assert [v.message.rsplit(" ", 1)[-1] for v in found] == ["inner", "lead", "outer"]  # the stack's resources by URN
+
+
 def test_base64_data_secrets_are_compared_decoded_and_clean_secrets_pass():
     value = "s3cr3t-value-from-bao"
 

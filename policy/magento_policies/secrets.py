@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pulumi_policy import (
@@ -152,6 +152,29 @@ def plain_fields(resource: PolicyResource) -> Iterator[tuple[str, Any]]:
     yield from walk(resource.props)
 
 
+class SecretIndex:
+    """Secrets (each at least MIN_SECRET_LENGTH long) by their last MIN_SECRET_LENGTH characters, so that the
+    secrets a text contains are found in one pass over the text rather than one substring search per secret
+    and text (which grew with the square of the number of stores: every store adds secrets and plain fields)."""
+
+    def __init__(self, secrets: Iterable[str]):
+        self.order: dict[str, int] = {}
+        self.by_tail: dict[str, list[str]] = {}
+        for secret in secrets:
+            self.order.setdefault(secret, len(self.order))
+            self.by_tail.setdefault(secret[-MIN_SECRET_LENGTH:], []).append(secret)
+
+    def contained_in(self, text: str) -> list[str]:
+        """Every secret that occurs in `text`, in the order the secrets were given."""
+        found: set[str] = set()
+        by_tail, width = self.by_tail, MIN_SECRET_LENGTH
+        for end in range(width, len(text) + 1):
+            candidates = by_tail.get(text[end - width:end])
+            if candidates:
+                found.update(s for s in candidates if len(s) <= end and text.startswith(s, end - len(s)))
+        return sorted(found, key=self.order.__getitem__)
+
+
 def _secret_exposure_policy() -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         secrets: dict[str, tuple[PolicyResource, str]] = {}
@@ -165,12 +188,14 @@ def _secret_exposure_policy() -> StackValidationPolicy:
                     secrets.setdefault(value, (resource, where))
         if not secrets:
             return
+        index = SecretIndex(secrets)
         for resource in args.resources:
             for path, value in plain_fields(resource):
                 if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
                     continue
-                for secret, (owner, where) in secrets.items():
-                    if owner is not resource and secret in value:
+                for secret in index.contained_in(value):
+                    owner, where = secrets[secret]
+                    if owner is not resource:
                         report_violation(
                             f"{resource.resource_type} {resource.name}: plain field {path} contains the secret "
                             f"{where} of {owner.resource_type} {owner.name}",
