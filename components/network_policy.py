@@ -55,15 +55,28 @@ def allow_dns_clusterwide(resource_name: str, opts: pulumi.ResourceOptions) -> p
     )
 
 
+def _all_but(exclude: Mapping[str, str] | None) -> dict[str, Any]:
+    """Every endpoint of the namespace, or every one without all of `exclude`'s labels."""
+    if not exclude:
+        return {}
+    (key, value), *rest = exclude.items()
+    assert not rest, "one label tells the excluded pods apart"
+    return {"matchExpressions": [{"key": key, "operator": "NotIn", "values": [value]}]}
+
+
 def namespace_isolation(
     resource_name: str,
     namespace: pulumi.Input[str],
     *,
     allow_from: Sequence[str] = (),
     extra_ingress: Sequence[Mapping[str, Any]] = (),
+    exclude: Mapping[str, str] | None = None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
-    """Isolate one namespace: inbound only from itself, the nodes, the API server and `allow_from`."""
+    """Isolate one namespace: inbound only from itself, the nodes, the API server and `allow_from`.
+
+    `exclude`: labels of pods this policy leaves out (they carry a stricter policy of their own, which Cilium
+    would otherwise widen: allow rules add up)."""
     peers: list[dict[str, Any]] = [{}]  # {} in a namespaced policy = every endpoint of this namespace
     peers += [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": ns}} for ns in (*allow_from, MONITORING_NAMESPACE)]
     return k8s.apiextensions.CustomResource(
@@ -73,7 +86,7 @@ def namespace_isolation(
         metadata={"name": "baseline-namespace-isolation", "namespace": namespace, "labels": kube.labels("network-policy")},
         spec={
             "description": "Baseline: inbound only from this namespace, the nodes, the API server and named namespaces",
-            "endpointSelector": {},
+            "endpointSelector": _all_but(exclude),
             "ingress": [
                 {"fromEndpoints": peers},
                 {"fromEntities": ["host", "remote-node", "kube-apiserver", "health"]},

@@ -10,10 +10,16 @@ resources and chart values say the same thing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.config.model import StackConfig
 
 ZONE_KEY = "topology.kubernetes.io/zone"
 HOST_KEY = "kubernetes.io/hostname"
+# The witness host (roles: [control-plane, witness]): hosts/kubeadm.py labels it and taints it for workloads.
+WITNESS_LABEL = "magento.io/witness"
+WITNESS_TOLERATION = {"key": WITNESS_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 
 
 def replicas(failure_domains: int, wanted: int = 2) -> int:
@@ -56,3 +62,21 @@ def anti_affinity(match_labels: Mapping[str, str], *, required: bool = False) ->
 def max_unavailable(replica_count: int) -> int:
     """What a PodDisruptionBudget lets a drain take at once: one replica, never the last one."""
     return 1 if replica_count > 1 else 0
+
+
+def storage_domains(config: StackConfig) -> int:
+    """Failure domains with a host that can hold a data member's volume (a worker with a ZFS pool)."""
+    if config.cluster.mode == "existing":
+        return config.failure_domains
+    return len({h.domain for h in config.hosts if "witness" not in h.roles and h.zfs is not None})
+
+
+def witness_quorum(config: StackConfig, members: int) -> bool:
+    """Whether a quorum of `members` keeps its data in two domains and its third vote on a witness: three members
+    wanted, two failure domains with storage and a third one that only has a witness (no pool for a volume).
+
+    The data services then run a small vote-only member there instead of a full one: OpenSearch a manager-only
+    node (components/data/opensearch.py), Percona XtraDB Cluster a Galera arbitrator (components/data/pxc_arbitrator.py).
+    """
+    witness_domains = {h.domain for h in config.hosts if "witness" in h.roles}
+    return members == 3 and storage_domains(config) == 2 and bool(witness_domains) and config.failure_domains >= 3

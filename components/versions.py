@@ -90,7 +90,10 @@ IMAGES: dict[str, ImagePin] = {
                                seen="valkey chart 0.11.0 values.yaml metrics.exporter.image"),
     "pxc": ImagePin("docker.io/percona/percona-xtradb-cluster", "8.4.8-8.1", "MySQL 8.4 (Galera)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "pxc-haproxy": ImagePin("docker.io/percona/haproxy", "2.8.18-1", "HAProxy in front of PXC (one writer)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
-    "xtrabackup": ImagePin("docker.io/percona/percona-xtrabackup", "8.4.0-5.1", "PXC full backups and binlog uploads (PITR)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
+    # Also the Galera arbitrator's image (components/data/pxc_arbitrator.py): github.com/percona/percona-docker
+    # percona-xtrabackup-8.x/Dockerfile at 63de95ae (ENV XTRABACKUP_VERSION 8.4.0-5.1) installs percona-xtradb-cluster-garbd,
+    # and the operator runs garbd in this image for its backups (percona-xtradb-cluster-operator build/backup/backup.sh).
+    "xtrabackup": ImagePin("docker.io/percona/percona-xtrabackup", "8.4.0-5.1", "PXC full backups, binlog uploads (PITR) and the Galera arbitrator (garbd)", seen="pxc-db 1.20.0 default render (../shared/charts/pxc-db-1.20.0.source.json)"),
     "mysqld-exporter": ImagePin(
         "docker.io/prom/mysqld-exporter", "v0.20.0",
         "MySQL metrics sidecar in the PXC pods (>= 0.15: --mysqld.username and MYSQLD_EXPORTER_PASSWORD, no DATA_SOURCE_NAME)",

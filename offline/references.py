@@ -52,6 +52,15 @@ def _certificate(obj: dict[str, Any]) -> Iterable[Key]:
     return [("Secret", _meta(obj).get("namespace", "default"), secret)] if secret else []
 
 
+# percona-xtradb-cluster-operator v1.20.0 creates the cluster's TLS Secrets `<name>-ssl` and `<name>-ssl-internal`
+# (pkg/apis/pxc/v1/pxc_types.go defaults, pkg/controller/pxc/tls.go) unless the spec names its own.
+@produces("PerconaXtraDBCluster")
+def _pxc_tls(obj: dict[str, Any]) -> Iterable[Key]:
+    spec, name, ns = obj.get("spec") or {}, _meta(obj).get("name"), _meta(obj).get("namespace", "default")
+    return [("Secret", ns, spec.get("sslSecretName") or f"{name}-ssl"),
+            ("Secret", ns, spec.get("sslInternalSecretName") or f"{name}-ssl-internal")]
+
+
 @produces("ExternalSecret")
 def _external_secret(obj: dict[str, Any]) -> Iterable[Key]:
     target = ((obj.get("spec") or {}).get("target") or {}).get("name") or _meta(obj).get("name")

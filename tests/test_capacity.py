@@ -76,8 +76,11 @@ def test_prod_witness_runs_only_what_tolerates_it(prod):
     # what must be there: Cilium (agent 200m / 512Mi, cilium-envoy 100m / 128Mi: components/networking/cilium.py
     # defaults), the third Sentinel and OpenSearch's voting-only witness; one of each
     for label in ("DaemonSet kube-system/cilium", "DaemonSet kube-system/cilium-envoy", "StatefulSet valkey/valkey-sentinel",
-                  "Pod opensearch/opensearch-witness"):
+                  "Pod opensearch/opensearch-witness", "Deployment mysql/mysql-garbd"):
         assert witness.pods.get(label) == 1, label
+    # garbd (components/data/pxc_arbitrator.py): 50m / 64Mi; no PXC member there (no pool, 8Gi would not fit)
+    assert (by_label["Deployment mysql/mysql-garbd"].cpu, by_label["Deployment mysql/mysql-garbd"].memory) == (Decimal("0.05"), 64 * MI)
+    assert not any(label.startswith("Pod mysql/mysql-pxc") for label in witness.pods)
     assert (by_label["DaemonSet kube-system/cilium"].cpu, by_label["DaemonSet kube-system/cilium-envoy"].cpu) == (
         Decimal("0.2"), Decimal("0.1"))
     assert witness.used_cpu == sum(by_label[label].cpu * count for label, count in witness.pods.items())

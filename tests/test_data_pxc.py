@@ -84,19 +84,46 @@ def test_max_connections_come_from_the_sites(prod: Recording, dev: Recording):
 # ------------------------------------------------------------------------------------ members and placement
 
 
-def test_prod_runs_three_members_one_per_failure_domain(prod: Recording):
+def test_prod_runs_two_data_members_and_garbd_on_the_witness(prod: Recording):
     spec = cluster(prod)["spec"]
-    assert spec["pxc"]["size"] == 3
+    assert spec["pxc"]["size"] == 2 and spec["unsafeFlags"] == {"pxcSize": True, "proxySize": False}
     assert spec["pxc"]["affinity"] == {"antiAffinityTopologyKey": "topology.kubernetes.io/zone"}
-    zone = [c for c in spec["pxc"]["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
-    assert zone and zone[0]["whenUnsatisfiable"] == "DoNotSchedule"
-    assert {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in spec["pxc"]["tolerations"]
-    assert "unsafeFlags" not in spec
+    assert "tolerations" not in spec["pxc"]  # no data member on the witness (no pool, 4Gi free)
     assert spec["pxc"]["podDisruptionBudget"] == {"maxUnavailable": 1}
-    # HAProxy is stateless and stays off the witness: two pods on two hosts.
-    assert spec["haproxy"]["size"] == 2
-    assert spec["haproxy"]["affinity"] == {"antiAffinityTopologyKey": "kubernetes.io/hostname"}
-    assert "tolerations" not in spec["haproxy"]
+    assert spec["haproxy"]["size"] == 2 and "tolerations" not in spec["haproxy"]
+    (garbd,) = [d for d in kind(prod, "Deployment") if d.inputs["metadata"]["name"] == "mysql-garbd"]
+    pod = garbd.inputs["spec"]["template"]["spec"]
+    assert garbd.inputs["spec"]["replicas"] == 1 and pod["nodeSelector"] == {"magento.io/witness": "true"}
+    assert pod["tolerations"] == [{"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+    (container,) = pod["containers"]
+    assert container["image"] == "docker.io/percona/percona-xtrabackup:8.4.0-5.1"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}["ssl-internal"] == "mysql-ssl-internal"
+
+
+def test_garbd_and_the_members_talk_on_4567_only(prod: Recording):
+    policy = prod.named("mysql-arbitrator-policy").inputs["spec"]
+    members = {"app.kubernetes.io/instance": "mysql", "app.kubernetes.io/component": "pxc"}
+    port = [{"ports": [{"port": "4567", "protocol": "TCP"}]}]
+    assert policy["ingress"] == [{"fromEndpoints": [{"matchLabels": members}], "toPorts": port},
+                                 {"fromEntities": ["host"], "toPorts": port}]
+    assert policy["egress"] == [{"toEndpoints": [{"matchLabels": members}], "toPorts": port}]
+    # the baseline (same namespace: every port) leaves garbd out, or Cilium would add its allows to garbd's
+    baseline = prod.named("mysql-isolation").inputs["spec"]["endpointSelector"]
+    assert baseline == {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["garbd"]}]}
+
+
+def test_three_storage_domains_run_three_members_and_no_garbd(run):
+    values = stack_values("prod")
+    witness = values["hosts"][2]
+    witness["roles"] = ["control-plane", "worker"]
+    witness["cpus"], witness["memory"] = 32, "125Gi"
+    witness["zfs"] = copy.deepcopy(values["hosts"][0]["zfs"])
+    rec = run(values, stack="prod")
+    spec = cluster(rec)["spec"]
+    assert spec["pxc"]["size"] == 3 and "unsafeFlags" not in spec
+    assert not [d for d in kind(rec, "Deployment") if d.inputs["metadata"]["name"] == "mysql-garbd"]
+    assert rec.named("mysql-isolation").inputs["spec"]["endpointSelector"] == {}
 
 
 def test_dev_runs_one_member_with_the_unsafe_flag(dev: Recording):

@@ -73,7 +73,7 @@ class DataServices(Layer):
                 media=self._media(site),
             )
         return {
-            "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": config.replicas_for(config.data.mysql),
+            "mysql": {"writer": f"{pxc.WRITER_HOST}:{pxc.PORT}", "members": pxc.data_members(config), "arbitrator": pxc.arbitrated(config),
                       "maxConnections": self.mysql.sizing.max_connections, "bufferPoolBytes": self.mysql.sizing.buffer_pool},
             "opensearch": {"endpoint": f"https://{opensearch.HOST}:{opensearch.PORT}",
                            "nodes": config.replicas_for(config.data.opensearch)},

@@ -45,15 +45,13 @@ from components.config.model import Site, StackConfig
 from components.data import opensearch_metrics as metrics
 from components.data import search_tls, search_transport
 from components.data.mysql_config import MIB, parse_memory
-from components.data.pxc import WITNESS_TOLERATION
 from components.data.search_tls import SearchHttpTls, cluster_tls
 from components.data.search_transport import SearchTransportTls, transport_tls
 from components.layer import service_monitors
 from components.network_policy import namespace_isolation
-from components.placement import anti_affinity, spread_constraints
+from components.placement import WITNESS_LABEL, WITNESS_TOLERATION, anti_affinity, spread_constraints, witness_quorum
 
 NAMESPACE = "opensearch"
-WITNESS_LABEL = "magento.io/witness"  # hosts/kubeadm.py labels the witness node
 CLUSTER = "opensearch"
 NODE_POOL = "nodes"
 WITNESS_POOL = "witness"
@@ -75,18 +73,9 @@ def pod_labels(pool: str = NODE_POOL) -> dict[str, str]:
     return {"opster.io/opensearch-cluster": CLUSTER, "opster.io/opensearch-nodepool": pool}
 
 
-def storage_domains(config: StackConfig) -> int:
-    """Failure domains with a host that can hold a data node's volume (a worker with a ZFS pool)."""
-    if config.cluster.mode == "existing":
-        return config.failure_domains
-    return len({h.domain for h in config.hosts if "witness" not in h.roles and h.zfs is not None})
-
-
 def witness_manager(config: StackConfig) -> bool:
     """Three cluster managers wanted, two domains with storage and a third domain that only has a witness."""
-    nodes = config.replicas_for(config.data.opensearch)
-    witness_domains = {h.domain for h in config.hosts if "witness" in h.roles}
-    return nodes == 3 and storage_domains(config) == 2 and bool(witness_domains) and config.failure_domains >= 3
+    return witness_quorum(config, config.replicas_for(config.data.opensearch))
 
 
 def heap_mib(memory_limit: str) -> int:

@@ -3,7 +3,10 @@ point-in-time recovery, an optional restore and one tenancy Job per store.
 
 * **Members**: 1 (the operator's `unsafeFlags.pxcSize`, explicitly non-HA: losing the server is downtime
   until it returns or a restore) or 3, one per failure domain (required anti-affinity on the zone key),
-  tolerating the witness taint so that a small third domain carries the third member.
+  tolerating the witness taint so that a third domain with a pool can carry the third member. When only two
+  domains have storage and the third is a witness (prod: two servers and a small VPS), 2 data members (one per
+  storage domain, `unsafeFlags.pxcSize`) and a Galera arbitrator (garbd) on the witness as the third vote
+  (components/data/pxc_arbitrator.py; the same shape as OpenSearch's manager-only witness node).
 * **One writer**: Magento talks to the `mysql-haproxy` Service, which sends every connection to one
   member (the others are HAProxy backups); the replicas Service is switched off so nothing reads from the
   others (Galera certification conflicts and node-local `GET_LOCK`).
@@ -29,10 +32,10 @@ from components import k8s as kube
 from components import versions
 from components.backups import BucketTarget
 from components.config.model import StackConfig
-from components.data import mysql_config, pxc_exporter
+from components.data import mysql_config, pxc_arbitrator, pxc_exporter
 from components.layer import service_monitors
 from components.network_policy import namespace_isolation
-from components.placement import HOST_KEY, ZONE_KEY, spread_constraints
+from components.placement import HOST_KEY, WITNESS_TOLERATION, ZONE_KEY, spread_constraints, witness_quorum
 
 NAMESPACE = "mysql"
 CLUSTER = "mysql"
@@ -43,13 +46,23 @@ SYSTEM_USERS_SECRET = f"{CLUSTER}-system-users"
 S3_SECRET = f"{CLUSTER}-backup-s3"
 SYSTEM_USERS = ("root", "xtrabackup", "monitor", "operator", "replication", "proxyadmin")
 BACKUP_STORAGE, BINLOG_STORAGE = "s3-full", "s3-binlogs"
-WITNESS_TOLERATION = {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 CR_VERSION = versions.chart("pxc-operator").app_version
 
 
 def pod_labels(component: str) -> dict[str, str]:
     """The labels the operator gives a cluster's pods (pxc, haproxy)."""
     return {"app.kubernetes.io/instance": CLUSTER, "app.kubernetes.io/component": component}
+
+
+def arbitrated(config: StackConfig) -> bool:
+    """Two data members and garbd on the witness: three members wanted, two storage domains and a witness."""
+    return witness_quorum(config, config.replicas_for(config.data.mysql))
+
+
+def data_members(config: StackConfig) -> int:
+    """The cluster's PXC members (`spec.pxc.size`): one fewer than the votes when garbd casts the third."""
+    wanted = config.replicas_for(config.data.mysql)
+    return wanted - 1 if arbitrated(config) else wanted
 
 
 def operator_values(config: StackConfig) -> dict[str, Any]:
@@ -116,7 +129,7 @@ def backup_spec(config: StackConfig, target: BucketTarget, keep: int) -> dict[st
 def cluster_spec(config: StackConfig, failure_domains: int, my_cnf: str, backup: dict[str, Any] | None) -> dict[str, Any]:
     """The PerconaXtraDBCluster spec (schema: pxc.percona.com/perconaxtradbcluster_v1)."""
     mysql = config.data.mysql
-    members = config.replicas_for(mysql)
+    members = data_members(config)
     # Two HAProxy pods on two hosts once there are two (stateless, they do not run on the witness).
     proxies = 1 if failure_domains < 2 or members == 1 else 2
     spec: dict[str, Any] = {
@@ -137,7 +150,8 @@ def cluster_spec(config: StackConfig, failure_domains: int, my_cnf: str, backup:
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": mysql.storage}},
             }},
-            "tolerations": [WITNESS_TOLERATION],
+            # a full member on a witness only when it is the third of three (with garbd the witness has no member)
+            **({} if arbitrated(config) else {"tolerations": [WITNESS_TOLERATION]}),
             "gracePeriod": 600,
             "sidecars": [pxc_exporter.sidecar(SYSTEM_USERS_SECRET)],  # mysqld_exporter (components/data/pxc_exporter.py)
             **_placement("pxc", members, failure_domains, quorum=True),
@@ -202,7 +216,9 @@ class PerconaXtraDB(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = kube.namespace(f"{name}-namespace", NAMESPACE, level="baseline", component="mysql", opts=child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        namespace_isolation(f"{name}-isolation", NAMESPACE, allow_from=args.allow_from, opts=in_ns)
+        # garbd has its own policy (4567 with the members only): the baseline isolation leaves it out
+        arbitrator_labels = pxc_arbitrator.APP if arbitrated(config) else None
+        namespace_isolation(f"{name}-isolation", NAMESPACE, allow_from=args.allow_from, exclude=arbitrator_labels, opts=in_ns)
         self.operator = kube.chart(f"{name}-operator", "pxc-operator", namespace=NAMESPACE, values=operator_values(config), opts=in_ns)
 
         passwords = {
@@ -239,6 +255,13 @@ class PerconaXtraDB(pulumi.ComponentResource):
             fields={"spec": cluster_spec(config, args.failure_domains, mysql_config.my_cnf(self.sizing, mysql.strict_mode), backup)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=config.protect_stateful),
         )
+        self.arbitrator = None
+        if arbitrated(config):
+            self.arbitrator = pxc_arbitrator.GaleraArbitrator(
+                f"{name}-arbitrator",
+                pxc_arbitrator.ArbitratorArgs(CLUSTER, NAMESPACE, data_members(config), {**pod_labels("pxc")}),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
         if service_monitors(config):
             kube.custom_object(
                 f"{name}-exporter-monitor", "monitoring.coreos.com/v1", "PodMonitor",
@@ -256,8 +279,4 @@ class PerconaXtraDB(pulumi.ComponentResource):
                 fields={"spec": restore},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
-        self.register_outputs({"writer": f"{WRITER_HOST}:{PORT}", "members": cluster_spec_members(config)})
-
-
-def cluster_spec_members(config: StackConfig) -> int:
-    return config.replicas_for(config.data.mysql)
+        self.register_outputs({"writer": f"{WRITER_HOST}:{PORT}", "members": data_members(config), "arbitrator": arbitrated(config)})

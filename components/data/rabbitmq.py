@@ -30,7 +30,7 @@ from components.config.model import StackConfig
 from components.data.tenancy import Credential, QueueTenancy
 from components.layer import service_monitors
 from components.network_policy import MONITORING_NAMESPACE, namespace_isolation
-from components.placement import HOST_KEY, spread_constraints
+from components.placement import HOST_KEY, spread_constraints, storage_domains
 
 OPERATOR_NAMESPACE = "rabbitmq-system"
 NAMESPACE = "rabbitmq"
@@ -86,8 +86,6 @@ def cluster_spec(config: StackConfig, failure_domains: int) -> dict[str, Any]:
         "containers": [{"name": "rabbitmq", "securityContext": RESTRICTED}],
         "initContainers": [{"name": "setup-container", "securityContext": RESTRICTED}],
     }
-    from components.data.opensearch import storage_domains
-
     shared_hosts = members > storage_domains(config)
     if members > 1:
         # zones the members may not use (the witness: tainted, no volumes) do not count as empty domains

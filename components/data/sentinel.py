@@ -28,9 +28,8 @@ from components import k8s as kube
 from components import versions
 from components.config.model import StackConfig
 from components.data import valkey_config as vc
-from components.data.pxc import WITNESS_TOLERATION
 from components.data.valkey import RESTRICTED_CONTAINER
-from components.placement import anti_affinity, max_unavailable, spread_constraints
+from components.placement import WITNESS_TOLERATION, anti_affinity, max_unavailable, spread_constraints
 
 NAME = "valkey-sentinel"
 HEADLESS = f"{NAME}-headless"

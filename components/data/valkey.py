@@ -26,7 +26,7 @@ from components.data import valkey_config as vc
 from components.data.tenancy import Credential, Sentinel, ValkeyStore
 from components.layer import service_monitors
 from components.network_policy import MONITORING_NAMESPACE
-from components.placement import anti_affinity, spread_constraints
+from components.placement import anti_affinity, spread_constraints, storage_domains
 
 FOLLOW_PRIMARY_CONFIGMAP = "valkey-follow-primary"
 RESTRICTED_CONTAINER = {
@@ -57,8 +57,6 @@ def members(config: StackConfig) -> int:
     (prod) each instance is a primary and one replica on the two servers, and the third Sentinel runs on
     the witness (it needs no volume).
     """
-    from components.data.opensearch import storage_domains
-
     wanted = config.replicas_for(config.data.valkey)
     return max(1, min(wanted, storage_domains(config))) if wanted > 1 else 1
 

@@ -48,19 +48,21 @@ class MariaDB:
 
 
 @contextlib.contextmanager
-def mariadb_server(workdir: Path, *, extra_args: Sequence[str] = ()) -> Iterator[MariaDB]:
-    """`extra_args` are appended to mariadbd's command line (e.g. a one-node Galera cluster)."""
+def mariadb_server(workdir: Path, *, extra_args: Sequence[str] = (), initialise: bool = True) -> Iterator[MariaDB]:
+    """`extra_args` are appended to mariadbd's command line (e.g. a one-node Galera cluster); `initialise=False`
+    starts from the data directory the caller put in `<workdir>/data` (e.g. a copy of a cleanly stopped one)."""
     mariadbd = require_binary("mariadbd", "mariadb-server")
     install_db = require_binary("mariadb-install-db", "mariadb-server", extra_paths=("/usr/bin", "/usr/sbin"))
     client = require_binary("mariadb", "mariadb-client", extra_paths=("/usr/bin",))
     datadir, socket = workdir / "data", workdir / "mysqld.sock"
-    datadir.mkdir()
     user = ["--user=root"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [install_db, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=socket",
-         "--skip-test-db", *user],
-        check=True, capture_output=True, timeout=120,
-    )
+    if initialise:
+        datadir.mkdir()
+        subprocess.run(
+            [install_db, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=socket",
+             "--skip-test-db", *user],
+            check=True, capture_output=True, timeout=120,
+        )
     port = free_port()
     server = start(
         "mariadbd",
