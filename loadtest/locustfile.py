@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import random
 
-from locust import HttpUser, between, events, task
+import gevent
+from locust import HttpUser, between, events, stats, task
+from locust.exception import StopUser
 
 PRIVATE = ("/checkout", "/customer")
 
@@ -38,6 +40,8 @@ def _arguments(parser) -> None:
     parser.add_argument("--product-path", default="/joust-duffle-bag.html", help="a product page of the store")
     parser.add_argument("--product-id", default="1", help="the product's entity id (for add to cart)")
     parser.add_argument("--search-terms", default="bag,shirt,watch,yoga,jacket", help="comma-separated search terms")
+    parser.add_argument("--iterations", type=int, default=0,
+                        help="EveryFlow: stop each user after this many rounds of every flow, and the run once all have (0: no limit)")
 
 
 def check(response, *, private: bool = False, allowed: tuple[int, ...] = (200,)) -> None:
@@ -126,11 +130,29 @@ FLOWS = (Storefront.home, Storefront.category, Storefront.product, Storefront.se
          Storefront.guest_checkout, Storefront.customer_login)
 
 
+REQUESTS_PER_ITERATION = 11  # what one round of FLOWS sends (add to cart 2, checkout 3, login 2, the others 1)
+_finished: list[int] = []  # users of this process done with their --iterations
+
+
 class EveryFlow(Storefront):
     """Every flow once per iteration, in order, and nothing else: CI runs this class (`tests/test_loadtest.py`)
-    so that each flow's checks run within a bounded number of requests; load runs use Shopper's weights."""
+    so that each flow's checks run within a bounded number of requests; load runs use Shopper's weights.
+    With `--iterations N` each user stops after N rounds and the run ends when every user has: at most
+    users x N x REQUESTS_PER_ITERATION requests, whatever the run time (`-t` still bounds the time)."""
+
+    rounds = 0
 
     @task
     def every_flow(self) -> None:
         for flow in FLOWS:
             flow(self)
+        self.rounds += 1
+        limit = self.options.iterations if self.options is not None else 0
+        if limit and self.rounds >= limit:
+            _finished.append(1)
+            runner = self.environment.runner
+            if runner is not None and len(_finished) >= runner.target_user_count:
+                # from outside this user's greenlet (quit() kills it), once the CSV writer has written the
+                # last round (it writes every CSV_STATS_INTERVAL_SEC; quitting writes nothing more)
+                gevent.spawn_later(stats.CSV_STATS_INTERVAL_SEC + 1, runner.quit)
+            raise StopUser()

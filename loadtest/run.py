@@ -38,12 +38,17 @@ class Result:
         return self.rows["Aggregated"]
 
 
+def _number(value: str | None) -> float:
+    """A figure of Locust's CSV: empty or "N/A" (no successful request to time) reads 0."""
+    return float(value) if value and value != "N/A" else 0.0
+
+
 def _rows(path: Path) -> dict[str, Row]:
     out = {}
     with path.open() as handle:
         for line in csv.DictReader(handle):
             out[line["Name"]] = Row(line["Name"], int(line["Request Count"]), int(line["Failure Count"]),
-                                    float(line["Requests/s"]), float(line["50%"] or 0), float(line["95%"] or 0))
+                                    _number(line["Requests/s"]), _number(line["50%"]), _number(line["95%"]))
     return out
 
 

@@ -256,3 +256,50 @@ def test_claims_need_a_node_with_a_pool_and_tolerations_match_taints():
     tolerant = _workload(1, 1, tolerations=[{"key": "magento.io/witness", "operator": "Exists", "effect": "NoSchedule"}])
     assert eligible(tolerant, bare)
     assert not eligible(_workload(1, 1, tolerations=[{"key": "magento.io/witness", "value": "false"}]), bare)
+
+
+def test_dev_site_row_by_hand(dev):
+    """The demo store's row in the per-site table, from Pulumi.dev.yaml's tiers and the defaults they leave,
+    each pod's containers summed by hand."""
+    row = capacity_summary(dev)["sites"]["demo"]
+    m = MI
+    # (CPU request, memory request, CPU limit, memory limit) per pod at rest, one replica each:
+    pods = {
+        # small nginx 100m/64Mi (500m/128Mi) + exporter 10m/16Mi (100m/32Mi): components/config/site_tiers.py
+        "nginx": (Decimal("0.11"), 80 * m, Decimal("0.6"), 160 * m),
+        # small PHP-FPM 500m/1Gi (2/2Gi) + exporter 10m/16Mi (100m/32Mi)
+        "php-fpm": (Decimal("0.51"), 1040 * m, Decimal("2.1"), 2080 * m),
+        # dev Varnish 100m/512Mi (1/512Mi) + exporter 20m/32Mi (200m/64Mi)
+        "varnish": (Decimal("0.12"), 544 * m, Decimal("1.2"), 576 * m),
+        # the WAF's defaults 250m/256Mi (1/512Mi): components/config/sites.py SiteWaf
+        "waf": (Decimal("0.25"), 256 * m, Decimal(1), 512 * m),
+        # the dev cli tier 100m/256Mi (1/1Gi): the cron run and the release's resume Job
+        "cron": (Decimal("0.1"), 256 * m, Decimal(1), 1024 * m),
+        "resume": (Decimal("0.1"), 256 * m, Decimal(1), 1024 * m),
+        # the dev release tier 250m/512Mi (2/2Gi)
+        "release": (Decimal("0.25"), 512 * m, Decimal(2), 2048 * m),
+        # the store's database tenancy Job in the mysql namespace, 50m/64Mi (200m/128Mi): components/data/tenancy_sql.py
+        "tenancy": (Decimal("0.05"), 64 * m, Decimal("0.2"), 128 * m),
+    }
+    cpu, memory = sum(p[0] for p in pods.values()), sum(p[1] for p in pods.values())
+    assert (cpu, memory) == (Decimal("1.49"), 3008 * m)
+    assert row["pods"] == "8"
+    assert (row["cpuRequests"], row["memoryRequests"]) == ("1490m", "2.94Gi")  # 3008Mi
+    assert (row["cpuLimits"], row["memoryLimits"]) == ("9100m", "7.38Gi")  # 7552Mi
+    # at maximum the two consumer groups (KEDA 0-1, the cli tier each) run as well: + 2 x 100m / 256Mi
+    assert (row["cpuAtMaximum"], row["memoryAtMaximum"]) == ("1690m", "3.44Gi")  # 3520Mi
+    assert row["quota"] == "8 CPU / 16Gi"
+
+
+def test_size_classes_state_their_throughput_and_what_it_rests_on():
+    small = size_classes()["small"]
+    # PHP-FPM at its maximum 4 x 500m requested (2 limit) at ~250 ms per uncached page: 2 / 0.25 = 8 pages/s,
+    # 8 / 0.25 = 32 bursting; the WAF 6 x 250m at ~1.5 ms per request: 1.5 / 0.0015 = 1000 cached/s;
+    # orders: 20% of 2 CPU over 60 s at ~3 CPU-s each = 8/min.
+    assert small.throughput == "~8 uncached page views/s (~32 bursting to CPU limits), ~1000 cached/s, ~8 orders/min"
+    assert small.basis.startswith("PHP-FPM at its maximum 4 x 500m CPU requested (2 limit) at ~250 ms of one PHP core")
+    medium = size_classes()["medium"]
+    # 8 x 1 CPU / 0.30 = 27 pages/s (8 x 4 / 0.3 = 107 bursting); orders 8 x 0.2 x 60 / 3 = 32/min
+    assert medium.throughput.startswith("~27 uncached page views/s (~107 bursting") and medium.throughput.endswith("~32 orders/min")
+    for size in size_classes().values():
+        assert "performance-toolkit" in size.catalog

@@ -15,6 +15,8 @@ import pytest
 from moto import mock_aws
 
 from components.config.model import Site
+from components.config.sites import RateLimit
+from ops.__main__ import main
 from ops.smoke import Target, smoke
 from ops.stack import load
 from tests.servers import free_port
@@ -123,3 +125,56 @@ def test_backups_step_uses_the_verifier() -> None:
             client.create_bucket(Bucket=bucket)
         (check,) = smoke(CONFIG.model_copy(update={"sites": []}), Target("127.0.0.1", 1), s3=client)
     assert check.name == "backups" and check.status == "fail" and "not fresh" in check.detail
+
+
+def test_smoke_fails_when_no_429_comes_within_the_budget(chain: Chain) -> None:
+    # The stack limits /graphql at 10/Minute; nothing in front of the chain enforces that rule (the WAF's own
+    # per-client limits cover search, cart and login only), so the budget (10 x 2 Envoy replicas + 5) runs
+    # out without a 429: the check fails, naming the path and the limit, after exactly that many requests.
+    limited = SITE.model_copy(update={"edge": SITE.edge.model_copy(update={"rate_limits": [
+        RateLimit(name="graphql", path="/graphql", requests=10)]})})
+    config = CONFIG.model_copy(update={"sites": [limited]})
+    before = len(chain.php_hits())
+    found = _by_name(smoke(config, Target("127.0.0.1", chain.wafs["blocking"], tls=False, as_gateway=True, client="198.51.100.9"),
+                           backups=False))
+    assert found["rate-limit"].status == "fail"
+    assert found["rate-limit"].detail == "/graphql: no 429 within 25 requests (limit 10/Minute)"
+    assert "/graphql" in chain.php_hits()[before:]  # the probes reached the store (Varnish served the repeats)
+
+
+def test_smoke_warns_instead_of_flooding_past_max_requests(chain: Chain) -> None:
+    found = _by_name(smoke(CONFIG, Target("127.0.0.1", chain.wafs["blocking"], tls=False, as_gateway=True, client="198.51.100.10"),
+                           backups=False, max_requests=50))
+    # customer-login 60/Minute x 2 replicas + 5 = 125 requests: more than allowed, so none is sent
+    assert found["rate-limit"].status == "warn"
+    assert found["rate-limit"].detail.endswith("would take 125 requests, more than --max-requests 50")
+
+
+def test_the_command_exits_1_on_a_failed_check_and_2_without_a_target(capsys) -> None:
+    # prod's two stores through a closed port: each storefront fails, nothing else is tried
+    code = main(["smoke", "--stack", "prod", "--connect", f"127.0.0.1:{free_port()}", "--plain-http", "--timeout", "1",
+                 "--skip-backups"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert [line.split()[:3] for line in out.splitlines()[:2]] == [["FAIL", "shop-fr", "storefront"], ["FAIL", "shop-de", "storefront"]]
+    assert out.splitlines()[-1] == "smoke prod: 0 of 2 checks passed, 2 failed"
+    # dev has no edge.gatewayAddress: the command says what to give instead of guessing
+    assert main(["smoke", "--stack", "dev", "--skip-backups"]) == 2
+    assert "no edge.gatewayAddress: give --connect host:port" in capsys.readouterr().err
+
+
+def test_backups_step_passes_on_fresh_backups(monkeypatch) -> None:
+    import datetime as dt
+
+    from components.backups.streams import STREAMS
+    from tests import test_verifier
+
+    # the verifier's healthy set (tests/test_verifier.py), written relative to the smoke check's own clock
+    monkeypatch.setattr(test_verifier, "NOW", dt.datetime.now(dt.UTC))
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        for bucket in CONFIG.backup.buckets.model_dump().values():
+            client.create_bucket(Bucket=bucket)
+        test_verifier.fill_fresh(monkeypatch, client, CONFIG)
+        (check,) = smoke(CONFIG.model_copy(update={"sites": []}), Target("127.0.0.1", 1), s3=client)
+        assert (check.status, check.detail) == ("ok", f"{len(STREAMS)} stream(s) fresh")
