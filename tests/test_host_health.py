@@ -268,8 +268,13 @@ def test_systemd_accepts_the_rendered_units(tmp_path: Path) -> None:
         return subprocess.run([tool("systemd-analyze"), "verify", "--man=no", str(units / "magento-host-health.timer"),
                                str(units / "magento-host-health.service")], capture_output=True, text=True, timeout=60, check=False)
 
+    def ours(stderr: str) -> list[str]:
+        # verify also loads the machine's default target and reports on every unit it pulls in (on CI, the
+        # packages' own units such as garb.service); only what it says about our two units is ours to judge
+        return [line for line in stderr.splitlines() if "magento-host-health" in line]
+
     done = verify()
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.returncode == 0 and ours(done.stderr) == [], done.stderr
     timer = units / "magento-host-health.timer"
     timer.write_text(timer.read_text().replace("OnUnitActiveSec=5min", "OnUnitActiveSec=five minutes"))
-    assert "Failed to parse" in verify().stderr
+    assert any("Failed to parse" in line for line in ours(verify().stderr))
