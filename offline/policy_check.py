@@ -201,17 +201,26 @@ def _provider(recording: Recording, record: Recorded) -> analyzer_pb2.AnalyzerPr
 
 
 @contextlib.contextmanager
-def _shared_message_dicts() -> Iterator[None]:
-    """The servicer converts a resource's properties (and its provider's) with `json_format.MessageToDict` once
-    per policy: 16 times per resource, and once per stack policy and resource in `AnalyzeStack`, two thirds of
-    the pack's time. Here that conversion is done once per distinct message content (the key is the message's
-    deterministic wire bytes) for the duration of one check; the servicer and every policy run unchanged, and
-    each policy still gets its own objects (`deserialize_properties` builds new dicts and lists from the shared
-    result, which it only reads)."""
-    converted: dict[tuple[str, bytes], Any] = {}
-    message_to_dict = json_format.MessageToDict
+def _shared_per_request() -> Iterator[dict[int, tuple[Any, Any]]]:
+    """The servicer prepares a resource's properties (and its provider's) once per policy: 16 times per resource
+    in `Analyze`, and once per stack policy and resource in `AnalyzeStack`. Each preparation is three pure steps,
+    `json_format.MessageToDict`, `deserialize_properties` and `unknown_checking_proxy`, which were four fifths of
+    the pack's time. Here each step runs once per distinct input for the duration of one request: the message
+    is keyed by its deterministic wire bytes, the later steps by the identity of the (shared) result they are
+    given. The servicer's loop and every policy run unchanged and see the same values.
 
-    def shared(message: Any, *args: Any, **kwargs: Any) -> Any:
+    What changes is that the policies of one request share one proxy instead of each getting its own, which is
+    only the same when no policy writes to the properties it is given: `tests/test_policy_pack_readonly.py`
+    holds the pack to that."""
+    module = pulumi_policy.policy
+    originals = (module.json_format, module.deserialize_properties, module.unknown_checking_proxy)
+    message_to_dict, deserialize, proxy = json_format.MessageToDict, originals[1], originals[2]
+    converted: dict[tuple[str, bytes], Any] = {}
+    # id(input) -> (input, result): the input is held so that its id cannot be reused within the request
+    deserialized: dict[int, tuple[Any, Any]] = {}
+    proxied: dict[int, tuple[Any, Any]] = {}
+
+    def shared_message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs or not isinstance(message, struct_pb2.Struct):
             return message_to_dict(message, *args, **kwargs)
         key = (message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
@@ -219,13 +228,23 @@ def _shared_message_dicts() -> Iterator[None]:
             converted[key] = message_to_dict(message)
         return converted[key]
 
-    module = pulumi_policy.policy
-    original = module.json_format
-    module.json_format = types.SimpleNamespace(**{**vars(json_format), "MessageToDict": shared})  # type: ignore[assignment]
+    def once(memo: dict[int, tuple[Any, Any]], step: Any) -> Any:
+        def shared(value: Any, *args: Any, **kwargs: Any) -> Any:
+            if args or kwargs:  # another form of the call (the remediation path's proxy_secrets=True)
+                return step(value, *args, **kwargs)
+            if id(value) not in memo:
+                memo[id(value)] = (value, step(value))
+            return memo[id(value)][1]
+
+        return shared
+
+    module.json_format = types.SimpleNamespace(**{**vars(json_format), "MessageToDict": shared_message_to_dict})  # type: ignore[assignment]
+    module.deserialize_properties = once(deserialized, deserialize)  # type: ignore[assignment]
+    module.unknown_checking_proxy = once(proxied, proxy)  # type: ignore[assignment]
     try:
-        yield
+        yield proxied  # each shared proxy with the value it wraps (for the check that no policy writes to it)
     finally:
-        module.json_format = original
+        module.json_format, module.deserialize_properties, module.unknown_checking_proxy = originals
 
 
 def _options(record: Recorded) -> analyzer_pb2.AnalyzerResourceOptions:
@@ -287,7 +306,7 @@ def check_recording(
             options=_options(record),
             provider=_provider(recording, record),
         )
-        with _shared_message_dicts():
+        with _shared_per_request():
             collect(servicer.Analyze(request, None), record)
 
     stack_resources = [
@@ -303,7 +322,7 @@ def check_recording(
         )
         for record in recording.resources
     ]
-    with _shared_message_dicts():
+    with _shared_per_request():
         collect(servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources), None), None)
     return report
 
