@@ -30,8 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.config import ConfigError
 from offline.capacity_report import capacity_summary, console_lines
 from offline.checks import run_checks
@@ -40,6 +38,7 @@ from offline.policy_check import check_recording, print_failures, write_report
 from offline.render import RENDERED_TYPES
 from offline.stackfile import ROOT, StackSettings, load_stack
 from offline.summary import summarize, to_markdown
+from offline.yaml_out import dump_text
 
 REDACTED = "<secret: redacted>"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -77,13 +76,11 @@ def _sorted(value: Any) -> Any:
 
 
 # libyaml's emitter when PyYAML has it: the same documents (only long quoted strings fold differently),
-# six times faster than the pure-Python one, which was a third of the plan's time at 50 sites.
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
+# six times faster than the pure-Python one, which was a third of the plan's time at 50 sites; and the node
+# tree built without most of PyYAML's pure-Python representer (offline/yaml_out.py: the same bytes).
 def _dump(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.dump(document, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, width=120))
+    path.write_text(dump_text(document))
 
 
 def _host_of(recording: Recording, record: Recorded) -> str:
