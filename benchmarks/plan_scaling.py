@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import copy
 import cProfile
-import gc
 import io
 import pstats
 import statistics
@@ -47,7 +46,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from offline.engine import run_program
-from offline.plan import plan_settings
+from offline.plan import frozen_heap, plan_settings
 from offline.stackfile import ROOT, settings_from_values
 
 SITE_COUNTS = (1, 10, 50)
@@ -104,18 +103,12 @@ def same_inputs_program(recording):
     return program
 
 
-@contextlib.contextmanager
 def clean_heap():
     """Each figure as a fresh process would see it: what earlier runs left in memory (recordings, caches) is
-    collected, and the rest frozen, so the collector walks only what the measured call allocates. Without this
-    the floor, measured after the program's runs, paid 20-40% more for the collector walking their leftovers (2,509 bare
-    resources: 2.7-2.9 s in a fresh process, 3.6-4.6 s after a 10-site run)."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+    collected and the rest frozen, so the collector walks only what the measured call allocates. Without this
+    the floor, measured after the program's runs, paid 20-40% more for the collector walking their leftovers
+    (2,509 bare resources: 2.7-2.9 s in a fresh process, 3.6-4.6 s after a 10-site run)."""
+    return frozen_heap()
 
 
 def measure(fn, repeats: int) -> tuple[float, int, int]:

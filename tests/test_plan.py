@@ -149,3 +149,20 @@ def test_readme_documents_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make plan" in readme and "make test" in readme
     assert "pulumi preview" in readme
+
+
+def test_frozen_heap_freezes_what_exists_and_unfreezes_at_the_outermost_end():
+    """The plan's checks run with the recording frozen (the collector skips it); nothing stays frozen after."""
+    import gc
+
+    from offline.plan import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    survivor = [[] for _ in range(100)]
+    with frozen_heap():
+        outer = gc.get_freeze_count()
+        assert outer >= len(survivor)
+        with frozen_heap():
+            assert gc.get_freeze_count() >= outer
+        assert gc.get_freeze_count() >= outer  # the inner one leaves the outer's objects frozen
+    assert gc.get_freeze_count() == 0
