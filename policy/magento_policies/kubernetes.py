@@ -174,7 +174,8 @@ SCALERS = {
 
 
 def minimum_replicas(workload: PolicyResource, resources: list[PolicyResource]) -> int:
-    """The fewest replicas a Deployment/StatefulSet runs: spec.replicas, or its autoscaler's minimum."""
+    """The fewest replicas a Deployment/StatefulSet runs: spec.replicas, or its autoscaler's minimum (the first
+    HPA or ScaledObject among `resources` that targets it; pass only the autoscalers when calling per workload)."""
     meta = get(workload.props, "metadata", default={})
     replicas = get(workload.props, "spec", "replicas")
     for scaler in _by_type(resources, *SCALERS):
@@ -193,11 +194,12 @@ def minimum_replicas(workload: PolicyResource, resources: list[PolicyResource]) 
 def _pdb_policy() -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         budgets = _by_type(args.resources, "kubernetes:policy/v1:PodDisruptionBudget")
+        scalers = _by_type(args.resources, *SCALERS)  # once, not once per workload (quadratic in stores)
         for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
             ref = object_ref(workload.props, workload.urn)
             if excepted(ref, args.get_config(), "workload-pdb") is not None:
                 continue
-            if minimum_replicas(workload, args.resources) <= 1:
+            if minimum_replicas(workload, scalers) <= 1:
                 continue
             labels = get(workload.props, "spec", "template", "metadata", "labels", default={})
             if not any(
@@ -236,9 +238,10 @@ def spreads(pod_spec: Any, labels: Mapping[str, Any]) -> bool:
 
 def _spread_policy() -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        scalers = _by_type(args.resources, *SCALERS)  # once, not once per workload (quadratic in stores)
         for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
             ref = object_ref(workload.props, workload.urn)
-            if excepted(ref, args.get_config(), "workload-spread") is not None or minimum_replicas(workload, args.resources) <= 1:
+            if excepted(ref, args.get_config(), "workload-spread") is not None or minimum_replicas(workload, scalers) <= 1:
                 continue
             labels = get(workload.props, "spec", "template", "metadata", "labels", default={})
             pod = get(workload.props, "spec", "template", "spec", default={})
