@@ -206,8 +206,8 @@ def _shared_per_request() -> Iterator[dict[int, tuple[Any, Any]]]:
     in `Analyze`, and once per stack policy and resource in `AnalyzeStack`. Each preparation is three pure steps,
     `json_format.MessageToDict`, `deserialize_properties` and `unknown_checking_proxy`, which were four fifths of
     the pack's time. Here each step runs once per distinct input for the duration of one request: the message
-    is keyed by its deterministic wire bytes, the later steps by the identity of the (shared) result they are
-    given. The servicer's loop and every policy run unchanged and see the same values.
+    is keyed by its identity, then its deterministic wire bytes, the later steps by the identity of the
+    (shared) result they are given. The servicer's loop and every policy run unchanged and see the same values.
 
     What changes is that the policies of one request share one proxy instead of each getting its own, which is
     only the same when no policy writes to the properties it is given: `tests/test_policy_pack_readonly.py`
@@ -220,12 +220,19 @@ def _shared_per_request() -> Iterator[dict[int, tuple[Any, Any]]]:
     deserialized: dict[int, tuple[Any, Any]] = {}
     proxied: dict[int, tuple[Any, Any]] = {}
 
+    # id(message) -> (message, its dict): upb hands out the same wrapper for a field while it lives, so most
+    # lookups (every stack policy reads every resource's message) need no serialisation for the key
+    seen: dict[int, tuple[Any, Any]] = {}
+
     def shared_message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs or not isinstance(message, struct_pb2.Struct):
             return message_to_dict(message, *args, **kwargs)
+        if id(message) in seen:
+            return seen[id(message)][1]
         key = (message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
         if key not in converted:
             converted[key] = message_to_dict(message)
+        seen[id(message)] = (message, converted[key])
         return converted[key]
 
     def once(memo: dict[int, tuple[Any, Any]], step: Any) -> Any:
