@@ -103,19 +103,14 @@ def same_inputs_program(recording):
     return program
 
 
-def clean_heap():
-    """Each figure as a fresh process would see it: what earlier runs left in memory (recordings, caches) is
-    collected and the rest frozen, so the collector walks only what the measured call allocates. Without this
-    the floor, measured after the program's runs, paid 20-40% more for the collector walking their leftovers
-    (2,509 bare resources: 2.7-2.9 s in a fresh process, 3.6-4.6 s after a 10-site run)."""
-    return frozen_heap()
-
-
 def measure(fn, repeats: int) -> tuple[float, int, int]:
     seconds = []
     resources = 0
     for _ in range(repeats):
-        with clean_heap():
+        # each figure as a fresh process would see it: the collector walks only what the measured call allocates
+        # (measured after the program's runs, the floor paid 20-40% for the collector walking their leftovers:
+        # 2,509 bare resources took 2.7-2.9 s in a fresh process, 3.6-4.6 s after a 10-site run)
+        with frozen_heap():
             start = time.perf_counter()
             resources = len(fn().resources)
             seconds.append(time.perf_counter() - start)
@@ -126,13 +121,6 @@ def measure(fn, repeats: int) -> tuple[float, int, int]:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return statistics.median(seconds), peak, resources
-
-
-def _seconds(fn) -> float:
-    with clean_heap():
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
 
 
 def full_plan(settings, out: Path):
@@ -184,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             floor_program = bare_program(resources)
             floor_s, floor_peak, _ = measure(lambda fs=floor_settings, fp=floor_program: run_program(fs, program=fp), args.repeats)
             same_program = same_inputs_program(run_program(settings))
-            same_s = statistics.median(
-                _seconds(lambda fs=floor_settings, sp=same_program: run_program(fs, program=sp)) for _ in range(args.repeats)
-            )
+            same_s, _, _ = measure(lambda fs=floor_settings, sp=same_program: run_program(fs, program=sp), args.repeats)
             ratios[count] = (run_s / floor_s, plan_s / floor_s, run_s / same_s)
             print(
                 f"{count:>5} {resources:>9} {run_s:>7.2f} {run_peak / 2**20:>8.1f} {plan_s:>7.2f} {plan_peak / 2**20:>9.1f} "
