@@ -201,28 +201,26 @@ def _provider(recording: Recording, record: Recorded) -> analyzer_pb2.AnalyzerPr
 
 
 @contextlib.contextmanager
-def _shared_per_request() -> Iterator[dict[int, tuple[Any, Any]]]:
+def _shared_preparation() -> Iterator[dict[int, tuple[Any, Any]]]:
     """The servicer prepares a resource's properties (and its provider's) once per policy: 16 times per resource
     in `Analyze`, and once per stack policy and resource in `AnalyzeStack`. Each preparation is three pure steps,
     `json_format.MessageToDict`, `deserialize_properties` and `unknown_checking_proxy`, which were four fifths of
-    the pack's time. Here each step runs once per distinct input for the duration of one request: the message
-    is keyed by its identity, then its deterministic wire bytes, the later steps by the identity of the
-    (shared) result they are given. The servicer's loop and every policy run unchanged and see the same values.
+    the pack's time. Here each step runs once per distinct input for the duration of the check: a message is
+    converted once per content (its type and deterministic wire bytes; first looked up by its identity, which
+    upb keeps for a field while it lives), the later steps once per (shared, held) result they are given. So a
+    resource's `Analyze` and `AnalyzeStack` properties, when the same, and every resource's provider share one
+    preparation. The servicer's loop and every policy run unchanged and see the same values.
 
-    What changes is that the policies of one request share one proxy instead of each getting its own, which is
-    only the same when no policy writes to the properties it is given: `tests/test_policy_pack_readonly.py`
-    holds the pack to that."""
+    What changes is that policies share one proxy instead of each getting its own, which is only the same when
+    no policy writes to the properties it is given: `tests/test_policy_pack_readonly.py` holds the pack to that."""
     module = pulumi_policy.policy
     originals = (module.json_format, module.deserialize_properties, module.unknown_checking_proxy)
     message_to_dict, deserialize, proxy = json_format.MessageToDict, originals[1], originals[2]
     converted: dict[tuple[str, bytes], Any] = {}
-    # id(input) -> (input, result): the input is held so that its id cannot be reused within the request
+    # id(input) -> (input, result): the input is held so that its id cannot be reused within the check
     deserialized: dict[int, tuple[Any, Any]] = {}
     proxied: dict[int, tuple[Any, Any]] = {}
-
-    # id(message) -> (message, its dict): upb hands out the same wrapper for a field while it lives, so most
-    # lookups (every stack policy reads every resource's message) need no serialisation for the key
-    seen: dict[int, tuple[Any, Any]] = {}
+    seen: dict[int, tuple[Any, Any]] = {}  # id(message) -> (message, its dict)
 
     def shared_message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs or not isinstance(message, struct_pb2.Struct):
@@ -304,32 +302,42 @@ def check_recording(
             )
         report.not_applicable.extend((n.policy_name, n.reason) for n in response.not_applicable)
 
-    for record in recording.resources:
-        request = analyzer_pb2.AnalyzeRequest(
-            type=record.type,
-            properties=_struct(_analyzed_inputs(record)),
-            urn=record.urn,
-            name=record.name,
-            options=_options(record),
-            provider=_provider(recording, record),
-        )
-        with _shared_per_request():
+    providers: dict[str, analyzer_pb2.AnalyzerProviderResource | None] = {}  # one message per provider
+
+    def provider_of(record: Recorded) -> analyzer_pb2.AnalyzerProviderResource | None:
+        if record.provider not in providers:
+            providers[record.provider] = _provider(recording, record)
+        return providers[record.provider]
+
+    inputs: list[struct_pb2.Struct] = []  # each resource's inputs' message, in order, kept for AnalyzeStack
+    with _shared_preparation():
+        for record in recording.resources:
+            inputs.append(_struct(_analyzed_inputs(record)))
+            request = analyzer_pb2.AnalyzeRequest(
+                type=record.type,
+                properties=inputs[-1],
+                urn=record.urn,
+                name=record.name,
+                options=_options(record),
+                provider=provider_of(record),
+            )
             collect(servicer.Analyze(request, None), record)
 
-    stack_resources = [
-        analyzer_pb2.AnalyzerResource(
-            type=record.type,
-            properties=_struct(_analyzed_inputs(record, with_outputs=True)),
-            urn=record.urn,
-            name=record.name,
-            options=_options(record),
-            provider=_provider(recording, record),
-            parent=record.parent or "",
-            dependencies=[d for d in record.dependencies if d in recording.by_urn],
-        )
-        for record in recording.resources
-    ]
-    with _shared_per_request():
+        stack_resources = [
+            analyzer_pb2.AnalyzerResource(
+                type=record.type,
+                # inputs and state: the inputs' own message when the state adds no property (most resources)
+                properties=message if record.outputs.keys() <= record.inputs.keys()
+                else _struct(_analyzed_inputs(record, with_outputs=True)),
+                urn=record.urn,
+                name=record.name,
+                options=_options(record),
+                provider=provider_of(record),
+                parent=record.parent or "",
+                dependencies=[d for d in record.dependencies if d in recording.by_urn],
+            )
+            for record, message in zip(recording.resources, inputs, strict=True)
+        ]
         collect(servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources), None), None)
     return report
 

@@ -1,5 +1,5 @@
 """The offline policy check shares one set of prepared properties between the policies of a request
-(`offline.policy_check._shared_per_request`). That gives every policy what the servicer alone would give it only
+(`offline.policy_check._shared_preparation`). That gives every policy what the servicer alone would give it only
 while no policy writes to the properties it is given; these tests hold the pack to that, show that a writing
 policy is caught, and that sharing changes no report."""
 
@@ -30,7 +30,7 @@ def _plain(value: Any) -> Any:
 def written_to(recording: Recording, policies: list) -> int:
     """How many shared property sets differ, after the requests, from a fresh proxy of what they wrap."""
     changed = 0
-    shared_per_request = policy_check._shared_per_request
+    shared_per_request = policy_check._shared_preparation
 
     @contextlib.contextmanager
     def audited() -> Iterator[dict[int, tuple[Any, Any]]]:
@@ -39,11 +39,11 @@ def written_to(recording: Recording, policies: list) -> int:
             yield proxied
             changed += sum(_plain(proxy) != _plain(unknown_checking_proxy(value)) for value, proxy in proxied.values())
 
-    policy_check._shared_per_request = audited
+    policy_check._shared_preparation = audited
     try:
         check_recording(recording, policies=policies)
     finally:
-        policy_check._shared_per_request = shared_per_request
+        policy_check._shared_preparation = shared_per_request
     return changed
 
 
@@ -82,15 +82,15 @@ def test_sharing_changes_no_report(dev):
     pack's report is the same; the writing pack's is not (which is why the pack must not write)."""
     writer = ResourceValidationPolicy(name="writer", description="writes kind", validate=_writes_kind)
     reader = ResourceValidationPolicy(name="reader", description="reads kind", validate=_reads_kind)
-    shared_per_request = policy_check._shared_per_request
+    shared_per_request = policy_check._shared_preparation
 
     def reports(policies: list) -> tuple[Any, Any]:
         shared = check_recording(dev, policies=policies)
-        policy_check._shared_per_request = contextlib.nullcontext  # type: ignore[assignment]
+        policy_check._shared_preparation = contextlib.nullcontext  # type: ignore[assignment]
         try:
             alone = check_recording(dev, policies=policies)
         finally:
-            policy_check._shared_per_request = shared_per_request
+            policy_check._shared_preparation = shared_per_request
         return (shared.to_dict(), shared.not_applicable), (alone.to_dict(), alone.not_applicable)
 
     shared, alone = reports(POLICIES)

@@ -50,32 +50,39 @@ def get(obj: Any, *path: str | int, default: Any = None) -> Any:
             if isinstance(key, int):
                 if not is_list(current) or key >= len(current):
                     return default
-            elif not is_mapping(current) or key not in current:
+            elif not is_mapping(current):
                 return default
-            current = current[key]
+            current = current[key]  # one lookup (`key in` a proxy would be a second)
+        except KeyError:
+            return default
         except UnknownValueError:
             return UNKNOWN
     return default if current is None else current
 
 
 def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every scalar under `value` with its path; unknown values are skipped."""
-    if is_mapping(value):
-        for key in value:
-            try:
-                child = value[key]
-            except UnknownValueError:
-                continue
-            yield from walk(child, f"{path}.{key}" if path else str(key))
-    elif is_list(value):
-        for index in range(len(value)):
-            try:
-                child = value[index]
-            except UnknownValueError:
-                continue
-            yield from walk(child, f"{path}[{index}]")
-    else:
-        yield path, value
+    """Every scalar under `value` with its path, depth first in order; unknown values are skipped. A loop over a
+    stack of what is left, not nested generators (which pass each scalar up through every level)."""
+    left: list[tuple[str, Any]] = [(path, value)]
+    while left:
+        path, value = left.pop()
+        children: list[tuple[str, Any]] = []
+        if is_mapping(value):
+            for key in value:
+                try:
+                    children.append((f"{path}.{key}" if path else str(key), value[key]))
+                except UnknownValueError:
+                    continue
+        elif is_list(value):
+            for index in range(len(value)):
+                try:
+                    children.append((f"{path}[{index}]", value[index]))
+                except UnknownValueError:
+                    continue
+        else:
+            yield path, value
+            continue
+        left.extend(reversed(children))
 
 
 def urn_types(urn: str) -> list[str]:

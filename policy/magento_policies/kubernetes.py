@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -173,39 +174,50 @@ SCALERS = {
 }
 
 
-def minimum_replicas(workload: PolicyResource, resources: list[PolicyResource]) -> int:
-    """The fewest replicas a Deployment/StatefulSet runs: spec.replicas, or its autoscaler's minimum (the first
-    HPA or ScaledObject among `resources` that targets it; pass only the autoscalers when calling per workload)."""
-    meta = get(workload.props, "metadata", default={})
-    replicas = get(workload.props, "spec", "replicas")
+def autoscaler_minimums(resources: list[PolicyResource]) -> dict[tuple[Any, Any, Any], int | float]:
+    """(namespace, target name, target kind) -> the minimum of the first HPA or ScaledObject among `resources`
+    that targets it. Built once per check: a search of every autoscaler per workload grows with the square of
+    the number of stores (each adds workloads and autoscalers)."""
+    minimums: dict[tuple[Any, Any, Any], int | float] = {}
     for scaler in _by_type(resources, *SCALERS):
         spec_key, target_key, _, min_key = SCALERS[scaler.resource_type]
         target = get(scaler.props, spec_key, target_key, default={})
-        if (
-            get(scaler.props, "metadata", "namespace") == get(meta, "namespace")
-            and get(target, "name") == get(meta, "name")
-            and get(target, "kind", default="Deployment") == get(workload.props, "kind")
-        ):
-            minimum = get(scaler.props, spec_key, min_key, default=1)
-            return minimum if isinstance(minimum, int | float) else 1
+        key = (get(scaler.props, "metadata", "namespace"), get(target, "name"), get(target, "kind", default="Deployment"))
+        minimum = get(scaler.props, spec_key, min_key, default=1)
+        with contextlib.suppress(TypeError):  # an unhashable (malformed) target matches no workload
+            minimums.setdefault(key, minimum if isinstance(minimum, int | float) else 1)
+    return minimums
+
+
+def minimum_replicas(workload: PolicyResource, minimums: Mapping[tuple[Any, Any, Any], int | float]) -> int | float:
+    """The fewest replicas a Deployment/StatefulSet runs: its autoscaler's minimum (`autoscaler_minimums`), else
+    spec.replicas."""
+    meta = get(workload.props, "metadata", default={})
+    key = (get(meta, "namespace"), get(meta, "name"), get(workload.props, "kind"))
+    with contextlib.suppress(TypeError):
+        if key in minimums:
+            return minimums[key]
+    replicas = get(workload.props, "spec", "replicas")
     return replicas if isinstance(replicas, int | float) else 1
 
 
 def _pdb_policy() -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        budgets = _by_type(args.resources, "kubernetes:policy/v1:PodDisruptionBudget")
-        scalers = _by_type(args.resources, *SCALERS)  # once, not once per workload (quadratic in stores)
+        budgets: dict[Any, list[PolicyResource]] = {}  # by namespace: a workload is only matched against its own
+        for budget in _by_type(args.resources, "kubernetes:policy/v1:PodDisruptionBudget"):
+            with contextlib.suppress(TypeError):
+                budgets.setdefault(get(budget.props, "metadata", "namespace"), []).append(budget)
+        minimums = autoscaler_minimums(args.resources)
         for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
             ref = object_ref(workload.props, workload.urn)
             if excepted(ref, args.get_config(), "workload-pdb") is not None:
                 continue
-            if minimum_replicas(workload, scalers) <= 1:
+            if minimum_replicas(workload, minimums) <= 1:
                 continue
             labels = get(workload.props, "spec", "template", "metadata", "labels", default={})
             if not any(
-                get(b.props, "metadata", "namespace") == ref.namespace
-                and selector_matches(get(b.props, "spec", "selector"), labels if is_mapping(labels) else {})
-                for b in budgets
+                selector_matches(get(b.props, "spec", "selector"), labels if is_mapping(labels) else {})
+                for b in budgets.get(ref.namespace, [])
             ):
                 report_violation(f"{ref} runs more than one replica but no PodDisruptionBudget selects its pods", workload.urn)
 
@@ -238,10 +250,10 @@ def spreads(pod_spec: Any, labels: Mapping[str, Any]) -> bool:
 
 def _spread_policy() -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        scalers = _by_type(args.resources, *SCALERS)  # once, not once per workload (quadratic in stores)
+        minimums = autoscaler_minimums(args.resources)
         for workload in _by_type(args.resources, "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
             ref = object_ref(workload.props, workload.urn)
-            if excepted(ref, args.get_config(), "workload-spread") is not None or minimum_replicas(workload, scalers) <= 1:
+            if excepted(ref, args.get_config(), "workload-spread") is not None or minimum_replicas(workload, minimums) <= 1:
                 continue
             labels = get(workload.props, "spec", "template", "metadata", "labels", default={})
             pod = get(workload.props, "spec", "template", "spec", default={})
