@@ -352,11 +352,10 @@ def apply_transforms(
     return obj
 
 
-def _children(resources: list[Recorded], rendered: Rendered, parent: Recorded, monitor: RecordingMonitor) -> list[Recorded]:
+def _children(by_urn: dict[str, Recorded], rendered: Rendered, parent: Recorded, monitor: RecordingMonitor) -> list[Recorded]:
     """The records the provider registers for a rendered chart or manifest, children of `parent`."""
     qualified = parent.urn.split("::")[2]
     project_stack = parent.urn.split("::")[:2]
-    by_urn = {r.urn: r for r in resources}
     chain, node = [], parent
     while node is not None:
         chain += monitor.transform_functions(node.urn)
@@ -399,8 +398,9 @@ def render_charts(
         [(r.type, r.urn, r.name, r.inputs) for r in targets], kube_version=kubernetes_version(settings), extra_objects=own
     )
     children: list[Recorded] = []
+    by_urn = {r.urn: r for r in resources}  # once, not once per chart
     for record, rendered in zip(targets, renders, strict=True):
-        children += _children(resources, rendered, record, monitor)
+        children += _children(by_urn, rendered, record, monitor)
     return children, {r.urn: r for r in renders}
 
 

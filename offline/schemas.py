@@ -70,15 +70,65 @@ def _core_definitions() -> referencing.Registry:
     return referencing.Resource.from_contents(_kubernetes_schema("_definitions.json")) @ referencing.Registry()
 
 
+DEFINITIONS = "#/$defs/"
+ANNOTATIONS = re.compile(r"^(description|x-kubernetes-.*)$")  # keywords beside a $ref that validate nothing
+
+
+def inline_definitions(node: Any, definitions: dict[str, Any], inlined: dict[str, Any] | None = None) -> Any:
+    """`node` with every `$ref` into the definitions replaced by the definition itself, each inlined once and
+    shared (a recursive definition becomes a cycle, which the validator only follows as deep as the object).
+
+    Beside a `$ref` the Kubernetes schemas put only annotations (`description`, `x-kubernetes-*`), so the
+    inlined schema admits and rejects exactly what the referencing one does, with the same first error at
+    the same path; it saves the registry lookup and resolver of each `$ref` the validator meets (a quarter
+    of the schema check's time, tens of thousands per stack)."""
+    inlined = {} if inlined is None else inlined
+    if isinstance(node, list):
+        return [inline_definitions(item, definitions, inlined) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and DEFINITIONS in ref:
+        beside = [key for key in node if key != "$ref" and not ANNOTATIONS.match(key)]
+        if beside:
+            raise ValueError(f"a $ref to {ref} beside {beside}: not only annotations, cannot inline")
+        name = ref.split(DEFINITIONS, 1)[1]
+        if name not in inlined:
+            inlined[name] = {}  # filled in below; a reference to it from inside itself shares it
+            inlined[name].update(inline_definitions(definitions[name], definitions, inlined))
+        return inlined[name]
+    return {key: inline_definitions(value, definitions, inlined) for key, value in node.items()}
+
+
+@functools.cache
+def _inlined_definitions() -> dict[str, Any]:
+    """Every definition inlined once per process, shared by the validators of every kind."""
+    definitions = _kubernetes_schema("_definitions.json")["$defs"]
+    inlined: dict[str, Any] = {}
+    for name in definitions:
+        inline_definitions({"$ref": DEFINITIONS + name}, definitions, inlined)
+    return inlined  # every name is in it: inlining a kind's schema with it adds nothing to it
+
+
 @functools.cache
 def _core_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
-    """The strict Kubernetes schema of a kind, resolved once per process.
+    """The strict Kubernetes schema of a kind, resolved once per process, its definitions inlined.
 
-    The same files, registry and draft `kubernetes_validate.validate(obj, version, strict=True)` uses; that
-    function reads and parses the schema and its ~1 MB of definitions again for every object, which was
-    the plan's largest single cost (benchmarks/plan_scaling.py)."""
+    The same files and draft `kubernetes_validate.validate(obj, version, strict=True)` uses; that function
+    reads and parses the schema and its ~1 MB of definitions again for every object, which was the plan's
+    largest single cost (benchmarks/plan_scaling.py). `reference_validator` is the same schema by `$ref`."""
+    inlined = _inlined_definitions()
+    return jsonschema.validators.Draft202012Validator(inline_definitions(_kind_schema(api_version, kind), inlined, inlined))
+
+
+def _kind_schema(api_version: str, kind: str) -> Any:
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    schema = _kubernetes_schema(f"{kind.lower()}-{group_version}.json")
+    return _kubernetes_schema(f"{kind.lower()}-{group_version}.json")
+
+
+def reference_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    """The kind's schema as published, its `$ref`s resolved through a registry of the definitions."""
+    schema = _kind_schema(api_version, kind)
     registry = referencing.Resource.from_contents(schema) @ _core_definitions()
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 

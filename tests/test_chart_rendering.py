@@ -85,7 +85,7 @@ def test_secret_payloads_are_secret_and_keep_becomes_retain_on_delete(prod):
     result = render.Rendered(parent.urn, "metrics-server", "metrics-server 3.13.1 (chart)", "kube-system", objects=[
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "kube-system"}, "data": {"k": "dg=="}},
     ])
-    (secret,) = _children(prod.resources, result, parent, RecordingMonitor(RecordingMocks()))
+    (secret,) = _children({r.urn: r for r in prod.resources}, result, parent, RecordingMonitor(RecordingMocks()))
     assert secret.is_secret("data") and secret.name == "metrics-server:kube-system/s"
     crds = rendered(prod, "cert-manager", "CustomResourceDefinition")
     assert crds and all(r.retain_on_delete for r in crds)  # crds.keep: removing the chart leaves the certificates

@@ -1,6 +1,6 @@
-"""The offline policy check shares one set of prepared properties between the policies of a request
-(`offline.policy_check._shared_preparation`). That gives every policy what the servicer alone would give it only
-while no policy writes to the properties it is given; these tests hold the pack to that, show that a writing
+"""The offline policy check prepares each distinct set of properties once for the whole check and shares it
+between policies and requests (`offline.policy_check._shared_preparation`). That gives every policy what the
+servicer alone would give it only while no policy writes to the properties it is given; these tests hold the pack to that, show that a writing
 policy is caught, and that sharing changes no report."""
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ def _plain(value: Any) -> Any:
 def written_to(recording: Recording, policies: list) -> int:
     """How many shared property sets differ, after the requests, from a fresh proxy of what they wrap."""
     changed = 0
-    shared_per_request = policy_check._shared_preparation
+    shared_preparation = policy_check._shared_preparation
 
     @contextlib.contextmanager
     def audited() -> Iterator[dict[int, tuple[Any, Any]]]:
         nonlocal changed
-        with shared_per_request() as proxied:
+        with shared_preparation() as proxied:
             yield proxied
             changed += sum(_plain(proxy) != _plain(unknown_checking_proxy(value)) for value, proxy in proxied.values())
 
@@ -43,7 +43,7 @@ def written_to(recording: Recording, policies: list) -> int:
     try:
         check_recording(recording, policies=policies)
     finally:
-        policy_check._shared_preparation = shared_per_request
+        policy_check._shared_preparation = shared_preparation
     return changed
 
 
@@ -82,7 +82,7 @@ def test_sharing_changes_no_report(dev):
     pack's report is the same; the writing pack's is not (which is why the pack must not write)."""
     writer = ResourceValidationPolicy(name="writer", description="writes kind", validate=_writes_kind)
     reader = ResourceValidationPolicy(name="reader", description="reads kind", validate=_reads_kind)
-    shared_per_request = policy_check._shared_preparation
+    shared_preparation = policy_check._shared_preparation
 
     def reports(policies: list) -> tuple[Any, Any]:
         shared = check_recording(dev, policies=policies)
@@ -90,7 +90,7 @@ def test_sharing_changes_no_report(dev):
         try:
             alone = check_recording(dev, policies=policies)
         finally:
-            policy_check._shared_preparation = shared_per_request
+            policy_check._shared_preparation = shared_preparation
         return (shared.to_dict(), shared.not_applicable), (alone.to_dict(), alone.not_applicable)
 
     shared, alone = reports(POLICIES)
