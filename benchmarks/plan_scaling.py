@@ -40,7 +40,6 @@ import tracemalloc
 import types
 from pathlib import Path
 
-import pulumi
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -78,6 +77,8 @@ def prod_with_sites(count: int) -> dict:
 
 
 def bare_program(count: int):
+    import pulumi  # here, not above: `offline` is imported first (offline/__init__.py sets how gRPC forks)
+
     def program() -> None:
         for i in range(count):
             pulumi.CustomResource("bench:index:Bare", f"bare-{i}", {"value": i})
@@ -94,6 +95,8 @@ def same_inputs_program(recording):
         r for r in recording.resources
         if not r.rendered_by and r.type != "pulumi:pulumi:Stack" and not r.type.startswith("pulumi:providers:")
     ]
+
+    import pulumi
 
     def program() -> None:
         for i, record in enumerate(registered):

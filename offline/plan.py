@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError
+from offline.background import in_background
 from offline.capacity_report import capacity_summary, console_lines
 from offline.checks import run_checks
 from offline.engine import Recorded, Recording, run_program
@@ -227,13 +228,14 @@ def _plan_recording(recording: Recording, out: Path, root: Path) -> tuple[int, d
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    policy_report = in_background(check_recording, recording)  # beside the writers and checks, on a second core
     written = {name: writer(recording, out) for name, writer in WRITERS.items()}
     summary = summarize(recording)
     checks = run_checks(recording)
     summary["written"] = written
     summary["checks"] = checks
     summary["capacity"] = capacity_summary(recording)
-    policy = check_recording(recording)
+    policy = policy_report()
     write_report(policy, out)
     summary["policy"] = {
         "policies": len(policy.policies), "passed": policy.passed,
