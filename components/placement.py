@@ -20,6 +20,8 @@ HOST_KEY = "kubernetes.io/hostname"
 # The witness host (roles: [control-plane, witness]): hosts/kubeadm.py labels it and taints it for workloads.
 WITNESS_LABEL = "magento.io/witness"
 WITNESS_TOLERATION = {"key": WITNESS_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+# kubeadm taints control planes; the pods that must run there (or on the witness, which is one) tolerate it.
+CONTROL_PLANE_TOLERATION = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
 
 
 def replicas(failure_domains: int, wanted: int = 2) -> int:

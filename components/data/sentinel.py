@@ -29,7 +29,7 @@ from components import versions
 from components.config.model import StackConfig
 from components.data import valkey_config as vc
 from components.data.valkey import RESTRICTED_CONTAINER
-from components.placement import WITNESS_TOLERATION, anti_affinity, max_unavailable, spread_constraints
+from components.placement import CONTROL_PLANE_TOLERATION, WITNESS_TOLERATION, anti_affinity, max_unavailable, spread_constraints
 
 NAME = "valkey-sentinel"
 HEADLESS = f"{NAME}-headless"
@@ -38,7 +38,6 @@ QUORUM = 2
 DOWN_AFTER_MS = 5000
 FAILOVER_TIMEOUT_MS = 60000
 PEER_USER = "peer"
-CONTROL_PLANE_TOLERATION = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": NAME}
 # What any client may ask a Sentinel: where a primary and its replicas and Sentinels are.
 CLIENT_PERMISSIONS = (

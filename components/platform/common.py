@@ -11,13 +11,10 @@ import pulumi_random as random
 
 from components import k8s as kube
 from components.network_policy import namespace_isolation
-from components.placement import HOST_KEY, ZONE_KEY
+from components.placement import CONTROL_PLANE_TOLERATION, HOST_KEY, WITNESS_TOLERATION, ZONE_KEY
 
 # Tolerations for members of a quorum (OpenBao/Vault Raft): a witness host counts as a failure domain.
-WITNESS_TOLERATIONS = [
-    {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
-]
+WITNESS_TOLERATIONS = [WITNESS_TOLERATION, CONTROL_PLANE_TOLERATION]
 
 
 def service_namespace(

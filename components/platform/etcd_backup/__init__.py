@@ -31,6 +31,7 @@ from components import versions
 from components.backups import BucketTarget
 from components.backups.streams import stream
 from components.config.model import StackConfig
+from components.placement import CONTROL_PLANE_TOLERATION, WITNESS_TOLERATION
 from components.platform.common import opaque_secret, service_namespace
 
 NAMESPACE = "etcd-backup"
@@ -40,10 +41,7 @@ COMPONENT = "etcd-backup"
 ETCD_PKI = "/etc/kubernetes/pki/etcd"
 SNAPSHOT_DIR = "/snapshot"
 SCRIPTS = Path(__file__).parent
-CONTROL_PLANE_TOLERATIONS = [
-    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "magento.io/witness", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-]
+CONTROL_PLANE_TOLERATIONS = [CONTROL_PLANE_TOLERATION, WITNESS_TOLERATION]
 
 
 def script(name: str) -> str:
