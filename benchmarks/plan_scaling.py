@@ -4,7 +4,8 @@ Plans the `prod` stack with 1, 10 and 50 generated sites (copies of its first si
 and domain, so every site carries whatever the program builds for a site: tenancy, edge, workloads) and
 prints, for each: resources registered, seconds and peak memory of the program run under mocks ("run") and
 of the whole plan ("plan": the run, the chart renders, the files, the schema, reference, charts, providers
-and capacity checks, the policy pack, the summary). The floor is the time of registering the same number
+and capacity checks, the policy pack, the summary; on a machine with a second core the policy pack runs
+beside the others, offline/background.py). The floor is the time of registering the same number
 of bare resources under the same mock engine with nothing else (no config, no components, no charts).
 
 Targets (issue 13): at 50 sites the run under 1.5x the floor and the whole plan under 5x, per resource.
