@@ -71,6 +71,13 @@ EXPORTERS: dict[str, Exporter] = {
         _m("apiserver_request_total", "apiserver_client_certificate_expiration_seconds_bucket",
            "apiserver_client_certificate_expiration_seconds_count"),
     ),
+    "secrets-store": Exporter(
+        "https://openbao.org/docs/internals/telemetry/metrics/core-system (vault.core.active, vault.core.handle_request; "
+        "OpenBao keeps Vault's vault_ prefix: https://openbao.org/api-docs/system/metrics)",
+        "the openbao (or vault) chart's ServiceMonitor (serverTelemetry.serviceMonitor, components/platform/secrets.py)",
+        ("ServiceMonitor", "openbao"),
+        _m("vault_core_active", "vault_core_handle_request"),
+    ),
     "etcd": Exporter(
         "https://etcd.io/docs/v3.6/metrics/ (etcd_server_*, etcd_disk_*, etcd_mvcc_*)",
         "etcd on the control-plane nodes (metrics on each node's private address, hosts/kubeadm.py), scraped by "
