@@ -66,8 +66,14 @@ def _kubernetes_schema(name: str) -> Any:
 
 
 @functools.cache
+def _definitions_document() -> Any:
+    """`_definitions.json` (~1 MB), parsed once per process."""
+    return _kubernetes_schema("_definitions.json")
+
+
+@functools.cache
 def _core_definitions() -> referencing.Registry:
-    return referencing.Resource.from_contents(_kubernetes_schema("_definitions.json")) @ referencing.Registry()
+    return referencing.Resource.from_contents(_definitions_document()) @ referencing.Registry()
 
 
 DEFINITIONS = "#/$defs/"
@@ -103,11 +109,11 @@ def inline_definitions(node: Any, definitions: dict[str, Any], inlined: dict[str
 @functools.cache
 def _inlined_definitions() -> dict[str, Any]:
     """Every definition inlined once per process, shared by the validators of every kind."""
-    definitions = _kubernetes_schema("_definitions.json")["$defs"]
+    definitions = _definitions_document()["$defs"]
     inlined: dict[str, Any] = {}
     for name in definitions:
         inline_definitions({"$ref": DEFINITIONS + name}, definitions, inlined)
-    return inlined  # every name is in it: inlining a kind's schema with it adds nothing to it
+    return inlined
 
 
 @functools.cache
@@ -117,8 +123,8 @@ def _core_validator(api_version: str, kind: str) -> jsonschema.protocols.Validat
     The same files and draft `kubernetes_validate.validate(obj, version, strict=True)` uses; that function
     reads and parses the schema and its ~1 MB of definitions again for every object, which was the plan's
     largest single cost (benchmarks/plan_scaling.py). `reference_validator` is the same schema by `$ref`."""
-    inlined = _inlined_definitions()
-    return jsonschema.validators.Draft202012Validator(inline_definitions(_kind_schema(api_version, kind), inlined, inlined))
+    schema = inline_definitions(_kind_schema(api_version, kind), _definitions_document()["$defs"], _inlined_definitions())
+    return jsonschema.validators.Draft202012Validator(schema)
 
 
 def _kind_schema(api_version: str, kind: str) -> Any:
